@@ -1,0 +1,113 @@
+"""The `rtdp` command line. Expected failures print one line and exit 1, never a stack trace."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+
+from rtdp_dagster.config import ConfigError, Settings, load_settings
+from rtdp_dagster.stack.errors import StackError
+
+
+def _cmd_setup(settings: Settings, _: argparse.Namespace) -> int:
+    from rtdp_dagster.stack.jars import resolve_all
+
+    for name, folder in resolve_all(settings.jars_dir).items():
+        print(f"{name} jars: {folder}")
+    return 0
+
+
+def _cmd_stack_up(settings: Settings, _: argparse.Namespace) -> int:
+    from rtdp_dagster.stack.manager import format_status, up
+
+    print(format_status(up(settings)))
+    return 0
+
+
+def _cmd_stack_down(settings: Settings, _: argparse.Namespace) -> int:
+    from rtdp_dagster.stack.manager import down
+
+    if not down(settings):
+        print("nothing of ours was running")
+    return 0
+
+
+def _cmd_stack_status(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.stack.manager import format_status, status
+
+    rows = status(settings)
+    if args.json:
+        print(json.dumps([{**row.__dict__, "state": row.state} for row in rows], indent=2))
+    else:
+        print(format_status(rows))
+    # Non-zero when anything is not healthy, so scripts can wait on it.
+    return 0 if all(row.healthy for row in rows) else 3
+
+
+def _cmd_config_show(settings: Settings, _: argparse.Namespace) -> int:
+    print(json.dumps(settings.model_dump(mode="json"), indent=2))
+    return 0
+
+
+def _cmd_smoke(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.smoke.flow import format_summary, run_smoke
+
+    print(format_summary(run_smoke(settings, points=args.points), settings))
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rtdp",
+        description="rtdp: a Dagster-orchestrated Lambda/Kappa platform for IT-operations time series.",
+    )
+    parser.add_argument("--config", help="configuration file (default: $RTDP_CONFIG or ./rtdp.yaml)")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    setup = commands.add_parser("setup", help="resolve the JVM jars from Maven Central (idempotent)")
+    setup.set_defaults(handler=_cmd_setup)
+
+    stack = commands.add_parser("stack", help="start, stop and inspect the local services")
+    stack_commands = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
+    stack_commands.add_parser(
+        "up", help="start Kafka, VictoriaMetrics (realtime, history) and Spark Connect; wait for health"
+    ).set_defaults(handler=_cmd_stack_up)
+    stack_commands.add_parser("down", help="stop the services this stack started").set_defaults(
+        handler=_cmd_stack_down
+    )
+    status = stack_commands.add_parser("status", help="table of services, pids, ports and health")
+    status.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    status.set_defaults(handler=_cmd_stack_status)
+
+    config = commands.add_parser("config", help="inspect the configuration")
+    config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
+    config_commands.add_parser("show", help="print the validated configuration as JSON").set_defaults(
+        handler=_cmd_config_show
+    )
+
+    smoke = commands.add_parser(
+        "smoke", help="produce points to Kafka, read them with Spark into Delta, write them to the realtime TSDB"
+    )
+    smoke.add_argument("--points", type=int, default=1000, help="number of points to push through (default 1000)")
+    smoke.set_defaults(handler=_cmd_smoke)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    handler: Callable[[Settings, argparse.Namespace], int] = args.handler
+    try:
+        settings = load_settings(args.config)
+        return handler(settings, args)
+    except (ConfigError, StackError) as exc:
+        print(f"rtdp: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("rtdp: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

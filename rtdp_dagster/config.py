@@ -1,0 +1,285 @@
+"""One validated configuration for the whole platform.
+
+Sources, later ones winning: built-in defaults, the YAML file (``RTDP_CONFIG`` or ``./rtdp.yaml``),
+then environment variables ``RTDP_<SECTION>__<KEY>`` (``__`` descends one level, e.g.
+``RTDP_KAFKA__BOOTSTRAP_SERVERS``). Endpoints left empty are derived from the local stack, so
+pointing at a remote Kafka, Spark or TSDB is configuration only.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+ENV_PREFIX = "RTDP_"
+CONFIG_ENV = "RTDP_CONFIG"
+DEFAULT_CONFIG_FILE = "rtdp.yaml"
+
+
+class ConfigError(Exception):
+    """A configuration problem, with a message that names the offending key."""
+
+
+class _Model(BaseModel):
+    # Unknown keys are errors: a typo must not silently fall back to a default.
+    model_config = ConfigDict(extra="forbid")
+
+
+class KafkaServiceConfig(_Model):
+    enabled: bool = True
+    port: int = Field(9092, ge=1, le=65535)
+    controller_port: int = Field(9093, ge=1, le=65535)
+    heap: str = "768m"
+    cluster_id: str = "rtdp-local-kraft-cluster1"
+
+
+class VictoriaMetricsInstance(_Model):
+    enabled: bool = True
+    http_port: int = Field(ge=1, le=65535)
+    opentsdb_port: int = Field(ge=1, le=65535)
+    opentsdb_http_port: int = Field(ge=1, le=65535)
+    retention: str = Field(pattern=r"^\d+[hdwy]$")
+
+
+class VictoriaMetricsConfig(_Model):
+    binary: str = "victoria-metrics"
+    # Queries hide points newer than this; the VictoriaMetrics default (30s) is too slow for
+    # second-level dashboards.
+    latency_offset: str = "1s"
+    realtime: VictoriaMetricsInstance = Field(
+        default_factory=lambda: VictoriaMetricsInstance(
+            http_port=8428, opentsdb_port=4242, opentsdb_http_port=4243, retention="14d"
+        )
+    )
+    history: VictoriaMetricsInstance = Field(
+        default_factory=lambda: VictoriaMetricsInstance(
+            http_port=8429, opentsdb_port=4244, opentsdb_http_port=4245, retention="3y"
+        )
+    )
+
+
+class SparkConnectServiceConfig(_Model):
+    enabled: bool = True
+    port: int = Field(15002, ge=1, le=65535)
+    ui_port: int = Field(4040, ge=1, le=65535)
+
+
+class StackConfig(_Model):
+    bind_host: str = "127.0.0.1"
+    java: str = "java"
+    start_timeout_s: float = Field(120.0, gt=0)
+    stop_timeout_s: float = Field(20.0, gt=0)
+    kafka: KafkaServiceConfig = Field(default_factory=KafkaServiceConfig)
+    victoria_metrics: VictoriaMetricsConfig = Field(default_factory=VictoriaMetricsConfig)
+    spark_connect: SparkConnectServiceConfig = Field(default_factory=SparkConnectServiceConfig)
+
+
+class TopicConfig(_Model):
+    name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
+    partitions: int = Field(3, ge=1)
+    replication_factor: int = Field(1, ge=1)
+    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+
+
+class KafkaConfig(_Model):
+    bootstrap_servers: str = ""
+    security_protocol: Literal["PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] | None = None
+    sasl_username: str | None = None
+    # Secrets come from the environment only (RTDP_KAFKA__SASL_PASSWORD).
+    sasl_password: SecretStr | None = None
+    points_topic: str = "rtdp.points.v1"
+    deadletter_topic: str = "rtdp.deadletter"
+    topics: list[TopicConfig] = Field(
+        default_factory=lambda: [
+            TopicConfig(name="rtdp.points.v1", partitions=3),
+            TopicConfig(name="rtdp.deadletter", partitions=1),
+            TopicConfig(name="rtdp.smoke", partitions=2, retention_ms=24 * 3600 * 1000),
+        ]
+    )
+
+    def client_options(self) -> dict[str, Any]:
+        """Connection options for kafka-python clients."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.bootstrap_servers.split(","),
+            "security_protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            options["sasl_mechanism"] = self.sasl_mechanism
+            options["sasl_plain_username"] = self.sasl_username
+            options["sasl_plain_password"] = (
+                self.sasl_password.get_secret_value() if self.sasl_password else None
+            )
+        return options
+
+    def spark_options(self) -> dict[str, str]:
+        """The same connection as options for Spark's Kafka source."""
+        options = {
+            "kafka.bootstrap.servers": self.bootstrap_servers,
+            "kafka.security.protocol": self.security_protocol,
+        }
+        if self.sasl_mechanism:
+            password = self.sasl_password.get_secret_value() if self.sasl_password else ""
+            module = (
+                "org.apache.kafka.common.security.plain.PlainLoginModule"
+                if self.sasl_mechanism == "PLAIN"
+                else "org.apache.kafka.common.security.scram.ScramLoginModule"
+            )
+            options["kafka.sasl.mechanism"] = self.sasl_mechanism
+            options["kafka.sasl.jaas.config"] = (
+                f'{module} required username="{self.sasl_username}" password="{password}";'
+            )
+        return options
+
+
+class SparkConfig(_Model):
+    # Where clients connect. Empty: the local Spark Connect server of the stack.
+    connect_url: str = ""
+    # What the Spark Connect server runs on: local[*] here, a cluster master in production.
+    master: str = "local[2]"
+    driver_memory: str = "3g"
+    shuffle_partitions: int = Field(4, ge=1)
+    conf: dict[str, str] = Field(default_factory=dict)
+
+
+class TsdbEndpoint(_Model):
+    # Query API base URL (VictoriaMetrics /api/v1/... and OpenTSDB /api/query).
+    url: str = ""
+    # OpenTSDB telnet "put" listener.
+    put_host: str = ""
+    put_port: int = Field(0, ge=0, le=65535)
+    # OpenTSDB HTTP /api/put listener base URL.
+    put_http_url: str = ""
+
+
+class TsdbConfig(_Model):
+    realtime: TsdbEndpoint = Field(default_factory=TsdbEndpoint)
+    history: TsdbEndpoint = Field(default_factory=TsdbEndpoint)
+    timeout_s: float = Field(10.0, gt=0)
+
+
+class DeltaConfig(_Model):
+    # Root of all Delta tables. Empty: <run_dir>/delta. Any Hadoop-compatible URI works.
+    root: str = ""
+
+    def table_path(self, name: str) -> str:
+        return f"{self.root.rstrip('/')}/{name}"
+
+
+class DagsterConfig(_Model):
+    home: str = ""
+    webserver_port: int = Field(3000, ge=1, le=65535)
+
+
+class Settings(_Model):
+    run_dir: Path = Path(".rtdp")
+    # Real AWS CloudWatch series (NAB); optional, workloads fall back to synthetic data.
+    nab_data_dir: Path = Path("../shared/data/nab/realAWSCloudwatch")
+    stack: StackConfig = Field(default_factory=StackConfig)
+    kafka: KafkaConfig = Field(default_factory=KafkaConfig)
+    spark: SparkConfig = Field(default_factory=SparkConfig)
+    delta: DeltaConfig = Field(default_factory=DeltaConfig)
+    tsdb: TsdbConfig = Field(default_factory=TsdbConfig)
+    dagster: DagsterConfig = Field(default_factory=DagsterConfig)
+
+    @model_validator(mode="after")
+    def _derive_local_endpoints(self) -> Settings:
+        """Fill every endpoint left empty from the local stack's ports."""
+        host = self.stack.bind_host
+        self.run_dir = self.run_dir.resolve()
+        if not self.kafka.bootstrap_servers:
+            self.kafka.bootstrap_servers = f"{host}:{self.stack.kafka.port}"
+        if not self.spark.connect_url:
+            self.spark.connect_url = f"sc://{host}:{self.stack.spark_connect.port}"
+        vm = self.stack.victoria_metrics
+        for endpoint, instance in ((self.tsdb.realtime, vm.realtime), (self.tsdb.history, vm.history)):
+            endpoint.url = endpoint.url or f"http://{host}:{instance.http_port}"
+            endpoint.put_host = endpoint.put_host or host
+            endpoint.put_port = endpoint.put_port or instance.opentsdb_port
+            endpoint.put_http_url = endpoint.put_http_url or f"http://{host}:{instance.opentsdb_http_port}"
+        if not self.delta.root:
+            self.delta.root = str(self.run_dir / "delta")
+        if not self.dagster.home:
+            self.dagster.home = str(self.run_dir / "dagster")
+        return self
+
+    @property
+    def log_dir(self) -> Path:
+        return self.run_dir / "logs"
+
+    @property
+    def jars_dir(self) -> Path:
+        return self.run_dir / "jars"
+
+
+def _set_path(tree: dict[str, Any], dotted: list[str], value: str) -> None:
+    node = tree
+    for key in dotted[:-1]:
+        child = node.setdefault(key, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"{'.'.join(dotted)}: cannot override inside non-mapping key {key!r}")
+        node = child
+    # YAML parsing gives env values the same types as the file would (numbers, booleans, lists).
+    node[dotted[-1]] = yaml.safe_load(value) if value != "" else ""
+
+
+def env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
+    """Nested overrides from RTDP_* variables, and a map from dotted key to variable name."""
+    tree: dict[str, Any] = {}
+    origin: dict[str, str] = {}
+    for name, value in sorted(environ.items()):
+        if not name.startswith(ENV_PREFIX) or name == CONFIG_ENV:
+            continue
+        dotted = [part.lower() for part in name[len(ENV_PREFIX) :].split("__")]
+        if not all(dotted):
+            raise ConfigError(f"{name}: empty key segment in environment override")
+        _set_path(tree, dotted, value)
+        origin[".".join(dotted)] = name
+    return tree, origin
+
+
+def _merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _describe(error: ValidationError, source: str, origin: dict[str, str]) -> str:
+    lines = []
+    for item in error.errors():
+        key = ".".join(str(part) for part in item["loc"]) or "(root)"
+        where = origin.get(key, source)
+        message = "unknown key" if item["type"] == "extra_forbidden" else item["msg"]
+        lines.append(f"{where}: {key}: {message} (got {item.get('input')!r})")
+    return "invalid configuration: " + "; ".join(lines)
+
+
+def load_settings(path: str | Path | None = None, environ: dict[str, str] | None = None) -> Settings:
+    """Load and validate the configuration; raises ConfigError naming the bad key."""
+    environ = dict(os.environ if environ is None else environ)
+    explicit = path or environ.get(CONFIG_ENV)
+    config_path = Path(explicit) if explicit else Path(DEFAULT_CONFIG_FILE)
+    data: dict[str, Any] = {}
+    if config_path.exists():
+        try:
+            loaded = yaml.safe_load(config_path.read_text()) or {}
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{config_path}: not valid YAML: {exc}") from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"{config_path}: top level must be a mapping")
+        data = loaded
+    elif explicit:
+        raise ConfigError(f"{config_path}: configuration file not found")
+    overrides, origin = env_overrides(environ)
+    try:
+        return Settings.model_validate(_merge(data, overrides))
+    except ValidationError as exc:
+        raise ConfigError(_describe(exc, str(config_path), origin)) from None

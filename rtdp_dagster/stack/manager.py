@@ -1,0 +1,95 @@
+"""`rtdp stack up | down | status`: start, stop and inspect the local services."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from rtdp_dagster.config import Settings
+from rtdp_dagster.stack.errors import StackError
+from rtdp_dagster.stack.process import ManagedProcess
+from rtdp_dagster.stack.services import all_specs
+from rtdp_dagster.stack.topics import ensure_topics
+
+
+@dataclass(frozen=True)
+class ServiceStatus:
+    name: str
+    pid: int | None
+    ports: list[int]
+    healthy: bool
+    log_file: str
+
+    @property
+    def state(self) -> str:
+        if self.pid is None:
+            return "stopped"
+        return "healthy" if self.healthy else "unhealthy"
+
+
+def processes(settings: Settings) -> list[ManagedProcess]:
+    return [ManagedProcess(spec, settings.run_dir) for spec in all_specs(settings)]
+
+
+def up(settings: Settings, log: Callable[[str], None] = print) -> list[ServiceStatus]:
+    """Start every enabled service that is not running, wait for health, create topics.
+
+    Idempotent: running services are left alone. If one service fails to start, the ones this
+    call started are stopped again so a half-started stack is not left behind.
+    """
+    started: list[ManagedProcess] = []
+    try:
+        for process in processes(settings):
+            if process.pid() is not None:
+                log(f"{process.spec.name}: already running (pid {process.pid()})")
+                continue
+            pid = process.start()
+            started.append(process)
+            log(f"{process.spec.name}: started (pid {pid}), log {process.log_file}")
+        # Start everything first, then wait: the JVMs warm up in parallel.
+        for process in processes(settings):
+            process.wait_healthy(settings.stack.start_timeout_s)
+            log(f"{process.spec.name}: healthy")
+        if settings.stack.kafka.enabled:
+            created = ensure_topics(settings.kafka)
+            log(f"kafka topics: {len(settings.kafka.topics)} configured, {len(created)} created")
+    except (StackError, KeyboardInterrupt):
+        for process in reversed(started):
+            process.stop(settings.stack.stop_timeout_s)
+        raise
+    return status(settings)
+
+
+def down(settings: Settings, log: Callable[[str], None] = print) -> list[str]:
+    """Stop the services this stack started (by pid file), newest first."""
+    stopped = []
+    for process in reversed(processes(settings)):
+        if process.stop(settings.stack.stop_timeout_s):
+            stopped.append(process.spec.name)
+            log(f"{process.spec.name}: stopped")
+    return stopped
+
+
+def status(settings: Settings) -> list[ServiceStatus]:
+    result = []
+    for process in processes(settings):
+        pid = process.pid()
+        result.append(
+            ServiceStatus(
+                name=process.spec.name,
+                pid=pid,
+                ports=process.spec.ports,
+                healthy=pid is not None and process.healthy(),
+                log_file=str(process.log_file),
+            )
+        )
+    return result
+
+
+def format_status(rows: list[ServiceStatus]) -> str:
+    header = ("SERVICE", "STATE", "PID", "PORTS", "LOG")
+    lines = [header] + [
+        (row.name, row.state, str(row.pid or "-"), ",".join(map(str, row.ports)), row.log_file) for row in rows
+    ]
+    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
+    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)

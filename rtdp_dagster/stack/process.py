@@ -1,0 +1,153 @@
+"""A background service process owned by the stack: pid file, log file, health, stop.
+
+The pid file records the process start time too, so a recycled pid is never mistaken for ours
+and `down` only ever signals processes this stack started.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from rtdp_dagster.stack.errors import StackError
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The process start time in clock ticks since boot, or None if there is no such process."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return None
+    # The command name (field 2) may contain spaces; fields after its closing paren are fixed.
+    fields = stat.rsplit(")", 1)[1].split()
+    if fields[0] == "Z":  # a zombie has exited already
+        return None
+    return int(fields[19])
+
+
+def port_in_use(host: str, port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        probe.settimeout(0.5)
+        return probe.connect_ex((host, port)) == 0
+
+
+def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout_s
+    while True:
+        if predicate():
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(interval_s)
+
+
+@dataclass
+class ServiceSpec:
+    name: str
+    command: list[str]
+    host: str
+    ports: list[int]
+    health: Callable[[], bool]
+    env: dict[str, str] = field(default_factory=dict)
+    cwd: Path | None = None
+    # Runs before the first start (e.g. formatting Kafka's storage); must be idempotent.
+    prepare: Callable[[], None] | None = None
+
+
+class ManagedProcess:
+    def __init__(self, spec: ServiceSpec, run_dir: Path) -> None:
+        self.spec = spec
+        self.pid_file = run_dir / "pids" / f"{spec.name}.pid"
+        self.log_file = run_dir / "logs" / f"{spec.name}.log"
+
+    def pid(self) -> int | None:
+        """Our live process's pid; a stale pid file (dead or recycled pid) is removed."""
+        try:
+            record = json.loads(self.pid_file.read_text())
+        except (OSError, ValueError):
+            return None
+        pid, ticks = record.get("pid"), record.get("start_ticks")
+        if isinstance(pid, int) and _start_ticks(pid) == ticks:
+            return pid
+        self.pid_file.unlink(missing_ok=True)
+        return None
+
+    def healthy(self) -> bool:
+        try:
+            return self.spec.health()
+        except Exception:  # a health probe that errors means "not healthy yet"
+            return False
+
+    def _fail(self, cause: str) -> StackError:
+        return StackError(f"{self.spec.name}: {cause} (log: {self.log_file})")
+
+    def start(self) -> int:
+        """Start the process unless ours is already running; returns its pid."""
+        existing = self.pid()
+        if existing is not None:
+            return existing
+        for port in self.spec.ports:
+            if port_in_use(self.spec.host, port):
+                raise self._fail(f"port {self.spec.host}:{port} is already in use by another process")
+        if self.spec.prepare is not None:
+            self.spec.prepare()
+        self.pid_file.parent.mkdir(parents=True, exist_ok=True)
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            log.write(f"\n--- rtdp starting {self.spec.name}: {' '.join(self.spec.command)}\n".encode())
+            log.flush()
+            try:
+                process = subprocess.Popen(
+                    self.spec.command,
+                    stdout=log,
+                    stderr=subprocess.STDOUT,
+                    stdin=subprocess.DEVNULL,
+                    cwd=self.spec.cwd,
+                    env={**os.environ, **self.spec.env},
+                    start_new_session=True,  # survives the CLI; stopped as a process group
+                )
+            except FileNotFoundError:
+                raise self._fail(f"executable not found: {self.spec.command[0]}") from None
+        record = {"pid": process.pid, "start_ticks": _start_ticks(process.pid), "command": self.spec.command}
+        self.pid_file.write_text(json.dumps(record))
+        return process.pid
+
+    def wait_healthy(self, timeout_s: float) -> None:
+        def ready() -> bool:
+            if self.pid() is None:
+                raise self._fail("exited during start-up")
+            return self.healthy()
+
+        if not wait_until(ready, timeout_s, interval_s=0.25):
+            raise self._fail(f"not healthy after {timeout_s:.0f}s")
+
+    def stop(self, timeout_s: float) -> bool:
+        """SIGTERM the process group, SIGKILL after timeout_s; True if something was stopped."""
+        pid = self.pid()
+        if pid is None:
+            return False
+        for sig in (signal.SIGTERM, signal.SIGKILL):
+            try:
+                os.killpg(pid, sig)
+            except ProcessLookupError:
+                break
+            if wait_until(lambda: _start_ticks(pid) is None, timeout_s if sig == signal.SIGTERM else 10):
+                break
+        _reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+        return True
+
+
+def _reap(pid: int) -> None:
+    # When the stack was started by this very process (tests), collect the exit status.
+    try:
+        os.waitpid(pid, os.WNOHANG)
+    except ChildProcessError:
+        pass

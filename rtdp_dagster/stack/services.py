@@ -1,0 +1,219 @@
+"""The local services of the stack, built from configuration: Kafka (KRaft), two
+VictoriaMetrics instances (realtime, history) and a Spark Connect server."""
+
+from __future__ import annotations
+
+import base64
+import shutil
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import requests
+
+from rtdp_dagster.config import Settings, VictoriaMetricsInstance
+from rtdp_dagster.stack.errors import StackError
+from rtdp_dagster.stack.jars import jar_paths, require_jars
+from rtdp_dagster.stack.process import ServiceSpec, port_in_use
+
+_LOG4J2 = """\
+status = warn
+appender.console.type = Console
+appender.console.name = STDOUT
+appender.console.layout.type = PatternLayout
+appender.console.layout.pattern = [%d] %p %m (%c)%n
+rootLogger.level = INFO
+rootLogger.appenderRef.stdout.ref = STDOUT
+logger.kafka.name = kafka
+logger.kafka.level = INFO
+logger.state.name = state.change.logger
+logger.state.level = WARN
+logger.request.name = kafka.request.logger
+logger.request.level = WARN
+logger.controller.name = org.apache.kafka.controller
+logger.controller.level = INFO
+"""
+
+
+def _kafka_server_properties(settings: Settings, data_dir: Path) -> str:
+    host, kafka = settings.stack.bind_host, settings.stack.kafka
+    return "\n".join(
+        [
+            "process.roles=broker,controller",
+            "node.id=1",
+            f"controller.quorum.voters=1@{host}:{kafka.controller_port}",
+            f"listeners=PLAINTEXT://{host}:{kafka.port},CONTROLLER://{host}:{kafka.controller_port}",
+            f"advertised.listeners=PLAINTEXT://{host}:{kafka.port}",
+            "controller.listener.names=CONTROLLER",
+            "inter.broker.listener.name=PLAINTEXT",
+            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+            f"log.dirs={data_dir}",
+            "num.partitions=3",
+            "offsets.topic.replication.factor=1",
+            "transaction.state.log.replication.factor=1",
+            "transaction.state.log.min.isr=1",
+            "share.coordinator.state.topic.replication.factor=1",
+            "share.coordinator.state.topic.min.isr=1",
+            "group.initial.rebalance.delay.ms=0",
+            # Topics come from configuration only; a typo in a topic name must not create one.
+            "auto.create.topics.enable=false",
+            "",
+        ]
+    )
+
+
+def _require_java(settings: Settings, service: str) -> None:
+    if shutil.which(settings.stack.java) is None:
+        raise StackError(f"{service}: java not found ({settings.stack.java!r}); install a JDK 17 or set stack.java")
+
+
+def kafka_spec(settings: Settings) -> ServiceSpec:
+    home = settings.run_dir / "kafka"
+    data_dir = home / "data"
+    properties = home / "server.properties"
+    log4j = home / "log4j2.properties"
+    kafka = settings.stack.kafka
+    classpath = ":".join(str(jar) for jar in jar_paths(settings.jars_dir, "kafka"))
+    jvm = [settings.stack.java, f"-Xmx{kafka.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+           f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]  # fmt: skip
+
+    def prepare() -> None:
+        _require_java(settings, "kafka")
+        require_jars(settings.jars_dir, "kafka", "kafka")
+        home.mkdir(parents=True, exist_ok=True)
+        properties.write_text(_kafka_server_properties(settings, data_dir))
+        log4j.write_text(_LOG4J2)
+        if (data_dir / "meta.properties").exists():
+            return
+        cluster_id = kafka.cluster_id or base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        result = subprocess.run(
+            [*jvm, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(properties)],
+            capture_output=True,
+            text=True,
+        )
+        if result.returncode != 0:
+            message = (result.stderr or result.stdout).strip().splitlines()
+            raise StackError(f"kafka: formatting storage failed: {message[-1] if message else result.returncode}")
+
+    def health() -> bool:
+        # The broker answers metadata requests once it has joined the KRaft quorum.
+        from kafka import KafkaAdminClient
+
+        if not port_in_use(settings.stack.bind_host, kafka.port):
+            return False
+        admin = KafkaAdminClient(bootstrap_servers=f"{settings.stack.bind_host}:{kafka.port}",
+                                 request_timeout_ms=3000, client_id="rtdp-health")  # fmt: skip
+        try:
+            admin.list_topics()
+            return True
+        finally:
+            admin.close()
+
+    return ServiceSpec(
+        name="kafka",
+        command=[*jvm, "kafka.Kafka", str(properties)],
+        host=settings.stack.bind_host,
+        ports=[kafka.port, kafka.controller_port],
+        health=health,
+        prepare=prepare,
+    )
+
+
+def victoria_metrics_spec(settings: Settings, role: str, instance: VictoriaMetricsInstance) -> ServiceSpec:
+    vm, host = settings.stack.victoria_metrics, settings.stack.bind_host
+    data_dir = settings.run_dir / f"vm-{role}"
+
+    def prepare() -> None:
+        if shutil.which(vm.binary) is None:
+            raise StackError(f"vm-{role}: {vm.binary!r} not found; install it with `apt-get install victoria-metrics`")
+        data_dir.mkdir(parents=True, exist_ok=True)
+
+    def health() -> bool:
+        response = requests.get(f"http://{host}:{instance.http_port}/health", timeout=1)
+        return response.ok
+
+    return ServiceSpec(
+        name=f"vm-{role}",
+        command=[
+            vm.binary,
+            f"-storageDataPath={data_dir}",
+            f"-retentionPeriod={instance.retention}",
+            f"-httpListenAddr={host}:{instance.http_port}",
+            f"-opentsdbListenAddr={host}:{instance.opentsdb_port}",
+            f"-opentsdbHTTPListenAddr={host}:{instance.opentsdb_http_port}",
+            f"-search.latencyOffset={vm.latency_offset}",
+            # Fresh points must be visible at once; the response cache would hide them.
+            "-search.disableCache",
+        ],
+        host=host,
+        ports=[instance.http_port, instance.opentsdb_port, instance.opentsdb_http_port],
+        health=health,
+        prepare=prepare,
+    )
+
+
+def spark_connect_conf(settings: Settings) -> dict[str, str]:
+    """Server-side Spark configuration: Delta, the Kafka connector, local folders."""
+    host = settings.stack.bind_host
+    conf = {
+        "spark.master": settings.spark.master,
+        "spark.driver.memory": settings.spark.driver_memory,
+        "spark.jars": ",".join(str(jar) for jar in jar_paths(settings.jars_dir, "spark")),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.connect.grpc.binding.address": host,
+        "spark.connect.grpc.binding.port": str(settings.stack.spark_connect.port),
+        "spark.driver.host": host,
+        "spark.driver.bindAddress": host,
+        "spark.ui.port": str(settings.stack.spark_connect.ui_port),
+        "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": str(settings.run_dir / "spark-warehouse"),
+        "spark.local.dir": str(settings.run_dir / "spark-tmp"),
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }
+    conf.update(settings.spark.conf)
+    return conf
+
+
+def spark_connect_spec(settings: Settings) -> ServiceSpec:
+    spark_submit = Path(sys.executable).parent / "spark-submit"
+    conf = spark_connect_conf(settings)
+    command = [str(spark_submit), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
+               "--name", "rtdp-spark-connect"]  # fmt: skip
+    for key, value in conf.items():
+        command += ["--conf", f"{key}={value}"]
+    command.append("spark-internal")
+    host, port = settings.stack.bind_host, settings.stack.spark_connect.port
+    return ServiceSpec(
+        name="spark-connect",
+        command=command,
+        host=host,
+        ports=[port],
+        health=lambda: port_in_use(host, port),
+        # Python work on the server (foreachBatch, UDFs) runs in this project's interpreter.
+        env={"PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(settings.log_dir)},
+        cwd=settings.run_dir,
+        prepare=lambda: _prepare_spark(settings),
+    )
+
+
+def _prepare_spark(settings: Settings) -> None:
+    _require_java(settings, "spark-connect")
+    require_jars(settings.jars_dir, "spark", "spark-connect")
+    (settings.run_dir / "spark-tmp").mkdir(parents=True, exist_ok=True)
+
+
+def all_specs(settings: Settings) -> list[ServiceSpec]:
+    """Every enabled service, in start order."""
+    stack = settings.stack
+    specs: list[ServiceSpec] = []
+    if stack.kafka.enabled:
+        specs.append(kafka_spec(settings))
+    for role, instance in (("realtime", stack.victoria_metrics.realtime), ("history", stack.victoria_metrics.history)):
+        if instance.enabled:
+            specs.append(victoria_metrics_spec(settings, role, instance))
+    if stack.spark_connect.enabled:
+        specs.append(spark_connect_spec(settings))
+    return specs
