@@ -1,0 +1,38 @@
+"""Reading raw samples back from VictoriaMetrics (exact values and millisecond timestamps)."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+
+import requests
+
+
+def _selector(metric: str, tags: Mapping[str, str]) -> str:
+    # Prometheus selector syntax; label values are JSON-escaped string literals.
+    labels = [f"__name__={json.dumps(metric)}"] + [f"{key}={json.dumps(value)}" for key, value in sorted(tags.items())]
+    return "{" + ",".join(labels) + "}"
+
+
+def export_series(
+    base_url: str, metric: str, tags: Mapping[str, str] | None = None, timeout_s: float = 10.0
+) -> list[dict]:
+    """Every raw sample of the matching series: [{"tags": {...}, "points": [(ts_ms, value), ...]}]."""
+    response = requests.get(
+        f"{base_url.rstrip('/')}/api/v1/export",
+        params={"match[]": _selector(metric, tags or {}), "start": "0"},
+        timeout=timeout_s,
+    )
+    response.raise_for_status()
+    series = []
+    for line in response.text.splitlines():
+        if not line.strip():
+            continue
+        record = json.loads(line)
+        labels = {key: value for key, value in record["metric"].items() if key != "__name__"}
+        series.append({"tags": labels, "points": list(zip(record["timestamps"], record["values"]))})
+    return series
+
+
+def count_points(base_url: str, metric: str, tags: Mapping[str, str] | None = None) -> int:
+    return sum(len(series["points"]) for series in export_series(base_url, metric, tags))
