@@ -38,11 +38,22 @@ class KafkaServiceConfig(_Model):
 
 
 class VictoriaMetricsInstance(_Model):
+    """The realtime TSDB: fresh points, 14 days."""
+
     enabled: bool = True
-    http_port: int = Field(ge=1, le=65535)
-    opentsdb_port: int = Field(ge=1, le=65535)
-    opentsdb_http_port: int = Field(ge=1, le=65535)
-    retention: str = Field(pattern=r"^\d+[hdwy]$")
+    http_port: int = Field(8428, ge=1, le=65535)
+    opentsdb_port: int = Field(4242, ge=1, le=65535)
+    opentsdb_http_port: int = Field(4243, ge=1, le=65535)
+    retention: str = Field("14d", pattern=r"^\d+[hdwy]$")
+
+
+class HistoryVictoriaMetricsInstance(VictoriaMetricsInstance):
+    """The history TSDB: rollups, 3 years."""
+
+    http_port: int = Field(8429, ge=1, le=65535)
+    opentsdb_port: int = Field(4244, ge=1, le=65535)
+    opentsdb_http_port: int = Field(4245, ge=1, le=65535)
+    retention: str = Field("3y", pattern=r"^\d+[hdwy]$")
 
 
 class VictoriaMetricsConfig(_Model):
@@ -50,16 +61,8 @@ class VictoriaMetricsConfig(_Model):
     # Queries hide points newer than this; the VictoriaMetrics default (30s) is too slow for
     # second-level dashboards.
     latency_offset: str = "1s"
-    realtime: VictoriaMetricsInstance = Field(
-        default_factory=lambda: VictoriaMetricsInstance(
-            http_port=8428, opentsdb_port=4242, opentsdb_http_port=4243, retention="14d"
-        )
-    )
-    history: VictoriaMetricsInstance = Field(
-        default_factory=lambda: VictoriaMetricsInstance(
-            http_port=8429, opentsdb_port=4244, opentsdb_http_port=4245, retention="3y"
-        )
-    )
+    realtime: VictoriaMetricsInstance = Field(default_factory=VictoriaMetricsInstance)
+    history: HistoryVictoriaMetricsInstance = Field(default_factory=HistoryVictoriaMetricsInstance)
 
 
 class SparkConnectServiceConfig(_Model):
@@ -177,6 +180,8 @@ class DagsterConfig(_Model):
 
 class Settings(_Model):
     run_dir: Path = Path(".rtdp")
+    # Resolved JVM jars (Kafka broker, Spark extras); shared by every run folder.
+    jars_dir: Path = Path(".rtdp/jars")
     # Real AWS CloudWatch series (NAB); optional, workloads fall back to synthetic data.
     nab_data_dir: Path = Path("../shared/data/nab/realAWSCloudwatch")
     stack: StackConfig = Field(default_factory=StackConfig)
@@ -191,6 +196,7 @@ class Settings(_Model):
         """Fill every endpoint left empty from the local stack's ports."""
         host = self.stack.bind_host
         self.run_dir = self.run_dir.resolve()
+        self.jars_dir = self.jars_dir.resolve()
         if not self.kafka.bootstrap_servers:
             self.kafka.bootstrap_servers = f"{host}:{self.stack.kafka.port}"
         if not self.spark.connect_url:
@@ -211,9 +217,6 @@ class Settings(_Model):
     def log_dir(self) -> Path:
         return self.run_dir / "logs"
 
-    @property
-    def jars_dir(self) -> Path:
-        return self.run_dir / "jars"
 
 
 def _set_path(tree: dict[str, Any], dotted: list[str], value: str) -> None:
@@ -223,8 +226,9 @@ def _set_path(tree: dict[str, Any], dotted: list[str], value: str) -> None:
         if not isinstance(child, dict):
             raise ConfigError(f"{'.'.join(dotted)}: cannot override inside non-mapping key {key!r}")
         node = child
-    # YAML parsing gives env values the same types as the file would (numbers, booleans, lists).
-    node[dotted[-1]] = yaml.safe_load(value) if value != "" else ""
+    # Scalars stay strings (validation converts "9092" or "false" where the key wants it, and a
+    # string key keeps "false" as text); lists and mappings are written in YAML/JSON flow style.
+    node[dotted[-1]] = yaml.safe_load(value) if value.lstrip().startswith(("[", "{")) else value
 
 
 def env_overrides(environ: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:

@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from rtdp_dagster.config import KafkaConfig, Settings, TsdbEndpoint
 from rtdp_dagster.spark.session import connect, delta_version
 from rtdp_dagster.tsdb.put import TsdbPoint, http_put
-from rtdp_dagster.tsdb.query import count_points
+from rtdp_dagster.tsdb.query import count_points, force_flush
 
 SMOKE_TOPIC = "rtdp.smoke"
 SMOKE_TABLE = "smoke_points"
@@ -113,6 +113,7 @@ def tsdb_count(tsdb: TsdbEndpoint, run_id: str, expected: int, timeout_s: float 
     """Points of this run queryable in the TSDB, waiting until all are visible."""
     deadline = time.monotonic() + timeout_s
     while True:
+        force_flush(tsdb.url)
         found = count_points(tsdb.url, SMOKE_METRIC, {"run": run_id})
         if found >= expected or time.monotonic() > deadline:
             return found

@@ -14,6 +14,15 @@ def _selector(metric: str, tags: Mapping[str, str]) -> str:
     return "{" + ",".join(labels) + "}"
 
 
+def force_flush(base_url: str, timeout_s: float = 10.0) -> None:
+    """Make every point received so far searchable now.
+
+    VictoriaMetrics buffers new points for ~2 s, and a lookup of a series that is not searchable
+    yet is cached as empty for ~10 s; flushing before the first read-back avoids both.
+    """
+    requests.get(f"{base_url.rstrip('/')}/internal/force_flush", timeout=timeout_s).raise_for_status()
+
+
 def export_series(
     base_url: str, metric: str, tags: Mapping[str, str] | None = None, timeout_s: float = 10.0
 ) -> list[dict]:

@@ -1,0 +1,68 @@
+# rtdp: the two commands are `make demo` and `make test`; both install what they need.
+SHELL := /bin/bash
+PYTHON ?= python3.11
+UV_VERSION := 0.13.9
+UV := .tools/bin/uv
+VENV := .venv
+RTDP := $(VENV)/bin/rtdp
+
+.PHONY: demo test setup system-deps jars stack-up stack-down stack-status dagster lint clean help
+
+help:
+	@echo "make demo   - set up, start the local stack, run the smoke flow, print summary and URLs"
+	@echo "make test   - set up, then run the test suite against a real stack"
+	@echo "make dagster - the Dagster UI and daemon on the rtdp code location"
+	@echo "make lint   - ruff and pyright"
+	@echo "make stack-down - stop every service the stack started"
+
+demo: setup
+	$(RTDP) stack up
+	$(RTDP) smoke
+
+test: setup
+	$(VENV)/bin/pytest
+
+setup: $(VENV)/.synced system-deps jars
+
+$(UV):
+	$(PYTHON) -m venv .tools
+	.tools/bin/pip install --quiet uv==$(UV_VERSION)
+
+# Re-sync only when the lock or project metadata changed.
+$(VENV)/.synced: uv.lock pyproject.toml | $(UV)
+	$(UV) sync --frozen --python $(PYTHON)
+	touch $@
+
+system-deps:
+	@command -v java >/dev/null || { echo "rtdp: java not found: install OpenJDK 17 (apt-get install openjdk-17-jre-headless)" >&2; exit 1; }
+	@command -v mvn >/dev/null || { echo "rtdp: mvn not found: install Maven (apt-get install maven)" >&2; exit 1; }
+	@command -v victoria-metrics >/dev/null || { \
+		echo "installing victoria-metrics from Debian ..."; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq victoria-metrics >/dev/null; }
+
+jars: $(VENV)/.synced
+	$(RTDP) setup
+
+stack-up: setup
+	$(RTDP) stack up
+
+stack-down:
+	$(RTDP) stack down
+
+stack-status:
+	$(RTDP) stack status
+
+dagster: setup
+	$(RTDP) stack up
+	mkdir -p .rtdp/dagster
+	DAGSTER_HOME=$(CURDIR)/.rtdp/dagster $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+
+lint: setup
+	$(VENV)/bin/ruff check rtdp_dagster tests
+	$(VENV)/bin/ruff format --check rtdp_dagster tests
+	$(VENV)/bin/pyright rtdp_dagster tests
+
+clean:
+	-$(RTDP) stack down
+	rm -rf .rtdp

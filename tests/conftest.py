@@ -1,0 +1,82 @@
+"""One real stack (Kafka, VictoriaMetrics x2, Spark Connect) for the whole test session.
+
+It runs in its own run folder on free ports, so it never collides with a `make demo` stack.
+The RTDP_* variables are set before anything loads the configuration, so the CLI, the Dagster
+definitions and the tests all see the same test stack.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from rtdp_dagster.config import Settings, load_settings
+
+PROJECT_ROOT = Path(__file__).resolve().parents[1]
+_RUN_DIR = Path(tempfile.mkdtemp(prefix="rtdp-test-"))
+
+
+def free_ports(count: int) -> list[int]:
+    sockets = []
+    try:
+        for _ in range(count):
+            probe = socket.socket()
+            probe.bind(("127.0.0.1", 0))
+            sockets.append(probe)
+        return [probe.getsockname()[1] for probe in sockets]
+    finally:
+        for probe in sockets:
+            probe.close()
+
+
+def _test_environment() -> dict[str, str]:
+    names = [
+        "STACK__KAFKA__PORT", "STACK__KAFKA__CONTROLLER_PORT",
+        "STACK__VICTORIA_METRICS__REALTIME__HTTP_PORT", "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_PORT",
+        "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_HTTP_PORT",
+        "STACK__VICTORIA_METRICS__HISTORY__HTTP_PORT", "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_PORT",
+        "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_HTTP_PORT",
+        "STACK__SPARK_CONNECT__PORT", "STACK__SPARK_CONNECT__UI_PORT", "DAGSTER__WEBSERVER_PORT",
+    ]  # fmt: skip
+    env = {f"RTDP_{name}": str(port) for name, port in zip(names, free_ports(len(names)), strict=True)}
+    env["RTDP_RUN_DIR"] = str(_RUN_DIR)
+    env["RTDP_JARS_DIR"] = str(PROJECT_ROOT / ".rtdp" / "jars")
+    env["RTDP_SPARK__DRIVER_MEMORY"] = "2g"
+    return env
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    os.environ.update(_test_environment())
+    os.environ.pop("RTDP_CONFIG", None)
+
+
+@pytest.fixture(scope="session")
+def settings() -> Settings:
+    return load_settings()
+
+
+@pytest.fixture(scope="session")
+def stack(settings: Settings) -> Iterator[Settings]:
+    """The running test stack; stopped and removed at the end of the session."""
+    from rtdp_dagster.stack import manager
+
+    manager.up(settings, log=lambda _: None)
+    yield settings
+    manager.down(settings, log=lambda _: None)
+    if not os.environ.get("RTDP_TEST_KEEP_RUN_DIR"):
+        shutil.rmtree(_RUN_DIR, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def spark(stack: Settings):
+    from rtdp_dagster.spark.session import connect
+
+    session = connect(stack)
+    yield session
+    session.stop()
