@@ -74,9 +74,7 @@ def build_parser() -> argparse.ArgumentParser:
     stack_commands.add_parser(
         "up", help="start Kafka, VictoriaMetrics (realtime, history) and Spark Connect; wait for health"
     ).set_defaults(handler=_cmd_stack_up)
-    stack_commands.add_parser("down", help="stop the services this stack started").set_defaults(
-        handler=_cmd_stack_down
-    )
+    stack_commands.add_parser("down", help="stop the services this stack started").set_defaults(handler=_cmd_stack_down)
     status = stack_commands.add_parser("status", help="table of services, pids, ports and health")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_cmd_stack_status)

@@ -31,8 +31,8 @@ class _Model(BaseModel):
 
 class KafkaServiceConfig(_Model):
     enabled: bool = True
-    port: int = Field(9092, ge=1, le=65535)
-    controller_port: int = Field(9093, ge=1, le=65535)
+    port: int = Field(default=9092, ge=1, le=65535)
+    controller_port: int = Field(default=9093, ge=1, le=65535)
     heap: str = "768m"
     cluster_id: str = "rtdp-local-kraft-cluster1"
 
@@ -41,19 +41,19 @@ class VictoriaMetricsInstance(_Model):
     """The realtime TSDB: fresh points, 14 days."""
 
     enabled: bool = True
-    http_port: int = Field(8428, ge=1, le=65535)
-    opentsdb_port: int = Field(4242, ge=1, le=65535)
-    opentsdb_http_port: int = Field(4243, ge=1, le=65535)
-    retention: str = Field("14d", pattern=r"^\d+[hdwy]$")
+    http_port: int = Field(default=8428, ge=1, le=65535)
+    opentsdb_port: int = Field(default=4242, ge=1, le=65535)
+    opentsdb_http_port: int = Field(default=4243, ge=1, le=65535)
+    retention: str = Field(default="14d", pattern=r"^\d+[hdwy]$")
 
 
 class HistoryVictoriaMetricsInstance(VictoriaMetricsInstance):
     """The history TSDB: rollups, 3 years."""
 
-    http_port: int = Field(8429, ge=1, le=65535)
-    opentsdb_port: int = Field(4244, ge=1, le=65535)
-    opentsdb_http_port: int = Field(4245, ge=1, le=65535)
-    retention: str = Field("3y", pattern=r"^\d+[hdwy]$")
+    http_port: int = Field(default=8429, ge=1, le=65535)
+    opentsdb_port: int = Field(default=4244, ge=1, le=65535)
+    opentsdb_http_port: int = Field(default=4245, ge=1, le=65535)
+    retention: str = Field(default="3y", pattern=r"^\d+[hdwy]$")
 
 
 class VictoriaMetricsConfig(_Model):
@@ -67,15 +67,15 @@ class VictoriaMetricsConfig(_Model):
 
 class SparkConnectServiceConfig(_Model):
     enabled: bool = True
-    port: int = Field(15002, ge=1, le=65535)
-    ui_port: int = Field(4040, ge=1, le=65535)
+    port: int = Field(default=15002, ge=1, le=65535)
+    ui_port: int = Field(default=4040, ge=1, le=65535)
 
 
 class StackConfig(_Model):
     bind_host: str = "127.0.0.1"
     java: str = "java"
-    start_timeout_s: float = Field(120.0, gt=0)
-    stop_timeout_s: float = Field(20.0, gt=0)
+    start_timeout_s: float = Field(default=120.0, gt=0)
+    stop_timeout_s: float = Field(default=20.0, gt=0)
     kafka: KafkaServiceConfig = Field(default_factory=KafkaServiceConfig)
     victoria_metrics: VictoriaMetricsConfig = Field(default_factory=VictoriaMetricsConfig)
     spark_connect: SparkConnectServiceConfig = Field(default_factory=SparkConnectServiceConfig)
@@ -83,9 +83,9 @@ class StackConfig(_Model):
 
 class TopicConfig(_Model):
     name: str = Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")
-    partitions: int = Field(3, ge=1)
-    replication_factor: int = Field(1, ge=1)
-    retention_ms: int = Field(7 * 24 * 3600 * 1000, ge=-1)
+    partitions: int = Field(default=3, ge=1)
+    replication_factor: int = Field(default=1, ge=1)
+    retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
 
 
 class KafkaConfig(_Model):
@@ -114,9 +114,7 @@ class KafkaConfig(_Model):
         if self.sasl_mechanism:
             options["sasl_mechanism"] = self.sasl_mechanism
             options["sasl_plain_username"] = self.sasl_username
-            options["sasl_plain_password"] = (
-                self.sasl_password.get_secret_value() if self.sasl_password else None
-            )
+            options["sasl_plain_password"] = self.sasl_password.get_secret_value() if self.sasl_password else None
         return options
 
     def spark_options(self) -> dict[str, str]:
@@ -145,7 +143,7 @@ class SparkConfig(_Model):
     # What the Spark Connect server runs on: local[*] here, a cluster master in production.
     master: str = "local[2]"
     driver_memory: str = "3g"
-    shuffle_partitions: int = Field(4, ge=1)
+    shuffle_partitions: int = Field(default=4, ge=1)
     conf: dict[str, str] = Field(default_factory=dict)
 
 
@@ -154,7 +152,7 @@ class TsdbEndpoint(_Model):
     url: str = ""
     # OpenTSDB telnet "put" listener.
     put_host: str = ""
-    put_port: int = Field(0, ge=0, le=65535)
+    put_port: int = Field(default=0, ge=0, le=65535)
     # OpenTSDB HTTP /api/put listener base URL.
     put_http_url: str = ""
 
@@ -162,7 +160,7 @@ class TsdbEndpoint(_Model):
 class TsdbConfig(_Model):
     realtime: TsdbEndpoint = Field(default_factory=TsdbEndpoint)
     history: TsdbEndpoint = Field(default_factory=TsdbEndpoint)
-    timeout_s: float = Field(10.0, gt=0)
+    timeout_s: float = Field(default=10.0, gt=0)
 
 
 class DeltaConfig(_Model):
@@ -175,7 +173,7 @@ class DeltaConfig(_Model):
 
 class DagsterConfig(_Model):
     home: str = ""
-    webserver_port: int = Field(3000, ge=1, le=65535)
+    webserver_port: int = Field(default=3000, ge=1, le=65535)
 
 
 class Settings(_Model):
@@ -216,7 +214,6 @@ class Settings(_Model):
     @property
     def log_dir(self) -> Path:
         return self.run_dir / "logs"
-
 
 
 def _set_path(tree: dict[str, Any], dotted: list[str], value: str) -> None:

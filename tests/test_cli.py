@@ -5,8 +5,17 @@ import pytest
 
 from rtdp_dagster.cli import build_parser, main
 
-COMMANDS = [[], ["setup"], ["stack"], ["stack", "up"], ["stack", "down"], ["stack", "status"], ["config"],
-            ["config", "show"], ["smoke"]]  # fmt: skip
+COMMANDS = [
+    [],
+    ["setup"],
+    ["stack"],
+    ["stack", "up"],
+    ["stack", "down"],
+    ["stack", "status"],
+    ["config"],
+    ["config", "show"],
+    ["smoke"],
+]
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: " ".join(c) or "rtdp")

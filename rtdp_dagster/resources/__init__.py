@@ -34,7 +34,9 @@ class TsdbResource(dg.ConfigurableResource):
     timeout_s: float = 10.0
 
     def endpoint(self) -> TsdbEndpoint:
-        return TsdbEndpoint(url=self.url, put_host=self.put_host, put_port=self.put_port, put_http_url=self.put_http_url)
+        return TsdbEndpoint(
+            url=self.url, put_host=self.put_host, put_port=self.put_port, put_http_url=self.put_http_url
+        )
 
 
 class DeltaTablesResource(dg.ConfigurableResource):

@@ -1,6 +1,5 @@
 """The smoke flow as assets: one glance in the UI shows every real component answering."""
 
-
 import time
 import uuid
 

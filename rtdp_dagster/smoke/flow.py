@@ -13,9 +13,11 @@ import uuid
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
-from pyspark.sql import SparkSession, types as T
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
+from pyspark.sql import SparkSession
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
 from rtdp_dagster.config import KafkaConfig, Settings, TsdbEndpoint
 from rtdp_dagster.spark.session import connect, delta_version
@@ -63,8 +65,16 @@ def produce(kafka: KafkaConfig, run_id: str, points: int, hosts: int = 10) -> tu
     futures = []
     for i in range(points):
         host = f"smoke-{i % hosts:02d}"
-        point = {"metric": SMOKE_METRIC, "host": host, "ts_ms": (now_s - i // hosts) * 1000, "value": float(i), "run_id": run_id}
-        futures.append(producer.send(SMOKE_TOPIC, key=f"{SMOKE_METRIC}|host={host}".encode(), value=json.dumps(point).encode()))
+        point = {
+            "metric": SMOKE_METRIC,
+            "host": host,
+            "ts_ms": (now_s - i // hosts) * 1000,
+            "value": float(i),
+            "run_id": run_id,
+        }
+        futures.append(
+            producer.send(SMOKE_TOPIC, key=f"{SMOKE_METRIC}|host={host}".encode(), value=json.dumps(point).encode())
+        )
     producer.flush()
     for future in futures:
         future.get(timeout=30)  # raises if any record was not acknowledged
@@ -100,7 +110,8 @@ def kafka_to_delta(
 
 def delta_to_tsdb(spark: SparkSession, path: str, run_id: str, tsdb: TsdbEndpoint, timeout_s: float) -> int:
     rows = (
-        spark.read.format("delta").load(path)
+        spark.read.format("delta")
+        .load(path)
         .where(F.col("run_id") == run_id)
         .select("metric", "host", "ts_ms", "value")
         .collect()
@@ -150,15 +161,18 @@ def format_summary(result: SmokeResult, settings: Settings) -> str:
     lines = [
         f"rtdp smoke run {result.run_id}: {'OK' if ok else 'MISMATCH'}",
         f"  points produced to Kafka   {result.produced}",
-        f"  rows in Delta              {result.delta_rows} (table {settings.delta.table_path(SMOKE_TABLE)}, version {result.delta_version})",
+        f"  rows in Delta              {result.delta_rows} (version {result.delta_version})",
+        f"  Delta table                {settings.delta.table_path(SMOKE_TABLE)}",
         f"  points in realtime TSDB    {result.tsdb_points}",
         f"  seconds per step           {json.dumps(result.seconds)}",
         "URLs:",
         f"  Kafka bootstrap            {settings.kafka.bootstrap_servers}",
-        f"  Spark Connect              {settings.spark.connect_url} (UI http://{settings.stack.bind_host}:{settings.stack.spark_connect.ui_port})",
+        f"  Spark Connect              {settings.spark.connect_url}",
+        f"  Spark UI                   http://{settings.stack.bind_host}:{settings.stack.spark_connect.ui_port}",
         f"  realtime TSDB              {settings.tsdb.realtime.url}/vmui",
         f"  history TSDB               {settings.tsdb.history.url}/vmui",
-        f"  Dagster UI                 http://{settings.stack.bind_host}:{settings.dagster.webserver_port} (make dagster)",
+        f"  Dagster UI                 http://{settings.stack.bind_host}:{settings.dagster.webserver_port}"
+        " (start with `make dagster`)",
     ]
     return "\n".join(lines)
 

@@ -53,10 +53,18 @@ def resolve_jar_set(name: str, jars_root: Path, log: Callable[[str], None] = pri
     staging = jars_root / f".{name}.staging"
     shutil.rmtree(staging, ignore_errors=True)
     command = [
-        "mvn", "-q", "-B", "-s", str(MAVEN_SETTINGS), "-f", str(pom),
-        "dependency:copy-dependencies", f"-DoutputDirectory={staging}",
-        "-DincludeScope=runtime", "-Dmdep.stripVersion=true",
-    ]  # fmt: skip
+        "mvn",
+        "-q",
+        "-B",
+        "-s",
+        str(MAVEN_SETTINGS),
+        "-f",
+        str(pom),
+        "dependency:copy-dependencies",
+        f"-DoutputDirectory={staging}",
+        "-DincludeScope=runtime",
+        "-Dmdep.stripVersion=true",
+    ]
     result = subprocess.run(command, capture_output=True, text=True)
     if result.returncode != 0:
         detail = next((line for line in result.stdout.splitlines() if "[ERROR]" in line), result.stderr.strip())

@@ -92,4 +92,5 @@ def format_status(rows: list[ServiceStatus]) -> str:
         (row.name, row.state, str(row.pid or "-"), ",".join(map(str, row.ports)), row.log_file) for row in rows
     ]
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    return "\n".join("  ".join(cell.ljust(width) for cell, width in zip(line, widths)).rstrip() for line in lines)
+    rendered = ("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
+    return "\n".join(line.rstrip() for line in rendered)

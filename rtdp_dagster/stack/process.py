@@ -6,6 +6,7 @@ and `down` only ever signals processes this stack started.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -147,7 +148,5 @@ class ManagedProcess:
 
 def _reap(pid: int) -> None:
     # When the stack was started by this very process (tests), collect the exit status.
-    try:
+    with contextlib.suppress(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
-    except ChildProcessError:
-        pass

@@ -75,8 +75,15 @@ def kafka_spec(settings: Settings) -> ServiceSpec:
     log4j = home / "log4j2.properties"
     kafka = settings.stack.kafka
     classpath = ":".join(str(jar) for jar in jar_paths(settings.jars_dir, "kafka"))
-    jvm = [settings.stack.java, f"-Xmx{kafka.heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
-           f"-Dlog4j2.configurationFile={log4j}", "-cp", classpath]  # fmt: skip
+    jvm = [
+        settings.stack.java,
+        f"-Xmx{kafka.heap}",
+        "-XX:+UseG1GC",
+        "-Djava.awt.headless=true",
+        f"-Dlog4j2.configurationFile={log4j}",
+        "-cp",
+        classpath,
+    ]
 
     def prepare() -> None:
         _require_java(settings, "kafka")
@@ -102,8 +109,11 @@ def kafka_spec(settings: Settings) -> ServiceSpec:
 
         if not port_in_use(settings.stack.bind_host, kafka.port):
             return False
-        admin = KafkaAdminClient(bootstrap_servers=f"{settings.stack.bind_host}:{kafka.port}",
-                                 request_timeout_ms=3000, client_id="rtdp-health")  # fmt: skip
+        admin = KafkaAdminClient(
+            bootstrap_servers=f"{settings.stack.bind_host}:{kafka.port}",
+            request_timeout_ms=3000,
+            client_id="rtdp-health",
+        )
         try:
             admin.list_topics()
             return True
@@ -180,8 +190,13 @@ def spark_connect_conf(settings: Settings) -> dict[str, str]:
 def spark_connect_spec(settings: Settings) -> ServiceSpec:
     spark_submit = Path(sys.executable).parent / "spark-submit"
     conf = spark_connect_conf(settings)
-    command = [str(spark_submit), "--class", "org.apache.spark.sql.connect.service.SparkConnectServer",
-               "--name", "rtdp-spark-connect"]  # fmt: skip
+    command = [
+        str(spark_submit),
+        "--class",
+        "org.apache.spark.sql.connect.service.SparkConnectServer",
+        "--name",
+        "rtdp-spark-connect",
+    ]
     for key, value in conf.items():
         command += ["--conf", f"{key}={value}"]
     command.append("spark-internal")

@@ -39,7 +39,7 @@ def export_series(
             continue
         record = json.loads(line)
         labels = {key: value for key, value in record["metric"].items() if key != "__name__"}
-        series.append({"tags": labels, "points": list(zip(record["timestamps"], record["values"]))})
+        series.append({"tags": labels, "points": list(zip(record["timestamps"], record["values"], strict=True))})
     return series
 
 

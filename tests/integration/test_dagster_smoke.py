@@ -26,7 +26,7 @@ def test_smoke_assets_materialize_end_to_end(stack: Settings) -> None:
     )
     assert result.success
     metadata = {
-        event.asset_key.to_user_string(): event.materialization.metadata
+        event.materialization.asset_key.to_user_string(): event.materialization.metadata
         for event in result.get_asset_materialization_events()
     }
     assert metadata["smoke_kafka_points"]["records"].value == 1000

@@ -3,7 +3,8 @@
 import json
 import uuid
 
-from kafka import KafkaConsumer, KafkaProducer, TopicPartition
+from kafka import KafkaConsumer, KafkaProducer
+from kafka.structs import TopicPartition
 
 from rtdp_dagster.config import Settings
 

@@ -26,8 +26,11 @@ def test_spark_reads_kafka_through_the_connector(stack: Settings, spark) -> None
         .option("subscribe", topic)
         .option("startingOffsets", "earliest")
         .load()
-        .select(F.col("key").cast("string").alias("key"), F.get_json_object(F.col("value").cast("string"), "$.m").alias("m"),
-                F.get_json_object(F.col("value").cast("string"), "$.i").cast("int").alias("i"))  # fmt: skip
+        .select(
+            F.col("key").cast("string").alias("key"),
+            F.get_json_object(F.col("value").cast("string"), "$.m").alias("m"),
+            F.get_json_object(F.col("value").cast("string"), "$.i").cast("int").alias("i"),
+        )
         .where(F.col("m") == marker)
     )
     rows = frame.collect()

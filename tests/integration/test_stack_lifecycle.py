@@ -83,8 +83,13 @@ def test_service_dying_at_start_names_service_and_log(tmp_path: Path) -> None:
 
 def test_missing_java_is_reported(tmp_path: Path) -> None:
     broker, controller = free_ports(2)
-    env = _vm_only_env(tmp_path, RTDP_STACK__KAFKA__ENABLED="true", RTDP_STACK__JAVA="no-such-java",
-                       RTDP_STACK__KAFKA__PORT=str(broker), RTDP_STACK__KAFKA__CONTROLLER_PORT=str(controller),
-                       RTDP_STACK__VICTORIA_METRICS__REALTIME__ENABLED="false")  # fmt: skip
+    env = _vm_only_env(
+        tmp_path,
+        RTDP_STACK__KAFKA__ENABLED="true",
+        RTDP_STACK__JAVA="no-such-java",
+        RTDP_STACK__KAFKA__PORT=str(broker),
+        RTDP_STACK__KAFKA__CONTROLLER_PORT=str(controller),
+        RTDP_STACK__VICTORIA_METRICS__REALTIME__ENABLED="false",
+    )
     with pytest.raises(StackError, match=r"^kafka: java not found"):
         manager.up(load_settings(environ=env), log=lambda _: None)

@@ -20,7 +20,12 @@ def test_put_and_read_back_exact_values(stack: Settings, role: str, protocol: st
     # Telnet carries whole seconds; HTTP keeps milliseconds.
     offset_ms = 0 if protocol == "telnet" else 123
     points = [
-        TsdbPoint("rtdp.test.put", (now_s - 60 + i * 10) * 1000 + offset_ms, round(0.1 * i + 1e-3, 6), {"host": f"h{i % 2}", "run": run})
+        TsdbPoint(
+            "rtdp.test.put",
+            (now_s - 60 + i * 10) * 1000 + offset_ms,
+            round(0.1 * i + 1e-3, 6),
+            {"host": f"h{i % 2}", "run": run},
+        )
         for i in range(6)
     ]
     if protocol == "telnet":
@@ -43,8 +48,9 @@ def test_put_and_read_back_exact_values(stack: Settings, role: str, protocol: st
 
 
 def test_telnet_refuses_sub_second_timestamps(stack: Settings) -> None:
-    with TelnetPutWriter(stack.tsdb.realtime.put_host, stack.tsdb.realtime.put_port) as writer, pytest.raises(
-        ValueError, match="whole seconds"
+    with (
+        TelnetPutWriter(stack.tsdb.realtime.put_host, stack.tsdb.realtime.put_port) as writer,
+        pytest.raises(ValueError, match="whole seconds"),
     ):
         writer.write([TsdbPoint("rtdp.test.put", 1_700_000_000_123, 1.0, {"host": "h"})])
 
@@ -53,4 +59,6 @@ def test_invalid_points_are_refused_before_sending(stack: Settings) -> None:
     with pytest.raises(ValueError, match="characters"):
         http_put(stack.tsdb.realtime.put_http_url, [TsdbPoint("bad metric", 1_700_000_000_000, 1.0, {"host": "h"})])
     with pytest.raises(ValueError, match="finite"):
-        http_put(stack.tsdb.realtime.put_http_url, [TsdbPoint("ok.metric", 1_700_000_000_000, float("nan"), {"host": "h"})])
+        http_put(
+            stack.tsdb.realtime.put_http_url, [TsdbPoint("ok.metric", 1_700_000_000_000, float("nan"), {"host": "h"})]
+        )
