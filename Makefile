@@ -20,6 +20,7 @@ demo: setup
 	$(RTDP) smoke
 
 test: setup
+	$(VENV)/bin/ruff check rtdp_dagster tests
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.synced system-deps jars
@@ -55,8 +56,7 @@ stack-status:
 
 dagster: setup
 	$(RTDP) stack up
-	mkdir -p .rtdp/dagster
-	DAGSTER_HOME=$(CURDIR)/.rtdp/dagster $(VENV)/bin/dagster dev -w workspace.yaml -h 127.0.0.1 -p 3000
+	$(RTDP) dagster
 
 lint: setup
 	$(VENV)/bin/ruff check rtdp_dagster tests

@@ -12,11 +12,29 @@ from rtdp_dagster.stack.errors import StackError
 
 
 def _cmd_setup(settings: Settings, _: argparse.Namespace) -> int:
+    from rtdp_dagster.stack.dagster_home import ensure_dagster_home
     from rtdp_dagster.stack.jars import resolve_all
 
     for name, folder in resolve_all(settings.jars_dir).items():
         print(f"{name} jars: {folder}")
+    print(f"dagster home: {ensure_dagster_home(settings)}")
     return 0
+
+
+def _cmd_dagster(settings: Settings, args: argparse.Namespace) -> int:
+    import os
+    from pathlib import Path
+
+    from rtdp_dagster.stack.dagster_home import ensure_dagster_home
+
+    home = ensure_dagster_home(settings)
+    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
+    command = [
+        str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(workspace),
+        "-h", settings.stack.bind_host, "-p", str(settings.dagster.webserver_port),
+    ]  # fmt: skip
+    print(f"Dagster UI on http://{settings.stack.bind_host}:{settings.dagster.webserver_port} (DAGSTER_HOME={home})")
+    os.execve(command[0], command, {**os.environ, "DAGSTER_HOME": str(home)})
 
 
 def _cmd_stack_up(settings: Settings, _: argparse.Namespace) -> int:
@@ -78,6 +96,9 @@ def build_parser() -> argparse.ArgumentParser:
     status = stack_commands.add_parser("status", help="table of services, pids, ports and health")
     status.add_argument("--json", action="store_true", help="print JSON instead of a table")
     status.set_defaults(handler=_cmd_stack_status)
+
+    dagster = commands.add_parser("dagster", help="run the Dagster webserver and daemon on the rtdp code location")
+    dagster.set_defaults(handler=_cmd_dagster)
 
     config = commands.add_parser("config", help="inspect the configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")
