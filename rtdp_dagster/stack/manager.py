@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.errors import StackError
-from rtdp_dagster.stack.process import ManagedProcess
+from rtdp_dagster.stack.process import ManagedProcess, memory_mib
 from rtdp_dagster.stack.services import all_specs
 from rtdp_dagster.stack.topics import ensure_topics
 
@@ -19,6 +19,8 @@ class ServiceStatus:
     ports: list[int]
     healthy: bool
     log_file: str
+    rss_mib: float = 0.0
+    peak_rss_mib: float = 0.0
 
     @property
     def state(self) -> str:
@@ -74,6 +76,7 @@ def status(settings: Settings) -> list[ServiceStatus]:
     result = []
     for process in processes(settings):
         pid = process.pid()
+        rss, peak = memory_mib(pid) if pid is not None else (0.0, 0.0)
         result.append(
             ServiceStatus(
                 name=process.spec.name,
@@ -81,16 +84,22 @@ def status(settings: Settings) -> list[ServiceStatus]:
                 ports=process.spec.ports,
                 healthy=pid is not None and process.healthy(),
                 log_file=str(process.log_file),
+                rss_mib=round(rss, 1),
+                peak_rss_mib=round(peak, 1),
             )
         )
     return result
 
 
 def format_status(rows: list[ServiceStatus]) -> str:
-    header = ("SERVICE", "STATE", "PID", "PORTS", "LOG")
+    header = ("SERVICE", "STATE", "PID", "PORTS", "RSS MiB", "PEAK MiB", "LOG")
     lines = [header] + [
-        (row.name, row.state, str(row.pid or "-"), ",".join(map(str, row.ports)), row.log_file) for row in rows
-    ]
+        (row.name, row.state, str(row.pid or "-"), ",".join(map(str, row.ports)),
+         f"{row.rss_mib:.0f}", f"{row.peak_rss_mib:.0f}", row.log_file)
+        for row in rows
+    ]  # fmt: skip
+    total = sum(row.peak_rss_mib for row in rows)
+    lines.append(("total", "", "", "", f"{sum(row.rss_mib for row in rows):.0f}", f"{total:.0f}", ""))
     widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
     rendered = ("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
     return "\n".join(line.rstrip() for line in rendered)

@@ -33,6 +33,19 @@ def _start_ticks(pid: int) -> int | None:
     return int(fields[19])
 
 
+def memory_mib(pid: int) -> tuple[float, float]:
+    """(current, peak) resident memory of a process in MiB; zeros if it is gone."""
+    values = {"VmRSS": 0.0, "VmHWM": 0.0}
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            key, _, rest = line.partition(":")
+            if key in values:
+                values[key] = int(rest.split()[0]) / 1024
+    except OSError:
+        pass
+    return values["VmRSS"], values["VmHWM"]
+
+
 def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
