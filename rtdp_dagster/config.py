@@ -15,6 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from rtdp_dagster.envelope.validation import PointRules
+
 ENV_PREFIX = "RTDP_"
 CONFIG_ENV = "RTDP_CONFIG"
 DEFAULT_CONFIG_FILE = "rtdp.yaml"
@@ -176,6 +178,13 @@ class DagsterConfig(_Model):
     webserver_port: int = Field(default=3000, ge=1, le=65535)
 
 
+class CollectionConfig(_Model):
+    # Durable window queue, cursors and collection log. Empty: SQLite under <run_dir>/collection.
+    state_url: str = ""
+    # Forget seen point keys this long after waves 3 has passed a window.
+    seen_retention_margin_s: float = Field(default=3600.0, ge=0)
+
+
 class Settings(_Model):
     run_dir: Path = Path(".rtdp")
     # Resolved JVM jars (Kafka broker, Spark extras); shared by every run folder.
@@ -188,6 +197,9 @@ class Settings(_Model):
     delta: DeltaConfig = Field(default_factory=DeltaConfig)
     tsdb: TsdbConfig = Field(default_factory=TsdbConfig)
     dagster: DagsterConfig = Field(default_factory=DagsterConfig)
+    collection: CollectionConfig = Field(default_factory=CollectionConfig)
+    # Rules a point must satisfy; shared by collectors, the stream and the batch checks.
+    validation: PointRules = Field(default_factory=PointRules)
 
     @model_validator(mode="after")
     def _derive_local_endpoints(self) -> Settings:
@@ -207,6 +219,8 @@ class Settings(_Model):
             endpoint.put_http_url = endpoint.put_http_url or f"http://{host}:{instance.opentsdb_http_port}"
         if not self.delta.root:
             self.delta.root = str(self.run_dir / "delta")
+        if not self.collection.state_url:
+            self.collection.state_url = f"sqlite:///{self.run_dir / 'collection' / 'state.db'}"
         if not self.dagster.home:
             self.dagster.home = str(self.run_dir / "dagster")
         return self

@@ -1,0 +1,1 @@
+"""Collection: sources read time windows; collectors turn rows into envelopes and publish them."""

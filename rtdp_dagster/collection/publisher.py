@@ -1,0 +1,91 @@
+"""Publishing envelopes and dead letters to Kafka with kafka-python.
+
+acks=all with idempotence, keyed by series. The producer's bounded buffer is the back-pressure:
+when it is full, ``send`` blocks the collector instead of dropping. A window counts as published
+only when ``confirm`` has flushed it and every record was acknowledged.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+from typing import Any
+
+from kafka import KafkaProducer
+from kafka.errors import KafkaError
+
+from rtdp_dagster.config import KafkaConfig
+from rtdp_dagster.envelope.keys import series_key
+from rtdp_dagster.envelope.schema import Envelope, encode
+
+
+class PublishError(Exception):
+    """Some records of a window were not acknowledged; the window must be published again."""
+
+
+class Publisher:
+    def __init__(
+        self,
+        kafka: KafkaConfig,
+        client_id: str = "rtdp-collector",
+        buffer_memory: int = 64 * 1024 * 1024,
+        linger_ms: int = 20,
+        batch_size: int = 512 * 1024,
+        request_timeout_ms: int = 15_000,
+        max_block_ms: int = 60_000,
+    ) -> None:
+        self.points_topic = kafka.points_topic
+        self.deadletter_topic = kafka.deadletter_topic
+        self._producer = KafkaProducer(
+            **kafka.client_options(),
+            client_id=client_id,
+            acks="all",
+            enable_idempotence=True,
+            retries=5,
+            max_in_flight_requests_per_connection=5,
+            linger_ms=linger_ms,
+            batch_size=batch_size,
+            buffer_memory=buffer_memory,
+            request_timeout_ms=request_timeout_ms,
+            max_block_ms=max_block_ms,
+        )
+        self._lock = threading.Lock()
+        self._failures: list[BaseException] = []
+        self._sent = 0
+
+    def _failed(self, error: BaseException) -> None:
+        with self._lock:
+            self._failures.append(error)
+
+    def send_point(self, envelope: Envelope) -> None:
+        key = series_key(envelope.metric, envelope.tags).encode()
+        self._producer.send(self.points_topic, key=key, value=encode(envelope)).add_errback(self._failed)
+        self._sent += 1
+
+    def send_dead_letter(self, record: dict[str, Any]) -> None:
+        value = json.dumps(record, default=str, separators=(",", ":")).encode()
+        key = str(record.get("source", "")).encode()
+        self._producer.send(self.deadletter_topic, key=key, value=value).add_errback(self._failed)
+        self._sent += 1
+
+    def confirm(self, timeout_s: float = 60.0) -> int:
+        """Flush and check every record sent since the last confirm; returns how many."""
+        try:
+            self._producer.flush(timeout=timeout_s)
+        except KafkaError as exc:
+            raise PublishError(f"flush failed: {exc}") from exc
+        with self._lock:
+            failures, self._failures = self._failures, []
+        sent, self._sent = self._sent, 0
+        if failures:
+            raise PublishError(f"{len(failures)} of {sent} records not acknowledged: {failures[0]!r}")
+        return sent
+
+    def discard(self) -> None:
+        """Forget the outcome of unconfirmed sends (the window will be re-published)."""
+        with self._lock:
+            self._failures = []
+        self._sent = 0
+
+    def close(self, timeout_s: float = 30.0) -> None:
+        self._producer.close(timeout=timeout_s)

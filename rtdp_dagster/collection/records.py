@@ -1,0 +1,34 @@
+"""What a source hands to the collector: one row as read, before validation.
+
+Sources do no validation of their own beyond parsing their format: a row that cannot become a
+valid point is still returned (with what could be read and the raw row), so the collector can
+dead-letter it with a reason instead of it vanishing inside a source.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Op = Literal["i", "u", "d"]
+
+
+@dataclass(frozen=True)
+class RawRecord:
+    # Metric name as the source names it (validated later against OpenTSDB's character set).
+    metric: str | None
+    # Series identity beyond the metric: host, site, app, region, instance, ...
+    tags: dict[str, str]
+    # The value as read: a number, or whatever the source held (a string, None) for the
+    # collector to reject with a reason.
+    value: Any
+    # Event time, epoch milliseconds; None when the row has no usable timestamp.
+    ts_ms: int | None
+    # i = insert, u = correction of an earlier value, d = retraction.
+    op: Op = "i"
+    # The source's own version of this point when it has one (e.g. an updated_at in ms, a
+    # sequence number); a later correction must carry a larger version. None: the collector
+    # derives one from the collection time.
+    version: int | None = None
+    # The original row, JSON-serialisable, kept for the dead-letter topic.
+    raw: Any = field(default=None, compare=False)

@@ -1,0 +1,17 @@
+"""Identity of a series and of a point, shared by collectors, the stream and the batch layer."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+
+
+def series_key(metric: str, tags: Mapping[str, str]) -> str:
+    """Readable series identity, also the Kafka message key (one series stays in one partition)."""
+    return metric + "|" + ",".join(f"{key}={tags[key]}" for key in sorted(tags))
+
+
+def point_key(metric: str, tags: Mapping[str, str], ts_ms: int) -> str:
+    """Deterministic identity of one point: the same point read by two waves has the same key."""
+    material = f"{series_key(metric, tags)}|{ts_ms}".encode()
+    return hashlib.blake2b(material, digest_size=16).hexdigest()

@@ -1,0 +1,132 @@
+"""Point validity rules, and turning a source row into an envelope or a rejection with a reason.
+
+The same rules (and reason codes) are applied by collectors before publishing and by the stream
+before bronze, so a row rejected in one place is rejected everywhere.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rtdp_dagster.collection.records import RawRecord
+from rtdp_dagster.envelope.keys import point_key
+from rtdp_dagster.envelope.schema import OPS, Envelope
+
+_NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
+
+# Stable reason codes: dead-letter rows, quarantine rows and DQ checks use these.
+MISSING_TIMESTAMP = "missing_timestamp"
+TIMESTAMP_IN_FUTURE = "timestamp_in_future"
+TIMESTAMP_TOO_OLD = "timestamp_too_old"
+NON_NUMERIC_VALUE = "non_numeric_value"
+NON_FINITE_VALUE = "non_finite_value"
+INVALID_METRIC_NAME = "invalid_metric_name"
+INVALID_TAG = "invalid_tag"
+OVERSIZE_TAGS = "oversize_tags"
+INVALID_OP = "invalid_op"
+
+
+class PointRules(BaseModel):
+    """Limits a point must respect to be accepted (configuration key ``validation``)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    max_future_s: float = Field(default=600.0, ge=0)
+    min_timestamp_ms: int = Field(default=946_684_800_000, description="2000-01-01T00:00:00Z")
+    max_metric_length: int = Field(default=255, ge=1)
+    max_tags: int = Field(default=16, ge=1)
+    max_tag_key_length: int = Field(default=64, ge=1)
+    max_tag_value_length: int = Field(default=256, ge=1)
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    reason: str
+    detail: str
+
+
+def _number(value: Any) -> float | Rejection:
+    if isinstance(value, bool) or value is None:
+        return Rejection(NON_NUMERIC_VALUE, f"value {value!r} is not a number")
+    if isinstance(value, int | float | Decimal):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value.strip())
+        except ValueError:
+            return Rejection(NON_NUMERIC_VALUE, f"value {value[:64]!r} is not a number")
+    else:
+        return Rejection(NON_NUMERIC_VALUE, f"value of type {type(value).__name__} is not a number")
+    if not math.isfinite(number):
+        return Rejection(NON_FINITE_VALUE, f"value {number!r} is not finite")
+    return number
+
+
+def check_point(
+    metric: Any, tags: Any, value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules
+) -> float | Rejection | None:
+    """The numeric value (None for a retraction) if the point is valid, else the first Rejection."""
+    if op not in OPS:
+        return Rejection(INVALID_OP, f"operation {op!r} is not one of {OPS}")
+    if not isinstance(metric, str) or not metric or len(metric) > rules.max_metric_length or not _NAME.match(metric):
+        return Rejection(
+            INVALID_METRIC_NAME, f"metric name {str(metric)[:80]!r} is empty, too long or has invalid characters"
+        )
+    if ts_ms is None or isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
+        return Rejection(MISSING_TIMESTAMP, f"timestamp {ts_ms!r} is missing or not an integer")
+    if ts_ms > now_ms + rules.max_future_s * 1000:
+        return Rejection(
+            TIMESTAMP_IN_FUTURE, f"timestamp {ts_ms} is more than {rules.max_future_s:g}s ahead of {now_ms}"
+        )
+    if ts_ms < rules.min_timestamp_ms:
+        return Rejection(TIMESTAMP_TOO_OLD, f"timestamp {ts_ms} is before {rules.min_timestamp_ms}")
+    if not isinstance(tags, dict) or len(tags) > rules.max_tags:
+        return Rejection(
+            OVERSIZE_TAGS, f"{len(tags) if isinstance(tags, dict) else tags!r} tags (at most {rules.max_tags})"
+        )
+    for key, tag_value in tags.items():
+        if not isinstance(key, str) or not isinstance(tag_value, str):
+            return Rejection(INVALID_TAG, f"tag {key!r}={tag_value!r} is not a string pair")
+        if len(key) > rules.max_tag_key_length or len(tag_value) > rules.max_tag_value_length:
+            return Rejection(OVERSIZE_TAGS, f"tag {key[:40]!r} is longer than allowed")
+        if not key or not tag_value or not _NAME.match(key) or not _NAME.match(tag_value):
+            return Rejection(INVALID_TAG, f"tag {key[:40]!r}={tag_value[:40]!r} is empty or has invalid characters")
+    if op == "d":
+        return None
+    return _number(value)
+
+
+def to_envelope(
+    record: RawRecord,
+    *,
+    namespace: str,
+    source: str,
+    wave: int,
+    collected_at: int,
+    ums_id: int,
+    rules: PointRules,
+) -> Envelope | Rejection:
+    """Validate one source row and build its envelope; ums_id is used when the row has no version."""
+    checked = check_point(record.metric, record.tags, record.value, record.ts_ms, record.op, collected_at, rules)
+    if isinstance(checked, Rejection):
+        return checked
+    assert record.metric is not None and record.ts_ms is not None  # guaranteed by check_point
+    return Envelope(
+        namespace=namespace,
+        metric=record.metric,
+        tags=record.tags,
+        value=checked,
+        ums_ts_=record.ts_ms,
+        point_key=point_key(record.metric, record.tags, record.ts_ms),
+        ums_id_=record.version if record.version is not None else ums_id,
+        ums_op_=record.op,
+        wave=wave,
+        source=source,
+        collected_at=collected_at,
+    )
