@@ -1,5 +1,6 @@
 """Window planning and the durable queue (SQLite): gap-free, ordered, restart-safe."""
 
+import itertools
 from pathlib import Path
 
 import numpy as np
@@ -32,7 +33,7 @@ def test_outage_is_caught_up_in_bounded_windows(tmp_path: Path) -> None:
     assert len(planned) == 60
     assert all(end - start <= 60 * S for start, end in planned)
     assert planned[0][0] == 100 * S and planned[-1][1] == 3700 * S
-    assert all(a[1] == b[0] for a, b in zip(planned, planned[1:], strict=False))
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(planned))
 
 
 def test_clock_going_backwards_plans_nothing_and_resumes(tmp_path: Path) -> None:
@@ -76,7 +77,7 @@ def test_later_waves_see_what_earlier_waves_published(tmp_path: Path) -> None:
     assert window is not None
     store.complete_window(window, log_for(window, 10), key_hashes(keys))
     seen = store.seen_before("src", 2, 0, 200 * S)
-    assert np.isin(key_hashes(keys[:5] + ["f" * 32]), seen).tolist() == [True] * 5 + [False]
+    assert np.isin(key_hashes([*keys[:5], "f" * 32]), seen).tolist() == [True] * 5 + [False]
     assert store.seen_before("src", 1, 0, 200 * S).size == 0, "a wave does not count itself as earlier"
     store.prune(older_than_ms=101 * S)
     assert store.seen_before("src", 2, 0, 200 * S).size == 0
