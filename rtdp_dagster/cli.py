@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import sys
 from collections.abc import Callable, Sequence
@@ -64,6 +65,50 @@ def _cmd_stack_status(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if all(row.healthy for row in rows) else 3
 
 
+def _cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from rtdp_dagster.collection.ingest import IngestService, SourceRunner
+    from rtdp_dagster.collection.locks import AlreadyRunning, exclusive
+    from rtdp_dagster.collection.sources.factory import build_source
+    from rtdp_dagster.collection.state import CollectionState, now_ms
+    from rtdp_dagster.logs import log_to_file
+
+    configs = [c for c in settings.collection.sources if c.enabled and (not args.source or c.name in args.source)]
+    unknown = set(args.source or []) - {c.name for c in settings.collection.sources}
+    if unknown:
+        raise StackError(f"ingest: unknown source(s) {sorted(unknown)}; configured: "
+                         f"{[c.name for c in settings.collection.sources]}")  # fmt: skip
+    if not configs:
+        raise StackError("ingest: no enabled sources in collection.sources")
+    log_file = log_to_file(settings.run_dir, "ingest")
+    print(f"ingest: {len(configs)} source(s), log {log_file}", file=sys.stderr)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    state = CollectionState(settings.collection.state_url)
+    runners = [
+        SourceRunner(build_source(c, settings.nab_data_dir), c.namespace, c.waves.window_s, c.waves.max_window_s,
+                     settings, state, stop, now_ms)
+        for c in configs
+    ]  # fmt: skip
+    service = IngestService(settings, runners, stop)
+    try:
+        with contextlib.ExitStack() as locks:
+            for c in configs:
+                locks.enter_context(exclusive(settings.run_dir, c.name, 1))
+            if args.once:
+                service.run_once()
+            else:
+                service.run()
+    except AlreadyRunning as exc:
+        raise StackError(f"ingest: {exc}") from None
+    finally:
+        state.dispose()
+    return 0
+
+
 def _cmd_config_show(settings: Settings, _: argparse.Namespace) -> int:
     print(json.dumps(settings.model_dump(mode="json"), indent=2))
     return 0
@@ -99,6 +144,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     dagster = commands.add_parser("dagster", help="run the Dagster webserver and daemon on the rtdp code location")
     dagster.set_defaults(handler=_cmd_dagster)
+
+    ingest = commands.add_parser(
+        "ingest", help="wave 1: collect every enabled source continuously into Kafka (SIGTERM stops cleanly)"
+    )
+    ingest.add_argument("--source", action="append", help="only this source (repeatable); default: all enabled")
+    ingest.add_argument("--once", action="store_true", help="collect every window up to now, then exit")
+    ingest.set_defaults(handler=_cmd_ingest)
 
     config = commands.add_parser("config", help="inspect the configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

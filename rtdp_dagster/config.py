@@ -15,6 +15,12 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 
+from rtdp_dagster.collection.source_config import (
+    MalformedRatesConfig,
+    ReadinessDelayConfig,
+    SourceConfig,
+    SyntheticSourceConfig,
+)
 from rtdp_dagster.envelope.validation import PointRules
 
 ENV_PREFIX = "RTDP_"
@@ -97,6 +103,8 @@ class KafkaConfig(_Model):
     sasl_username: str | None = None
     # Secrets come from the environment only (RTDP_KAFKA__SASL_PASSWORD).
     sasl_password: SecretStr | None = None
+    # zstd: kafka-python sends about 3x more records/s compressed than uncompressed here.
+    compression_type: Literal["zstd", "gzip", "snappy"] | None = "zstd"
     points_topic: str = "rtdp.points.v1"
     deadletter_topic: str = "rtdp.deadletter"
     topics: list[TopicConfig] = Field(
@@ -178,11 +186,38 @@ class DagsterConfig(_Model):
     webserver_port: int = Field(default=3000, ge=1, le=65535)
 
 
+def _default_sources() -> list[SourceConfig]:
+    """A synthetic fleet with every kind of fault; more sources come from rtdp.yaml."""
+    return [
+        SyntheticSourceConfig(
+            name="synthetic_fleet",
+            namespace="synthetic.local.fleet.metrics.v1.0.0",
+            cadence_s=10.0,
+            lateness=ReadinessDelayConfig(jitter_s=2.0, late_share=0.05, late_min_s=30.0, late_max_s=1800.0),
+            duplicate_rate=0.01,
+            correction_rate=0.005,
+            retraction_rate=0.002,
+            malformed=MalformedRatesConfig(non_numeric_value=0.001, nan_value=0.001, invalid_metric=0.001),
+        )
+    ]
+
+
 class CollectionConfig(_Model):
     # Durable window queue, cursors and collection log. Empty: SQLite under <run_dir>/collection.
     state_url: str = ""
     # Forget seen point keys this long after waves 3 has passed a window.
     seen_retention_margin_s: float = Field(default=3600.0, ge=0)
+    # When the catch-up waves run (UTC cron); each covers everything closed since its last run.
+    wave2_cron: str = "*/5 * * * *"
+    wave3_cron: str = "10 * * * *"
+    sources: list[SourceConfig] = Field(default_factory=_default_sources)
+
+    @model_validator(mode="after")
+    def _unique_source_names(self) -> CollectionConfig:
+        names = [source.name for source in self.sources]
+        if len(set(names)) != len(names):
+            raise ValueError(f"source names must be unique: {names}")
+        return self
 
 
 class Settings(_Model):

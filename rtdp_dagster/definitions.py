@@ -2,14 +2,21 @@
 
 import dagster as dg
 
+from rtdp_dagster.collection.jobs import build_wave_job
+from rtdp_dagster.collection.schedules import build_wave_schedule
 from rtdp_dagster.config import load_settings
 from rtdp_dagster.resources import build_resources
 from rtdp_dagster.smoke import assets as smoke
 
 settings = load_settings()
+wave_jobs = {wave: build_wave_job(wave, settings.collection.sources) for wave in (2, 3)}
 
 defs = dg.Definitions(
     assets=[smoke.smoke_kafka_points, smoke.smoke_delta_points, smoke.smoke_realtime_tsdb],
-    jobs=[smoke.smoke_job],
+    jobs=[smoke.smoke_job, *wave_jobs.values()],
+    schedules=[
+        build_wave_schedule(wave_jobs[2], settings.collection.wave2_cron),
+        build_wave_schedule(wave_jobs[3], settings.collection.wave3_cron),
+    ],
     resources=build_resources(settings),
 )

@@ -137,6 +137,9 @@ class SourceRunner:
             self._publisher = None
         self.stop.wait(backoff)
 
+    def wake(self) -> None:
+        self._wake.set()
+
     def close(self) -> None:
         if self._publisher is not None:
             self._publisher.close()
@@ -167,6 +170,8 @@ class IngestService:
         while not self.stop.is_set():
             self.write_heartbeat()
             self.stop.wait(1.0)
+        for runner in self.runners:
+            runner.wake()  # an idle worker notices the stop at once
         for thread in threads:
             thread.join(timeout=self.settings.stack.stop_timeout_s)
         self.write_heartbeat()

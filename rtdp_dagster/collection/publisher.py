@@ -1,8 +1,9 @@
 """Publishing envelopes and dead letters to Kafka with kafka-python.
 
-acks=all with idempotence, keyed by series. The producer's bounded buffer is the back-pressure:
-when it is full, ``send`` blocks the collector instead of dropping. A window counts as published
-only when ``confirm`` has flushed it and every record was acknowledged.
+acks=all with idempotence, keyed by series. kafka-python 3 buffers without a bound, so the bound
+is ours: after ``max_outstanding`` unconfirmed records the collector waits for the broker to
+acknowledge them (back-pressure) instead of growing memory or dropping. A window counts as
+published only when ``confirm`` has flushed it and every record was acknowledged.
 """
 
 from __future__ import annotations
@@ -28,9 +29,9 @@ class Publisher:
         self,
         kafka: KafkaConfig,
         client_id: str = "rtdp-collector",
-        buffer_memory: int = 64 * 1024 * 1024,
+        max_outstanding: int = 100_000,
         linger_ms: int = 20,
-        batch_size: int = 512 * 1024,
+        batch_size: int = 1024 * 1024,
         request_timeout_ms: int = 15_000,
         max_block_ms: int = 60_000,
     ) -> None:
@@ -45,10 +46,13 @@ class Publisher:
             max_in_flight_requests_per_connection=5,
             linger_ms=linger_ms,
             batch_size=batch_size,
-            buffer_memory=buffer_memory,
+            max_request_size=4 * batch_size,
+            compression_type=kafka.compression_type,
             request_timeout_ms=request_timeout_ms,
             max_block_ms=max_block_ms,
         )
+        self._max_outstanding = max_outstanding
+        self._unflushed = 0
         self._lock = threading.Lock()
         self._failures: list[BaseException] = []
         self._sent = 0
@@ -57,16 +61,20 @@ class Publisher:
         with self._lock:
             self._failures.append(error)
 
-    def send_point(self, envelope: Envelope) -> None:
-        key = series_key(envelope.metric, envelope.tags).encode()
-        self._producer.send(self.points_topic, key=key, value=encode(envelope)).add_errback(self._failed)
+    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+        if self._unflushed >= self._max_outstanding:
+            self._producer.flush()
+            self._unflushed = 0
+        self._producer.send(topic, key=key, value=value).add_errback(self._failed)
         self._sent += 1
+        self._unflushed += 1
+
+    def send_point(self, envelope: Envelope) -> None:
+        self._send(self.points_topic, series_key(envelope.metric, envelope.tags).encode(), encode(envelope))
 
     def send_dead_letter(self, record: dict[str, Any]) -> None:
         value = json.dumps(record, default=str, separators=(",", ":")).encode()
-        key = str(record.get("source", "")).encode()
-        self._producer.send(self.deadletter_topic, key=key, value=value).add_errback(self._failed)
-        self._sent += 1
+        self._send(self.deadletter_topic, str(record.get("source", "")).encode(), value)
 
     def confirm(self, timeout_s: float = 60.0) -> int:
         """Flush and check every record sent since the last confirm; returns how many."""
@@ -76,7 +84,7 @@ class Publisher:
             raise PublishError(f"flush failed: {exc}") from exc
         with self._lock:
             failures, self._failures = self._failures, []
-        sent, self._sent = self._sent, 0
+        sent, self._sent, self._unflushed = self._sent, 0, 0
         if failures:
             raise PublishError(f"{len(failures)} of {sent} records not acknowledged: {failures[0]!r}")
         return sent
@@ -85,7 +93,7 @@ class Publisher:
         """Forget the outcome of unconfirmed sends (the window will be re-published)."""
         with self._lock:
             self._failures = []
-        self._sent = 0
+        self._sent = self._unflushed = 0
 
     def close(self, timeout_s: float = 30.0) -> None:
         self._producer.close(timeout=timeout_s)

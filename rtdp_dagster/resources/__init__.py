@@ -8,6 +8,7 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
 from rtdp_dagster.config import KafkaConfig, Settings, TsdbEndpoint
+from rtdp_dagster.resources.platform import PlatformConfigResource
 from rtdp_dagster.spark.session import client_config
 
 
@@ -68,4 +69,5 @@ def build_resources(settings: Settings) -> dict[str, dg.ConfigurableResource]:
         "realtime_tsdb": tsdb(settings.tsdb.realtime),
         "history_tsdb": tsdb(settings.tsdb.history),
         "delta": DeltaTablesResource(root=settings.delta.root),
+        "platform": PlatformConfigResource(config_file=os.environ.get("RTDP_CONFIG")),
     }
