@@ -59,7 +59,7 @@ def write_results(records: list[Record], directory: Path = RESULTS_DIR) -> Path:
 
 def _number(value: float | None) -> str:
     if value is None:
-        return "–"
+        return "-"
     return f"{value:,.0f}" if abs(value) >= 100 else f"{value:,.3g}"
 
 
@@ -71,7 +71,7 @@ def summary_markdown(records: list[Record]) -> str:
         "|---|---|---:|---|---:|---:|",
     ]
     for r in records:
-        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "–"
+        ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
         lines.append(f"| {r.scenario} | {r.figure} | {_number(r.value)} | {r.unit} | {_number(r.baseline)} | {ratio} |")
     return "\n".join(lines) + "\n"
 

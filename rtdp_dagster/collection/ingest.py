@@ -131,10 +131,8 @@ class SourceRunner:
         self.health.last_error = message
         logger.warning("%s: %s (attempt %d, next in %.1fs)", self.source.name, message,
                        self.health.consecutive_failures, backoff)  # fmt: skip
-        if self._publisher is not None:
-            # A fresh producer after a broker outage; unconfirmed records are re-sent with the window.
-            self._publisher.close(timeout_s=1)
-            self._publisher = None
+        # The producer is kept: it reconnects by itself when the broker returns, and the window,
+        # still pending, is published again (duplicates collapse downstream by point_key).
         self.stop.wait(backoff)
 
     def wake(self) -> None:

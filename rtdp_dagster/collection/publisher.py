@@ -9,6 +9,7 @@ published only when ``confirm`` has flushed it and every record was acknowledged
 from __future__ import annotations
 
 import json
+import logging
 import threading
 from typing import Any
 
@@ -18,6 +19,8 @@ from kafka.errors import KafkaError
 from rtdp_dagster.config import KafkaConfig
 from rtdp_dagster.envelope.keys import series_key
 from rtdp_dagster.envelope.schema import Envelope, encode
+
+logger = logging.getLogger(__name__)
 
 
 class PublishError(Exception):
@@ -34,6 +37,7 @@ class Publisher:
         batch_size: int = 1024 * 1024,
         request_timeout_ms: int = 15_000,
         max_block_ms: int = 60_000,
+        confirm_timeout_s: float = 15.0,
     ) -> None:
         self.points_topic = kafka.points_topic
         self.deadletter_topic = kafka.deadletter_topic
@@ -50,7 +54,10 @@ class Publisher:
             compression_type=kafka.compression_type,
             request_timeout_ms=request_timeout_ms,
             max_block_ms=max_block_ms,
+            # Notice a returning broker within seconds, not after the default 30 s back-off.
+            reconnect_backoff_max_ms=2_000,
         )
+        self._confirm_timeout_s = confirm_timeout_s
         self._max_outstanding = max_outstanding
         self._unflushed = 0
         self._lock = threading.Lock()
@@ -76,10 +83,10 @@ class Publisher:
         value = json.dumps(record, default=str, separators=(",", ":")).encode()
         self._send(self.deadletter_topic, str(record.get("source", "")).encode(), value)
 
-    def confirm(self, timeout_s: float = 60.0) -> int:
+    def confirm(self) -> int:
         """Flush and check every record sent since the last confirm; returns how many."""
         try:
-            self._producer.flush(timeout=timeout_s)
+            self._producer.flush(timeout=self._confirm_timeout_s)
         except KafkaError as exc:
             raise PublishError(f"flush failed: {exc}") from exc
         with self._lock:
@@ -96,4 +103,8 @@ class Publisher:
         self._sent = self._unflushed = 0
 
     def close(self, timeout_s: float = 30.0) -> None:
-        self._producer.close(timeout=timeout_s)
+        try:
+            self._producer.close(timeout=timeout_s)
+        except KafkaError as exc:
+            # Unconfirmed records stay unconfirmed: their windows are still pending and re-sent.
+            logger.warning("producer closed with records not delivered: %s", exc)

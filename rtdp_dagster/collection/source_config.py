@@ -104,7 +104,9 @@ class CsvReplaySourceConfig(SourceConfigBase):
     file_glob: str = "*.csv"
     # Shift each file so its last point lands on the anchor (floored to whole minutes).
     shift_to_now: bool = False
-    # Epoch ms of the anchor; None: the moment the source is created.
+    # Epoch ms of the anchor; None: the moment the source is created. Set it when several
+    # processes replay the same files (wave 1 in `rtdp ingest`, waves 2/3 in Dagster): each
+    # would otherwise shift by its own start time, and their points would not line up.
     anchor_ms: int | None = None
     seed: int = 0
     delay: ReadinessDelayConfig = Field(default_factory=ReadinessDelayConfig)

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
+from sqlalchemy import event
 
 _metadata = sa.MetaData()
 
@@ -124,7 +125,7 @@ class CollectionState:
         if self.engine.dialect.name == "sqlite":
             # Several processes (ingest, Dagster runs) share the file: WAL lets readers and one
             # writer work at once, and the busy timeout waits for the writer instead of failing.
-            @sa.event.listens_for(self.engine, "connect")
+            @event.listens_for(self.engine, "connect")
             def _sqlite_pragmas(connection, _record) -> None:
                 cursor = connection.cursor()
                 cursor.execute("PRAGMA journal_mode=WAL")

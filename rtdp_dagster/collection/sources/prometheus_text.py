@@ -77,6 +77,16 @@ def _skip_blanks(line: str, index: int) -> int:
 def _labels(line: str, index: int, name: str | None) -> tuple[str | None, dict[str, str], int]:
     """Parse ``{...}`` starting at line[index] == "{"; returns (name, labels, index after "}")."""
     labels: dict[str, str] = {}
+    try:
+        return _label_set(line, index, name, labels)
+    except _LineError as error:
+        # Keep what was read before the problem, for the record of the bad line.
+        raise _LineError(str(error), error.name or name, error.labels or labels) from None
+
+
+def _label_set(
+    line: str, index: int, name: str | None, labels: dict[str, str]
+) -> tuple[str | None, dict[str, str], int]:
     index += 1
     while True:
         index = _skip_blanks(line, index)

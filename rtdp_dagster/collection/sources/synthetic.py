@@ -56,7 +56,7 @@ NON_NUMERIC_TEXT = "n/a"
 # Points computed at once: bounds memory for any window size.
 _CHUNK_POINTS = 1 << 18
 # Purposes of per-point draws.
-_DUPLICATE, _FATE, _REVISION, _MALFORMED = 0x4455, 0x4641, 0x5245, 0x4D41
+_DUPLICATE, _FATE, _REVISION, _MALFORMED = 0x64757031, 0x66617465, 0x72657631, 0x6D616C31
 
 # (metric, sorted tag items, ts_ms): the identity of a point in expected_truth.
 PointId = tuple[str, tuple[tuple[str, str], ...], int]
@@ -81,6 +81,10 @@ class _Chunk:
     retracted: BoolArray
     revised_at: I64
     corrected_values: F64
+
+
+def _identity(series: SyntheticSeries) -> str:
+    return series.metric + "|" + ",".join(f"{key}={value}" for key, value in sorted(series.tags.items()))
 
 
 def _point_ids(series: list[SyntheticSeries]) -> list[tuple[str, tuple[tuple[str, str], ...]]]:
@@ -111,7 +115,7 @@ class SyntheticSource:
             self._metric_rows.append((first, len(self.series)))
         # Keyed by the series' identity, not its position: adding hosts leaves other series as they were.
         self._series_keys: U64 = np.array(
-            [mix_int(config.seed, text_key(f"{item.metric}|{sorted(item.tags.items())}")) for item in self.series],
+            [mix_int(config.seed, text_key(_identity(item))) for item in self.series],
             dtype=np.uint64,
         )
         self._upper_bounds = np.array(

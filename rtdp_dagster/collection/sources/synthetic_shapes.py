@@ -85,20 +85,18 @@ def _counter(metric: SyntheticMetricConfig, series_keys: U64, steps: I64, cadenc
 def shape_values(metric: SyntheticMetricConfig, series_keys: U64, steps: I64, cadence_ms: int) -> F64:
     """Values of every series of one metric at the given steps: shape (series, steps)."""
     shape = metric.shape
-    spread = metric.amplitude * (2.0 * _per_series(series_keys, _LEVEL) - 1.0)
-    if shape == "constant":
-        return np.broadcast_to(np.round(metric.level + spread), (series_keys.size, steps.size)).copy()
     if shape == "counter":
         return _counter(metric, series_keys, steps, cadence_ms)
     if shape == "sine":
-        return (
-            metric.level
-            + _sine(metric, series_keys, steps, cadence_ms)
-            + metric.noise * _point_noise(series_keys, steps)
-        )
+        wave = _sine(metric, series_keys, steps, cadence_ms)
+        return metric.level + wave + metric.noise * _point_noise(series_keys, steps)
+    # Constant and random-walk series sit at different levels, spread by the amplitude.
+    spread = metric.amplitude * (2.0 * _per_series(series_keys, _LEVEL) - 1.0)
+    if shape == "constant":
+        return np.broadcast_to(np.round(metric.level + spread), (series_keys.size, steps.size)).copy()
     walk = value_noise(series_keys, steps, _WALK_OCTAVES, metric.noise, growth=0.5)
     if shape == "random_walk":
         return metric.level + spread + walk
-    # percent: a daily-ish swing plus a small walk, bounded like a utilisation.
+    # percent: a periodic swing plus a small walk, bounded like a utilisation.
     wave = _sine(metric, series_keys, steps, cadence_ms)
     return np.clip(metric.level + wave + walk / 8, *PERCENT_BOUNDS)
