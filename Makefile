@@ -6,12 +6,13 @@ UV := .tools/bin/uv
 VENV := .venv
 RTDP := $(VENV)/bin/rtdp
 
-.PHONY: demo test setup system-deps jars stack-up stack-down stack-status dagster lint clean help
+.PHONY: bench demo test setup system-deps jars stack-up stack-down stack-status dagster lint clean help
 
 help:
 	@echo "make demo   - set up, start the local stack, run the smoke flow, print summary and URLs"
 	@echo "make test   - set up, then run the test suite against a real stack"
 	@echo "make dagster - the Dagster UI and daemon on the rtdp code location"
+	@echo "make bench  - every benchmark scenario; results in bench/results/"
 	@echo "make lint   - ruff and pyright"
 	@echo "make stack-down - stop every service the stack started"
 
@@ -20,7 +21,7 @@ demo: setup
 	$(RTDP) smoke
 
 test: setup
-	$(VENV)/bin/ruff check rtdp_dagster tests
+	$(VENV)/bin/ruff check rtdp_dagster tests bench
 	$(VENV)/bin/pytest
 
 setup: $(VENV)/.synced system-deps jars
@@ -45,6 +46,10 @@ system-deps:
 jars: $(VENV)/.synced
 	$(RTDP) setup
 
+# Benchmarks never run inside `make test`.
+bench: setup
+	$(VENV)/bin/python -m bench
+
 stack-up: setup
 	$(RTDP) stack up
 
@@ -59,7 +64,7 @@ dagster: setup
 	$(RTDP) dagster
 
 lint: setup
-	$(VENV)/bin/ruff check rtdp_dagster tests
+	$(VENV)/bin/ruff check rtdp_dagster tests bench
 	$(VENV)/bin/ruff format --check rtdp_dagster tests
 	$(VENV)/bin/pyright rtdp_dagster tests
 

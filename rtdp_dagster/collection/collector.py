@@ -16,7 +16,7 @@ import numpy as np
 from rtdp_dagster.collection.publisher import Publisher
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState, LogRow, Window, key_hashes
-from rtdp_dagster.envelope.validation import PointRules, Rejection, to_envelope
+from rtdp_dagster.envelope.validation import PointValidator, Rejection
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ logger = logging.getLogger(__name__)
 class WindowContext:
     source: Source
     namespace: str
-    rules: PointRules
+    validator: PointValidator
     publisher: Publisher
     state: CollectionState
     clock_ms: Callable[[], int]
@@ -49,14 +49,13 @@ def collect_window(context: WindowContext, window: Window) -> LogRow:
         for record in context.source.read_window(window.start_ms, window.end_ms, collected_at):
             rows_read += 1
             # Without a version of the source's own, later collections win: ms * 1000 + row.
-            result = to_envelope(
+            result = context.validator.to_envelope(
                 record,
                 namespace=context.namespace,
                 source=window.source,
                 wave=window.wave,
                 collected_at=collected_at,
                 ums_id=collected_at * 1000 + rows_read % 1000,
-                rules=context.rules,
             )
             if isinstance(result, Rejection):
                 dead += 1

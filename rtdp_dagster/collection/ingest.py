@@ -23,6 +23,7 @@ from rtdp_dagster.collection.publisher import Publisher, PublishError
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import Settings
+from rtdp_dagster.envelope.validation import PointValidator
 
 logger = logging.getLogger("rtdp.ingest")
 
@@ -63,6 +64,7 @@ class SourceRunner:
         self.health = RunnerHealth(source=source.name)
         self._wake = threading.Event()
         self._publisher: Publisher | None = None
+        self._validator = PointValidator(settings.validation)
 
     def plan(self) -> None:
         now = self.clock_ms()
@@ -86,7 +88,7 @@ class SourceRunner:
         return WindowContext(
             source=self.source,
             namespace=self.namespace,
-            rules=self.settings.validation,
+            validator=self._validator,
             publisher=self._publisher,
             state=self.state,
             clock_ms=self.clock_ms,

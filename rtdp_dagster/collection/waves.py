@@ -16,6 +16,7 @@ from rtdp_dagster.collection.source_config import WaveConfig
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState, LogRow, now_ms
 from rtdp_dagster.config import Settings
+from rtdp_dagster.envelope.validation import PointValidator
 
 logger = logging.getLogger("rtdp.waves")
 
@@ -50,7 +51,9 @@ def run_catchup(
                 return []
             publisher = Publisher(settings.kafka, client_id=f"rtdp-wave{wave}-{source.name}")
             try:
-                context = WindowContext(source, namespace, settings.validation, publisher, state, clock_ms)
+                context = WindowContext(
+                    source, namespace, PointValidator(settings.validation), publisher, state, clock_ms
+                )
                 logs = drain(context, wave)
             finally:
                 publisher.close()

@@ -11,7 +11,10 @@ def series_key(metric: str, tags: Mapping[str, str]) -> str:
     return metric + "|" + ",".join(f"{key}={tags[key]}" for key in sorted(tags))
 
 
+def point_key_of_series(series: str, ts_ms: int) -> str:
+    return hashlib.blake2b(f"{series}|{ts_ms}".encode(), digest_size=16).hexdigest()
+
+
 def point_key(metric: str, tags: Mapping[str, str], ts_ms: int) -> str:
     """Deterministic identity of one point: the same point read by two waves has the same key."""
-    material = f"{series_key(metric, tags)}|{ts_ms}".encode()
-    return hashlib.blake2b(material, digest_size=16).hexdigest()
+    return point_key_of_series(series_key(metric, tags), ts_ms)

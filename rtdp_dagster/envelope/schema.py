@@ -9,9 +9,12 @@ Evolution rules (``schema_version`` is "MAJOR.MINOR"):
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any
+
+import orjson
+
+from rtdp_dagster.envelope.keys import series_key
 
 SCHEMA_MAJOR = 1
 SCHEMA_MINOR = 0
@@ -45,6 +48,12 @@ class Envelope:
     schema_version: str = SCHEMA_VERSION
     # Fields of a newer minor version, passed through untouched.
     extras: dict[str, Any] = field(default_factory=dict, compare=False)
+    # The series key (Kafka message key), when already computed; not part of the JSON.
+    series: str | None = field(default=None, compare=False, repr=False)
+
+    @property
+    def series_key(self) -> str:
+        return self.series if self.series is not None else series_key(self.metric, self.tags)
 
     def to_dict(self) -> dict[str, Any]:
         record = {
@@ -66,7 +75,8 @@ class Envelope:
 
 
 def encode(envelope: Envelope) -> bytes:
-    return json.dumps(envelope.to_dict(), separators=(",", ":"), allow_nan=False).encode()
+    # Values are validated finite before an envelope exists; orjson is ~10x faster than json here.
+    return orjson.dumps(envelope.to_dict())
 
 
 # (field, accepted JSON types, required). Integers are accepted where numbers are: widening.
@@ -140,8 +150,8 @@ def from_dict(record: Any) -> Envelope:
 
 def decode(payload: bytes | str) -> Envelope:
     try:
-        record = json.loads(payload)
-    except (ValueError, UnicodeDecodeError) as exc:
+        record = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise EnvelopeError("invalid_json", str(exc)) from None
     return from_dict(record)
 

@@ -15,7 +15,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.envelope.keys import point_key
+from rtdp_dagster.envelope.keys import point_key_of_series, series_key
 from rtdp_dagster.envelope.schema import OPS, Envelope
 
 _NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
@@ -68,24 +68,12 @@ def _number(value: Any) -> float | Rejection:
     return number
 
 
-def check_point(
-    metric: Any, tags: Any, value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules
-) -> float | Rejection | None:
-    """The numeric value (None for a retraction) if the point is valid, else the first Rejection."""
-    if op not in OPS:
-        return Rejection(INVALID_OP, f"operation {op!r} is not one of {OPS}")
+def check_series(metric: Any, tags: Any, rules: PointRules) -> Rejection | None:
+    """Rules on a series' identity (metric name and tags); None when they hold."""
     if not isinstance(metric, str) or not metric or len(metric) > rules.max_metric_length or not _NAME.match(metric):
         return Rejection(
             INVALID_METRIC_NAME, f"metric name {str(metric)[:80]!r} is empty, too long or has invalid characters"
         )
-    if ts_ms is None or isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
-        return Rejection(MISSING_TIMESTAMP, f"timestamp {ts_ms!r} is missing or not an integer")
-    if ts_ms > now_ms + rules.max_future_s * 1000:
-        return Rejection(
-            TIMESTAMP_IN_FUTURE, f"timestamp {ts_ms} is more than {rules.max_future_s:g}s ahead of {now_ms}"
-        )
-    if ts_ms < rules.min_timestamp_ms:
-        return Rejection(TIMESTAMP_TOO_OLD, f"timestamp {ts_ms} is before {rules.min_timestamp_ms}")
     if not isinstance(tags, dict) or len(tags) > rules.max_tags:
         return Rejection(
             OVERSIZE_TAGS, f"{len(tags) if isinstance(tags, dict) else tags!r} tags (at most {rules.max_tags})"
@@ -97,9 +85,77 @@ def check_point(
             return Rejection(OVERSIZE_TAGS, f"tag {key[:40]!r} is longer than allowed")
         if not key or not tag_value or not _NAME.match(key) or not _NAME.match(tag_value):
             return Rejection(INVALID_TAG, f"tag {key[:40]!r}={tag_value[:40]!r} is empty or has invalid characters")
+    return None
+
+
+def check_sample(value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules) -> float | Rejection | None:
+    """Rules on one sample of a valid series: the numeric value (None for a retraction) or a Rejection."""
+    if op not in OPS:
+        return Rejection(INVALID_OP, f"operation {op!r} is not one of {OPS}")
+    if ts_ms is None or isinstance(ts_ms, bool) or not isinstance(ts_ms, int):
+        return Rejection(MISSING_TIMESTAMP, f"timestamp {ts_ms!r} is missing or not an integer")
+    if ts_ms > now_ms + rules.max_future_s * 1000:
+        return Rejection(
+            TIMESTAMP_IN_FUTURE, f"timestamp {ts_ms} is more than {rules.max_future_s:g}s ahead of {now_ms}"
+        )
+    if ts_ms < rules.min_timestamp_ms:
+        return Rejection(TIMESTAMP_TOO_OLD, f"timestamp {ts_ms} is before {rules.min_timestamp_ms}")
     if op == "d":
         return None
     return _number(value)
+
+
+def check_point(
+    metric: Any, tags: Any, value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules
+) -> float | Rejection | None:
+    """The numeric value (None for a retraction) if the point is valid, else the first Rejection."""
+    return check_series(metric, tags, rules) or check_sample(value, ts_ms, op, now_ms, rules)
+
+
+class PointValidator:
+    """Validates rows into envelopes, checking each series' identity once, not once per point."""
+
+    _MAX_CACHED_SERIES = 200_000
+
+    def __init__(self, rules: PointRules) -> None:
+        self.rules = rules
+        self._valid_series: set[str] = set()
+
+    def to_envelope(
+        self, record: RawRecord, *, namespace: str, source: str, wave: int, collected_at: int, ums_id: int
+    ) -> Envelope | Rejection:
+        """Validate one source row and build its envelope; ums_id is used when the row has no version."""
+        metric, tags = record.metric, record.tags
+        if not isinstance(metric, str) or not isinstance(tags, dict):
+            rejection = check_series(metric, tags, self.rules)
+            assert rejection is not None
+            return rejection
+        series = series_key(metric, tags)
+        if series not in self._valid_series:
+            rejection = check_series(metric, tags, self.rules)
+            if rejection is not None:
+                return rejection
+            if len(self._valid_series) >= self._MAX_CACHED_SERIES:
+                self._valid_series.clear()
+            self._valid_series.add(series)
+        checked = check_sample(record.value, record.ts_ms, record.op, collected_at, self.rules)
+        if isinstance(checked, Rejection):
+            return checked
+        assert record.ts_ms is not None  # guaranteed by check_sample
+        return Envelope(
+            namespace=namespace,
+            metric=metric,
+            tags=tags,
+            value=checked,
+            ums_ts_=record.ts_ms,
+            point_key=point_key_of_series(series, record.ts_ms),
+            ums_id_=record.version if record.version is not None else ums_id,
+            ums_op_=record.op,
+            wave=wave,
+            source=source,
+            collected_at=collected_at,
+            series=series,
+        )
 
 
 def to_envelope(
@@ -112,21 +168,7 @@ def to_envelope(
     ums_id: int,
     rules: PointRules,
 ) -> Envelope | Rejection:
-    """Validate one source row and build its envelope; ums_id is used when the row has no version."""
-    checked = check_point(record.metric, record.tags, record.value, record.ts_ms, record.op, collected_at, rules)
-    if isinstance(checked, Rejection):
-        return checked
-    assert record.metric is not None and record.ts_ms is not None  # guaranteed by check_point
-    return Envelope(
-        namespace=namespace,
-        metric=record.metric,
-        tags=record.tags,
-        value=checked,
-        ums_ts_=record.ts_ms,
-        point_key=point_key(record.metric, record.tags, record.ts_ms),
-        ums_id_=record.version if record.version is not None else ums_id,
-        ums_op_=record.op,
-        wave=wave,
-        source=source,
-        collected_at=collected_at,
+    """One-off validation of a single row (collectors keep a PointValidator instead)."""
+    return PointValidator(rules).to_envelope(
+        record, namespace=namespace, source=source, wave=wave, collected_at=collected_at, ums_id=ums_id
     )

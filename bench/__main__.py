@@ -1,0 +1,35 @@
+"""`make bench` / `python -m bench`: run every benchmark scenario, write JSON, plots and a summary."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from bench.results import RESULTS_DIR, write_results
+from rtdp_dagster.config import load_settings
+from rtdp_dagster.stack import manager
+
+SCENARIOS = ("collection",)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench", description="Run rtdp's benchmarks against the local stack."
+    )
+    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios")
+    parser.add_argument("--seconds", type=float, default=60.0, help="duration of sustained-rate scenarios")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    manager.up(settings)
+    records = []
+    for name in args.only or SCENARIOS:
+        module = __import__(f"bench.scenarios.{name}", fromlist=["run"])
+        records += module.run(settings, seconds=args.seconds)
+    latest = write_results(records)
+    print((RESULTS_DIR / "summary.md").read_text())
+    print(f"results: {latest}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
