@@ -109,6 +109,28 @@ def _cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_collection_status(settings: Settings, _: argparse.Namespace) -> int:
+    import datetime as dt
+
+    from rtdp_dagster.collection.state import CollectionState
+    from rtdp_dagster.tables import format_table
+
+    state = CollectionState(settings.collection.state_url)
+    rows = state.summary()
+    state.dispose()
+
+    def when(ms: int | None) -> str:
+        return dt.datetime.fromtimestamp(ms / 1000, dt.UTC).strftime("%Y-%m-%d %H:%M:%S") if ms else "-"
+
+    header = ("SOURCE", "WAVE", "WINDOWS", "PENDING", "READ", "NEW", "DEAD-LETTERED", "COVERED UNTIL (UTC)")
+    print(format_table(header, [
+        (r["source"], r["wave"], r["windows"], r["pending"], r["rows_read"], r["rows_new"],
+         r["rows_dead_lettered"], when(r["covered_until"]))
+        for r in rows
+    ]))  # fmt: skip
+    return 0
+
+
 def _cmd_config_show(settings: Settings, _: argparse.Namespace) -> int:
     print(json.dumps(settings.model_dump(mode="json"), indent=2))
     return 0
@@ -151,6 +173,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--source", action="append", help="only this source (repeatable); default: all enabled")
     ingest.add_argument("--once", action="store_true", help="collect every window up to now, then exit")
     ingest.set_defaults(handler=_cmd_ingest)
+
+    collection = commands.add_parser("collection", help="inspect collection: windows, waves, the collection log")
+    collection_commands = collection.add_subparsers(dest="collection_command", required=True, metavar="ACTION")
+    collection_commands.add_parser(
+        "status", help="per source and wave: windows done and pending, rows read, new and dead-lettered"
+    ).set_defaults(handler=_cmd_collection_status)
 
     config = commands.add_parser("config", help="inspect the configuration")
     config_commands = config.add_subparsers(dest="config_command", required=True, metavar="ACTION")

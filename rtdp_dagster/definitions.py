@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from rtdp_dagster.collection import assets as collection
 from rtdp_dagster.collection.jobs import build_wave_job
 from rtdp_dagster.collection.schedules import build_wave_schedule
 from rtdp_dagster.config import load_settings
@@ -12,11 +13,12 @@ settings = load_settings()
 wave_jobs = {wave: build_wave_job(wave, settings.collection.sources) for wave in (2, 3)}
 
 defs = dg.Definitions(
-    assets=[smoke.smoke_kafka_points, smoke.smoke_delta_points, smoke.smoke_realtime_tsdb],
-    jobs=[smoke.smoke_job, *wave_jobs.values()],
+    assets=[smoke.smoke_kafka_points, smoke.smoke_delta_points, smoke.smoke_realtime_tsdb, collection.collection_log],
+    jobs=[smoke.smoke_job, collection.collection_log_job, *wave_jobs.values()],
     schedules=[
         build_wave_schedule(wave_jobs[2], settings.collection.wave2_cron),
         build_wave_schedule(wave_jobs[3], settings.collection.wave3_cron),
+        collection.collection_log_schedule,
     ],
     resources=build_resources(settings),
 )

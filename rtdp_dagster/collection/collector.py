@@ -29,6 +29,8 @@ class WindowContext:
     publisher: Publisher
     state: CollectionState
     clock_ms: Callable[[], int]
+    # Receives each window's log row after it is complete (e.g. rtdp.collect.* metrics).
+    on_window: Callable[[LogRow], None] | None = None
 
 
 def _json_safe(raw: object) -> object:
@@ -97,6 +99,8 @@ def collect_window(context: WindowContext, window: Window) -> LogRow:
         finished_at=context.clock_ms(),
     )
     context.state.complete_window(window, log, new_hashes)
+    if context.on_window is not None:
+        context.on_window(log)
     return log
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from kafka.errors import KafkaError
 
 from rtdp_dagster.collection.collector import WindowContext, collect_window
+from rtdp_dagster.collection.metrics import tsdb_sink
 from rtdp_dagster.collection.publisher import Publisher, PublishError
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState
@@ -65,6 +66,7 @@ class SourceRunner:
         self._wake = threading.Event()
         self._publisher: Publisher | None = None
         self._validator = PointValidator(settings.validation)
+        self._on_window = tsdb_sink(settings.tsdb.realtime)
 
     def plan(self) -> None:
         now = self.clock_ms()
@@ -89,6 +91,7 @@ class SourceRunner:
             source=self.source,
             namespace=self.namespace,
             validator=self._validator,
+            on_window=self._on_window,
             publisher=self._publisher,
             state=self.state,
             clock_ms=self.clock_ms,

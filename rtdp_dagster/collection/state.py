@@ -256,5 +256,27 @@ class CollectionState:
                 for row in connection.execute(query)
             ]
 
+    def summary(self) -> list[dict]:
+        """Per source and wave: windows done and pending, rows read/new/dead-lettered, covered until."""
+        log, queue = collection_log, window_queue
+        with self.engine.connect() as connection:
+            done = connection.execute(
+                sa.select(
+                    log.c.source, log.c.wave, sa.func.count().label("windows"),
+                    sa.func.sum(log.c.rows_read).label("rows_read"), sa.func.sum(log.c.rows_new).label("rows_new"),
+                    sa.func.sum(log.c.rows_dead_lettered).label("rows_dead_lettered"),
+                    sa.func.max(log.c.window_end).label("covered_until"),
+                ).group_by(log.c.source, log.c.wave)
+            ).all()  # fmt: skip
+            pending = {
+                (source, wave): count
+                for source, wave, count in connection.execute(
+                    sa.select(queue.c.source, queue.c.wave, sa.func.count())
+                    .where(~queue.c.done)
+                    .group_by(queue.c.source, queue.c.wave)
+                ).all()
+            }
+        return [{**row._asdict(), "pending": pending.get((row.source, row.wave), 0)} for row in done]
+
     def dispose(self) -> None:
         self.engine.dispose()

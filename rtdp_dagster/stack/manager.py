@@ -10,6 +10,7 @@ from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.process import ManagedProcess, memory_mib
 from rtdp_dagster.stack.services import all_specs
 from rtdp_dagster.stack.topics import ensure_topics
+from rtdp_dagster.tables import format_table
 
 
 @dataclass(frozen=True)
@@ -93,13 +94,12 @@ def status(settings: Settings) -> list[ServiceStatus]:
 
 def format_status(rows: list[ServiceStatus]) -> str:
     header = ("SERVICE", "STATE", "PID", "PORTS", "RSS MiB", "PEAK MiB", "LOG")
-    lines = [header] + [
-        (row.name, row.state, str(row.pid or "-"), ",".join(map(str, row.ports)),
+    lines: list[tuple[object, ...]] = [
+        (row.name, row.state, row.pid or "-", ",".join(map(str, row.ports)),
          f"{row.rss_mib:.0f}", f"{row.peak_rss_mib:.0f}", row.log_file)
         for row in rows
     ]  # fmt: skip
-    total = sum(row.peak_rss_mib for row in rows)
-    lines.append(("total", "", "", "", f"{sum(row.rss_mib for row in rows):.0f}", f"{total:.0f}", ""))
-    widths = [max(len(line[i]) for line in lines) for i in range(len(header))]
-    rendered = ("  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)) for line in lines)
-    return "\n".join(line.rstrip() for line in rendered)
+    lines.append(
+        ("total", "", "", "", f"{sum(r.rss_mib for r in rows):.0f}", f"{sum(r.peak_rss_mib for r in rows):.0f}", "")
+    )
+    return format_table(header, lines)

@@ -51,3 +51,16 @@ def test_each_malformed_kind_is_dead_lettered_with_its_reason(isolated: Settings
         assert (record["window_start"], record["window_end"]) == (t0, t0 + 300_000)
         assert record["raw"] is not None and record["detail"]
     state.dispose()
+
+
+def test_window_figures_reach_the_realtime_tsdb(stack: Settings) -> None:
+    from rtdp_dagster.collection.metrics import tsdb_sink
+    from rtdp_dagster.collection.state import LogRow
+    from rtdp_dagster.tsdb.query import export_series, force_flush
+
+    row = LogRow("metrics_test", 2, 1_795_000_000_000, 1_795_000_010_000, 40, 38, 5, 2, 120, "ok", 1, 0)
+    tsdb_sink(stack.tsdb.realtime)(row)
+    force_flush(stack.tsdb.realtime.url)
+    (series,) = export_series(stack.tsdb.realtime.url, "rtdp.collect.rows_new", {"source": "metrics_test"})
+    assert series["tags"] == {"source": "metrics_test", "wave": "2"}
+    assert series["points"] == [[1_795_000_010_000, 5]] or series["points"] == [(1_795_000_010_000, 5)]

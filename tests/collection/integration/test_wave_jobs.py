@@ -26,3 +26,19 @@ def test_wave2_job_collects_closed_windows(stack: Settings) -> None:
     outputs = [result.output_for_node(node.name) for node in defs.get_job_def("wave2_catchup").nodes]
     # A first run has no wave-1 origin yet: it plans from one window before (now - offset).
     assert all(output["windows"] >= 1 for output in outputs)
+
+
+def test_collection_log_asset_copies_the_log_to_delta(stack: Settings, spark) -> None:
+    from rtdp_dagster.collection import assets
+    from rtdp_dagster.collection.state import CollectionState
+    from rtdp_dagster.definitions import defs
+
+    state = CollectionState(stack.collection.state_url)
+    expected = len(state.log_rows())
+    state.dispose()
+    result = dg.materialize([assets.collection_log], resources=defs.resources)
+    assert result.success
+    (event,) = result.get_asset_materialization_events()
+    assert event.materialization.metadata["windows"].value == expected
+    table = spark.read.format("delta").load(f"{stack.delta.root}/collection_log")
+    assert table.count() == expected
