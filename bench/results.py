@@ -86,23 +86,22 @@ def plot(records: list[Record], directory: Path) -> None:
     scenarios = sorted({r.scenario for r in records})
     for scenario in scenarios:
         rows = [r for r in records if r.scenario == scenario]
+        compared = [r for r in rows if r.baseline is not None]
         with_samples = [r for r in rows if r.samples]
-        panels = 1 + (1 if with_samples else 0)
-        figure, axes = plt.subplots(1, panels, figsize=(6 * panels, 4), squeeze=False)
-        bars = axes[0][0]
-        labels = [f"{r.figure}\n({r.unit})" for r in rows]
-        positions = range(len(rows))
-        bars.bar([p - 0.2 for p in positions], [r.value for r in rows], width=0.4, label="rtdp")
-        bars.bar([p + 0.2 for p in positions], [r.baseline or 0 for r in rows], width=0.4, label="baseline")
-        bars.set_xticks(list(positions), labels, fontsize=7)
-        bars.set_title(scenario)
-        bars.legend()
-        if with_samples:
-            series = axes[0][1]
-            for r in with_samples:
-                series.plot(r.samples, label=f"{r.figure} ({r.unit})")
-            series.set_title("samples")
-            series.legend(fontsize=7)
+        panels = len(compared) + len(with_samples)
+        if not panels:
+            continue
+        figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
+        for axis, record in zip(axes[0], compared, strict=False):
+            axis.bar(["rtdp", "baseline"], [record.value, record.baseline or 0], color=["tab:blue", "tab:gray"])
+            axis.set_title(f"{scenario}: {record.figure}")
+            axis.set_ylabel(record.unit)
+            axis.text(0.5, 0.02, f"ratio {record.ratio:.2f}", transform=axis.transAxes, ha="center")
+        for axis, record in zip(axes[0][len(compared) :], with_samples, strict=False):
+            axis.plot(record.samples)
+            axis.set_title(f"{scenario}: {record.figure} samples")
+            axis.set_ylabel(record.unit)
+            axis.set_xlabel("sample")
         figure.tight_layout()
         figure.savefig(directory / f"{scenario}.png", dpi=100)
         plt.close(figure)

@@ -109,6 +109,26 @@ def _cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
+    import signal
+    import threading
+
+    from rtdp_dagster.logs import log_to_file
+    from rtdp_dagster.streaming.app import StreamError, run_stream
+
+    log_file = log_to_file(settings.run_dir, "stream")
+    print(f"stream: {'draining Kafka once' if args.once else 'running'}, log {log_file}", file=sys.stderr)
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    try:
+        totals = run_stream(settings, stop, once=args.once)
+    except StreamError as exc:
+        raise StackError(f"stream: {exc}") from None
+    print(json.dumps(totals, indent=1, sort_keys=True))
+    return 0
+
+
 def _cmd_collection_status(settings: Settings, _: argparse.Namespace) -> int:
     import datetime as dt
 
@@ -173,6 +193,12 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.add_argument("--source", action="append", help="only this source (repeatable); default: all enabled")
     ingest.add_argument("--once", action="store_true", help="collect every window up to now, then exit")
     ingest.set_defaults(handler=_cmd_ingest)
+
+    stream = commands.add_parser(
+        "stream", help="the speed layer: Kafka -> quarantine/bronze (Delta) and -> realtime TSDB (SIGTERM stops cleanly)"
+    )
+    stream.add_argument("--once", action="store_true", help="process what is on Kafka now, then exit (availableNow)")
+    stream.set_defaults(handler=_cmd_stream)
 
     collection = commands.add_parser("collection", help="inspect collection: windows, waves, the collection log")
     collection_commands = collection.add_subparsers(dest="collection_command", required=True, metavar="ACTION")

@@ -220,6 +220,28 @@ class CollectionConfig(_Model):
         return self
 
 
+class StreamConfig(_Model):
+    """The speed layer (`rtdp stream`): Kafka → quarantine / bronze and → realtime TSDB."""
+
+    # Java regex of the points topics; consumers ignore the version in the name.
+    topic_pattern: str = r"rtdp\.points\..*"
+    trigger_interval_s: float = Field(default=1.0, gt=0)
+    # Points older than the watermark still reach bronze but not the realtime TSDB (counted).
+    # Default: the wave-3 offset (1 h) plus a 15 min margin.
+    dedup_ttl_s: float = Field(default=4500.0, gt=0)
+    max_offsets_per_trigger: int = Field(default=500_000, ge=1)
+    # Empty: <run_dir>/checkpoints. One folder per query below it.
+    checkpoint_root: str = ""
+    # The stream is its own Spark application (in production: spark-submit to the cluster).
+    master: str = "local[2]"
+    driver_memory: str = "2g"
+    shuffle_partitions: int = Field(default=2, ge=1)
+    # Points per OpenTSDB HTTP put request from the stream.
+    tsdb_put_chunk: int = Field(default=5000, ge=1)
+    # A stale heartbeat older than this shows the stream as failing in Dagster.
+    heartbeat_stale_s: float = Field(default=120.0, gt=0)
+
+
 class Settings(_Model):
     run_dir: Path = Path(".rtdp")
     # Resolved JVM jars (Kafka broker, Spark extras); shared by every run folder.
@@ -233,6 +255,7 @@ class Settings(_Model):
     tsdb: TsdbConfig = Field(default_factory=TsdbConfig)
     dagster: DagsterConfig = Field(default_factory=DagsterConfig)
     collection: CollectionConfig = Field(default_factory=CollectionConfig)
+    stream: StreamConfig = Field(default_factory=StreamConfig)
     # Rules a point must satisfy; shared by collectors, the stream and the batch checks.
     validation: PointRules = Field(default_factory=PointRules)
 
@@ -256,6 +279,8 @@ class Settings(_Model):
             self.delta.root = str(self.run_dir / "delta")
         if not self.collection.state_url:
             self.collection.state_url = f"sqlite:///{self.run_dir / 'collection' / 'state.db'}"
+        if not self.stream.checkpoint_root:
+            self.stream.checkpoint_root = str(self.run_dir / "checkpoints")
         if not self.dagster.home:
             self.dagster.home = str(self.run_dir / "dagster")
         return self

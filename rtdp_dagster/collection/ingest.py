@@ -24,6 +24,7 @@ from rtdp_dagster.collection.publisher import Publisher, PublishError
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import Settings
+from rtdp_dagster.heartbeat import write_heartbeat
 from rtdp_dagster.envelope.validation import PointValidator
 
 logger = logging.getLogger("rtdp.ingest")
@@ -156,11 +157,7 @@ class IngestService:
         self.heartbeat_file = settings.run_dir / "ingest" / "heartbeat.json"
 
     def write_heartbeat(self) -> None:
-        self.heartbeat_file.parent.mkdir(parents=True, exist_ok=True)
-        payload = {"at": time.time(), "sources": [runner.health.__dict__ for runner in self.runners]}
-        temporary = self.heartbeat_file.with_suffix(".tmp")
-        temporary.write_text(json.dumps(payload, indent=1))
-        temporary.replace(self.heartbeat_file)
+        write_heartbeat(self.heartbeat_file, {"at": time.time(), "sources": [r.health.__dict__ for r in self.runners]})
 
     def run(self) -> None:
         threads = []
@@ -189,9 +186,3 @@ class IngestService:
             runner.close()
         self.write_heartbeat()
 
-
-def read_heartbeat(run_dir: Path) -> dict | None:
-    try:
-        return json.loads((run_dir / "ingest" / "heartbeat.json").read_text())
-    except (OSError, ValueError):
-        return None

@@ -16,7 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rtdp_dagster.collection.records import RawRecord
 from rtdp_dagster.envelope.keys import point_key_of_series, series_key
-from rtdp_dagster.envelope.schema import OPS, Envelope
+from rtdp_dagster.envelope.schema import OPS, Envelope, EnvelopeError, decode
 
 _NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
 
@@ -172,3 +172,26 @@ def to_envelope(
     return PointValidator(rules).to_envelope(
         record, namespace=namespace, source=source, wave=wave, collected_at=collected_at, ums_id=ums_id
     )
+
+
+def validate_payload(payload: bytes | str | None, rules: PointRules) -> Envelope | Rejection:
+    """A Kafka record's value checked against the envelope schema and the point rules.
+
+    "Now" for the future-timestamp rule is the envelope's own ``collected_at``, so the verdict on
+    a record never changes: the stream, a Kappa replay and the batch checks all agree with it.
+    """
+    if not payload:
+        return Rejection("empty_record", "the record has no value (a tombstone or an empty message)")
+    try:
+        envelope = decode(payload)
+    except EnvelopeError as exc:
+        return Rejection(exc.reason, exc.detail)
+    rejection = check_series(envelope.metric, envelope.tags, rules)
+    if rejection is not None:
+        return rejection
+    if envelope.ums_op_ != "d" and envelope.value is not None and not math.isfinite(envelope.value):
+        return Rejection(NON_FINITE_VALUE, f"value {envelope.value!r} is not finite")
+    checked = check_sample(envelope.value, envelope.ums_ts_, envelope.ums_op_, envelope.collected_at, rules)
+    if isinstance(checked, Rejection):
+        return checked
+    return envelope

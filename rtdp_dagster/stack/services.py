@@ -13,6 +13,7 @@ from pathlib import Path
 import requests
 
 from rtdp_dagster.config import Settings, VictoriaMetricsInstance
+from rtdp_dagster.spark.conf import platform_conf
 from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.jars import jar_paths, require_jars
 from rtdp_dagster.stack.process import ServiceSpec, port_in_use
@@ -167,21 +168,14 @@ def spark_connect_conf(settings: Settings) -> dict[str, str]:
     """Server-side Spark configuration: Delta, the Kafka connector, local folders."""
     host = settings.stack.bind_host
     conf = {
+        **platform_conf(settings),
         "spark.master": settings.spark.master,
         "spark.driver.memory": settings.spark.driver_memory,
-        "spark.jars": ",".join(str(jar) for jar in jar_paths(settings.jars_dir, "spark")),
-        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
-        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.connect.grpc.binding.address": host,
         "spark.connect.grpc.binding.port": str(settings.stack.spark_connect.port),
-        "spark.driver.host": host,
-        "spark.driver.bindAddress": host,
         "spark.ui.port": str(settings.stack.spark_connect.ui_port),
         "spark.sql.shuffle.partitions": str(settings.spark.shuffle_partitions),
-        "spark.sql.session.timeZone": "UTC",
-        "spark.sql.warehouse.dir": str(settings.run_dir / "spark-warehouse"),
         "spark.local.dir": str(settings.run_dir / "spark-tmp"),
-        "spark.databricks.delta.schema.autoMerge.enabled": "false",
     }
     conf.update(settings.spark.conf)
     return conf

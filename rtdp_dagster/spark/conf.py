@@ -1,0 +1,20 @@
+"""Spark configuration shared by every Spark of the platform (the Spark Connect server, the stream)."""
+
+from __future__ import annotations
+
+from rtdp_dagster.config import Settings
+from rtdp_dagster.stack.jars import jar_paths
+
+
+def platform_conf(settings: Settings) -> dict[str, str]:
+    """Delta Lake, the Kafka connector from the resolved jars, UTC, folders under the run folder."""
+    return {
+        "spark.jars": ",".join(str(jar) for jar in jar_paths(settings.jars_dir, "spark")),
+        "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
+        "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
+        "spark.sql.session.timeZone": "UTC",
+        "spark.sql.warehouse.dir": str(settings.run_dir / "spark-warehouse"),
+        "spark.driver.host": settings.stack.bind_host,
+        "spark.driver.bindAddress": settings.stack.bind_host,
+        "spark.databricks.delta.schema.autoMerge.enabled": "false",
+    }

@@ -1,0 +1,138 @@
+"""`rtdp stream`: the two streaming queries, their progress, and a clean stop.
+
+- ``bronze``: Kafka → validate → quarantine + bronze (exactly once per Kafka record);
+- ``realtime``: Kafka → validate → dedup within the watermark → master data → realtime TSDB.
+Each query has its own checkpoint folder. SIGTERM stops each query between micro-batches;
+``once`` drains what is on Kafka now (availableNow) and exits.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+import uuid
+from pathlib import Path
+
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+from pyspark.sql.streaming import StreamingQuery
+
+from rtdp_dagster.config import Settings
+from rtdp_dagster.streaming import tables
+from rtdp_dagster.streaming.bronze import BronzeWriter
+from rtdp_dagster.streaming.parse import checked_records
+from rtdp_dagster.streaming.progress import ProgressRecorder
+from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
+
+logger = logging.getLogger("rtdp.stream")
+
+FLUSH_EVERY_S = 5.0
+
+
+class StreamError(Exception):
+    """A streaming query failed; its checkpoint lets a restart resume where it stopped."""
+
+
+def checkpoint_app_id(checkpoint: Path) -> str:
+    """A stable id for Delta's idempotent writes, renewed only with a fresh checkpoint.
+
+    Batch ids restart at 0 in a new checkpoint; a new app id keeps Delta from skipping them.
+    """
+    id_file = checkpoint.parent / f"{checkpoint.name}.txn-app-id"
+    if (checkpoint / "offsets").exists() and id_file.exists():
+        return id_file.read_text().strip()
+    checkpoint.parent.mkdir(parents=True, exist_ok=True)
+    app_id = f"rtdp-{checkpoint.name}-{uuid.uuid4().hex[:12]}"
+    id_file.write_text(app_id)
+    return app_id
+
+
+def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
+    return (
+        spark.readStream.format("kafka")
+        .options(**settings.kafka.spark_options())
+        .option("subscribePattern", settings.stream.topic_pattern)
+        .option("startingOffsets", "earliest")
+        .option("maxOffsetsPerTrigger", settings.stream.max_offsets_per_trigger)
+        .load()
+    )
+
+
+def start_queries(spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool) -> list[StreamingQuery]:
+    root = Path(settings.stream.checkpoint_root)
+    trigger = {"availableNow": True} if once else {"processingTime": f"{settings.stream.trigger_interval_s} seconds"}
+    checked = checked_records(kafka_stream(spark, settings), settings.validation)
+
+    bronze_writer = BronzeWriter(
+        settings.delta.table_path(tables.BRONZE), settings.delta.table_path(tables.QUARANTINE),
+        checkpoint_app_id(root / "bronze"), recorder.count,
+    )  # fmt: skip
+    bronze = (
+        checked.writeStream.queryName("bronze")
+        .foreachBatch(bronze_writer)
+        .option("checkpointLocation", str(root / "bronze"))
+        .trigger(**trigger)
+        .start()
+    )
+
+    master = MasterDataCache(spark, settings.delta.table_path(settings.master_data.table))
+    realtime_writer = RealtimeWriter(
+        spark, settings.tsdb.realtime, settings.tsdb.timeout_s, settings.stream.tsdb_put_chunk, master,
+        settings.delta.table_path(tables.TSDB_REPAIR), recorder.count,
+    )  # fmt: skip
+    deduplicated = (
+        checked.where(F.col("reason").isNull())
+        .select("envelope.*")
+        .withColumn("event_time", F.timestamp_millis("ums_ts_"))
+        .withWatermark("event_time", f"{int(settings.stream.dedup_ttl_s)} seconds")
+        # A re-read (same point, value and operation) is a duplicate; a correction is not.
+        .dropDuplicatesWithinWatermark(["point_key", "value", "ums_op_"])
+    )
+    realtime = (
+        deduplicated.writeStream.queryName("realtime")
+        .foreachBatch(realtime_writer)
+        .option("checkpointLocation", str(root / "realtime"))
+        .trigger(**trigger)
+        .start()
+    )
+    return [bronze, realtime]
+
+
+def _stop_between_batches(query: StreamingQuery, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status.get("isTriggerActive") and time.monotonic() < deadline:
+        time.sleep(0.1)
+    query.stop()
+
+
+def run_stream(settings: Settings, stop: threading.Event, once: bool = False) -> dict[str, int]:
+    """Run until stop is set (or, with once, until Kafka is drained); returns the totals."""
+    from rtdp_dagster.streaming.session import stream_session
+
+    spark = stream_session(settings)
+    recorder = ProgressRecorder(settings, spark)
+    queries = start_queries(spark, settings, recorder, once)
+    logger.info("stream running: queries %s, checkpoints under %s", [q.name for q in queries],
+                settings.stream.checkpoint_root)  # fmt: skip
+    last_flush = time.monotonic()
+    try:
+        while not stop.is_set():
+            for query in queries:
+                if query.exception() is not None:
+                    raise StreamError(f"query {query.name} failed: {query.exception()}")
+            recorder.poll(queries)
+            if time.monotonic() - last_flush >= FLUSH_EVERY_S:
+                recorder.flush()
+                last_flush = time.monotonic()
+            if once and not any(query.isActive for query in queries):
+                break
+            stop.wait(0.5)
+    finally:
+        for query in queries:
+            if query.isActive:
+                _stop_between_batches(query, settings.stack.stop_timeout_s)
+        recorder.poll(queries)
+        recorder.flush()
+        logger.info("stream stopped: %s", recorder.totals)
+    return recorder.totals

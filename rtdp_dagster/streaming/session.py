@@ -1,0 +1,28 @@
+"""The stream's own Spark application: a long-running job gets its own driver, as on a cluster."""
+
+from __future__ import annotations
+
+from pyspark.sql import SparkSession
+
+from rtdp_dagster.config import Settings
+from rtdp_dagster.spark.conf import platform_conf
+from rtdp_dagster.stack.jars import require_jars
+
+
+def stream_session(settings: Settings) -> SparkSession:
+    require_jars(settings.jars_dir, "spark", "stream")
+    builder = SparkSession.builder.appName("rtdp-stream").master(settings.stream.master)
+    conf = {
+        **platform_conf(settings),
+        "spark.driver.memory": settings.stream.driver_memory,
+        "spark.sql.shuffle.partitions": str(settings.stream.shuffle_partitions),
+        "spark.local.dir": str(settings.run_dir / "spark-tmp-stream"),
+        # The Spark Connect server owns the UI port; the stream's progress goes to Delta and the TSDB.
+        "spark.ui.enabled": "false",
+        "spark.sql.streaming.stateStore.providerClass":
+            "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider",
+        **settings.spark.conf,
+    }  # fmt: skip
+    for key, value in conf.items():
+        builder = builder.config(key, value)
+    return builder.getOrCreate()

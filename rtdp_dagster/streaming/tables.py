@@ -1,0 +1,30 @@
+"""Delta tables written by the speed layer, and the envelope schema used to parse Kafka values."""
+
+from __future__ import annotations
+
+from pyspark.sql import types as T
+
+BRONZE = "bronze"
+QUARANTINE = "quarantine"
+STREAM_PROGRESS = "stream_progress"
+TSDB_REPAIR = "tsdb_repair"
+
+# The typed envelope; only rows the validator accepted are read through it.
+ENVELOPE_SCHEMA = T.StructType(
+    [
+        T.StructField("namespace", T.StringType()),
+        T.StructField("metric", T.StringType()),
+        T.StructField("tags", T.MapType(T.StringType(), T.StringType())),
+        T.StructField("value", T.DoubleType()),
+        T.StructField("ums_ts_", T.LongType()),
+        T.StructField("point_key", T.StringType()),
+        T.StructField("ums_id_", T.LongType()),
+        T.StructField("ums_op_", T.StringType()),
+        T.StructField("wave", T.IntegerType()),
+        T.StructField("source", T.StringType()),
+        T.StructField("collected_at", T.LongType()),
+        T.StructField("schema_version", T.StringType()),
+    ]
+)
+ENVELOPE_FIELDS = [field.name for field in ENVELOPE_SCHEMA.fields]
+KAFKA_COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp"]
