@@ -5,8 +5,10 @@ from __future__ import annotations
 import argparse
 import contextlib
 import json
+import os
 import sys
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 from rtdp_dagster.config import ConfigError, Settings, load_settings
 from rtdp_dagster.stack.errors import StackError
@@ -23,9 +25,6 @@ def _cmd_setup(settings: Settings, _: argparse.Namespace) -> int:
 
 
 def _cmd_dagster(settings: Settings, args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
-
     from rtdp_dagster.stack.dagster_home import ensure_dagster_home
 
     home = ensure_dagster_home(settings)
@@ -195,7 +194,8 @@ def build_parser() -> argparse.ArgumentParser:
     ingest.set_defaults(handler=_cmd_ingest)
 
     stream = commands.add_parser(
-        "stream", help="the speed layer: Kafka -> quarantine/bronze (Delta) and -> realtime TSDB (SIGTERM stops cleanly)"
+        "stream",
+        help="the speed layer: Kafka -> quarantine/bronze (Delta) and -> realtime TSDB (SIGTERM stops cleanly)",
     )
     stream.add_argument("--once", action="store_true", help="process what is on Kafka now, then exit (availableNow)")
     stream.set_defaults(handler=_cmd_stream)
@@ -222,6 +222,9 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.config:
+        # Services started from here (stack up) read the same file.
+        os.environ["RTDP_CONFIG"] = str(Path(args.config).resolve())
     handler: Callable[[Settings, argparse.Namespace], int] = args.handler
     try:
         settings = load_settings(args.config)

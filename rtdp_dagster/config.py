@@ -79,6 +79,12 @@ class SparkConnectServiceConfig(_Model):
     ui_port: int = Field(default=4040, ge=1, le=65535)
 
 
+class PlatformServiceConfig(_Model):
+    """A long-running rtdp service the stack may start beside the infrastructure."""
+
+    enabled: bool = False
+
+
 class StackConfig(_Model):
     bind_host: str = "127.0.0.1"
     java: str = "java"
@@ -87,6 +93,9 @@ class StackConfig(_Model):
     kafka: KafkaServiceConfig = Field(default_factory=KafkaServiceConfig)
     victoria_metrics: VictoriaMetricsConfig = Field(default_factory=VictoriaMetricsConfig)
     spark_connect: SparkConnectServiceConfig = Field(default_factory=SparkConnectServiceConfig)
+    # `rtdp stream` and `rtdp ingest` as stack services (started last, stopped first).
+    stream: PlatformServiceConfig = Field(default_factory=PlatformServiceConfig)
+    ingest: PlatformServiceConfig = Field(default_factory=PlatformServiceConfig)
 
 
 class TopicConfig(_Model):

@@ -8,13 +8,11 @@ finishes the window in flight, flushes the producer and exits.
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 from kafka.errors import KafkaError
 
@@ -24,8 +22,8 @@ from rtdp_dagster.collection.publisher import Publisher, PublishError
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import Settings
-from rtdp_dagster.heartbeat import write_heartbeat
 from rtdp_dagster.envelope.validation import PointValidator
+from rtdp_dagster.heartbeat import write_heartbeat
 
 logger = logging.getLogger("rtdp.ingest")
 
@@ -185,4 +183,3 @@ class IngestService:
                 pass
             runner.close()
         self.write_heartbeat()
-

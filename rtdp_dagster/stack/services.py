@@ -7,12 +7,14 @@ import base64
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from pathlib import Path
 
 import requests
 
 from rtdp_dagster.config import Settings, VictoriaMetricsInstance
+from rtdp_dagster.heartbeat import read_heartbeat
 from rtdp_dagster.spark.conf import platform_conf
 from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.jars import jar_paths, require_jars
@@ -214,6 +216,25 @@ def _prepare_spark(settings: Settings) -> None:
     (settings.run_dir / "spark-tmp").mkdir(parents=True, exist_ok=True)
 
 
+def platform_service_spec(settings: Settings, name: str, heartbeat: Path, stale_s: float) -> ServiceSpec:
+    """`rtdp <name>` run by the stack; healthy while its heartbeat file is fresh."""
+
+    def health() -> bool:
+        beat = read_heartbeat(heartbeat)
+        return beat is not None and time.time() - float(beat.get("at", 0)) < stale_s
+
+    return ServiceSpec(
+        name=name,
+        command=[sys.executable, "-m", "rtdp_dagster.cli", name],
+        host=settings.stack.bind_host,
+        ports=[],
+        health=health,
+        # The service writes its own log file under the run folder; this one keeps its console.
+        cwd=Path.cwd(),
+        prepare=lambda: heartbeat.unlink(missing_ok=True),
+    )
+
+
 def all_specs(settings: Settings) -> list[ServiceSpec]:
     """Every enabled service, in start order."""
     stack = settings.stack
@@ -225,4 +246,9 @@ def all_specs(settings: Settings) -> list[ServiceSpec]:
             specs.append(victoria_metrics_spec(settings, role, instance))
     if stack.spark_connect.enabled:
         specs.append(spark_connect_spec(settings))
+    if stack.stream.enabled:
+        heartbeat = settings.run_dir / "stream" / "heartbeat.json"
+        specs.append(platform_service_spec(settings, "stream", heartbeat, settings.stream.heartbeat_stale_s))
+    if stack.ingest.enabled:
+        specs.append(platform_service_spec(settings, "ingest", settings.run_dir / "ingest" / "heartbeat.json", 60.0))
     return specs

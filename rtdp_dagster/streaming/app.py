@@ -59,7 +59,9 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
     )
 
 
-def start_queries(spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool) -> list[StreamingQuery]:
+def start_queries(
+    spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool
+) -> list[StreamingQuery]:
     root = Path(settings.stream.checkpoint_root)
     trigger = {"availableNow": True} if once else {"processingTime": f"{settings.stream.trigger_interval_s} seconds"}
     checked = checked_records(kafka_stream(spark, settings), settings.validation)

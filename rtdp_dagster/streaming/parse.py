@@ -23,7 +23,7 @@ def _rules(rules_json: str) -> PointRules:
     return PointRules.model_validate_json(rules_json)
 
 
-def validation_udf(rules: PointRules):  # noqa: ANN201 - a pandas UDF
+def validation_udf(rules: PointRules):
     rules_json = rules.model_dump_json()
 
     @F.pandas_udf("reason string, detail string")  # type: ignore[call-overload]

@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterator
 
 import pandas as pd
-from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from rtdp_dagster.config import TsdbEndpoint
@@ -23,7 +23,9 @@ UNKNOWN = "unknown"
 _RESULT_SCHEMA = "written long, failed long, unknown_hosts long, min_ts long, max_ts long"
 
 
-def tsdb_writer(put_http_url: str, timeout_s: float, chunk: int) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+def tsdb_writer(
+    put_http_url: str, timeout_s: float, chunk: int
+) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
     """A mapInPandas function putting each partition's points; yields its counts."""
 
     def write(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -104,12 +106,23 @@ class RealtimeWriter:
         batch = batch.persist()
         try:
             retractions = batch.where(F.col("ums_op_") == "d").count()
-            points = with_master_data(batch.where(F.col("ums_op_") != "d"), self.master.current())
+            # Versions of one point inside a batch: only the latest is written, so the TSDB
+            # never has to order two samples of equal timestamp that arrived together.
+            newest_first = Window.partitionBy("point_key").orderBy(F.col("ums_id_").desc())
+            latest = (
+                batch.where(F.col("ums_op_") != "d")
+                .withColumn("version_rank", F.row_number().over(newest_first))
+                .where(F.col("version_rank") == 1)
+            )
+            points = with_master_data(latest, self.master.current())
             totals = (
                 points.select("metric", "tags", "value", "ums_ts_", "site", "app", "host_known")
                 .mapInPandas(self.write, _RESULT_SCHEMA)
-                .agg(*[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts")],
-                     F.min("min_ts").alias("min_ts"), F.max("max_ts").alias("max_ts"))  # fmt: skip
+                .agg(
+                    *[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts")],
+                    F.min("min_ts").alias("min_ts"),
+                    F.max("max_ts").alias("max_ts"),
+                )
                 .first()
             )
         finally:

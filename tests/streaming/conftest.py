@@ -1,0 +1,54 @@
+"""Running `rtdp stream` against the session stack with this test's own topics, tables and checkpoints."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+import yaml
+
+from rtdp_dagster.config import Settings, TopicConfig, load_settings
+from rtdp_dagster.stack.topics import ensure_topics
+
+
+@pytest.fixture
+def stream_env(stack: Settings, tmp_path: Path) -> tuple[Settings, Path]:
+    """Settings for an isolated stream run, and the config file a `rtdp stream` process reads."""
+    suffix = uuid.uuid4().hex[:8]
+    points_topic = f"rtdp.points.test{suffix}"
+    overrides = {
+        "run_dir": str(tmp_path),
+        "delta": {"root": str(tmp_path / "delta")},
+        "kafka": {
+            "points_topic": points_topic,
+            "deadletter_topic": f"rtdp.deadletter.test{suffix}",
+            "topics": [
+                TopicConfig(name=points_topic, partitions=3).model_dump(),
+                TopicConfig(name=f"rtdp.deadletter.test{suffix}", partitions=1).model_dump(),
+            ],
+        },
+        "stream": {"topic_pattern": points_topic.replace(".", "\\."), "trigger_interval_s": 0.5,
+                   "driver_memory": "1g"},
+    }  # fmt: skip
+    config_file = tmp_path / "rtdp.yaml"
+    config_file.write_text(yaml.safe_dump(overrides))
+    settings = load_settings(config_file)
+    ensure_topics(settings.kafka)
+    return settings, config_file
+
+
+def rtdp(config_file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), *args],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+
+
+def start_rtdp(config_file: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), *args],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
