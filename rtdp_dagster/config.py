@@ -251,6 +251,17 @@ class StreamConfig(_Model):
     heartbeat_stale_s: float = Field(default=120.0, gt=0)
 
 
+class MasterDataConfig(_Model):
+    """Master data (servers, sites, applications, topology): files of record and their Delta table."""
+
+    # Files of record: one folder per version (v0001, v0002, ...), each with a manifest.yaml.
+    dir: Path = Path("master_data")
+    # The point tag whose value is looked up as the host when enriching.
+    host_tag: str = Field(default="host", min_length=1)
+    # Delta table under delta.root: one row per host per version.
+    table: str = Field(default="master_data_hosts", pattern=r"^[A-Za-z0-9_.-]+$")
+
+
 class Settings(_Model):
     run_dir: Path = Path(".rtdp")
     # Resolved JVM jars (Kafka broker, Spark extras); shared by every run folder.
@@ -267,6 +278,7 @@ class Settings(_Model):
     stream: StreamConfig = Field(default_factory=StreamConfig)
     # Rules a point must satisfy; shared by collectors, the stream and the batch checks.
     validation: PointRules = Field(default_factory=PointRules)
+    master_data: MasterDataConfig = Field(default_factory=MasterDataConfig)
 
     @model_validator(mode="after")
     def _derive_local_endpoints(self) -> Settings:

@@ -8,17 +8,30 @@ from rtdp_dagster.collection.schedules import build_wave_schedule
 from rtdp_dagster.config import load_settings
 from rtdp_dagster.resources import build_resources
 from rtdp_dagster.smoke import assets as smoke
+from rtdp_dagster.streaming import assets as speed
 
 settings = load_settings()
 wave_jobs = {wave: build_wave_job(wave, settings.collection.sources) for wave in (2, 3)}
 
 defs = dg.Definitions(
-    assets=[smoke.smoke_kafka_points, smoke.smoke_delta_points, smoke.smoke_realtime_tsdb, collection.collection_log],
-    jobs=[smoke.smoke_job, collection.collection_log_job, *wave_jobs.values()],
+    assets=[
+        smoke.smoke_kafka_points,
+        smoke.smoke_delta_points,
+        smoke.smoke_realtime_tsdb,
+        collection.collection_log,
+        speed.kafka_points,
+        speed.bronze,
+        speed.quarantine,
+        speed.realtime_tsdb,
+        speed.stream_progress,
+    ],  # fmt: skip
+    asset_checks=[speed.stream_heartbeat_fresh],
+    jobs=[smoke.smoke_job, collection.collection_log_job, speed.stream_health_job, *wave_jobs.values()],
     schedules=[
         build_wave_schedule(wave_jobs[2], settings.collection.wave2_cron),
         build_wave_schedule(wave_jobs[3], settings.collection.wave3_cron),
         collection.collection_log_schedule,
+        speed.stream_health_schedule,
     ],
     resources=build_resources(settings),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import uuid
@@ -35,20 +36,44 @@ def stream_env(stack: Settings, tmp_path: Path) -> tuple[Settings, Path]:
     }  # fmt: skip
     config_file = tmp_path / "rtdp.yaml"
     config_file.write_text(yaml.safe_dump(overrides))
-    settings = load_settings(config_file)
+    settings = load_settings(config_file, environ={**os.environ, "RTDP_RUN_DIR": str(tmp_path)})
     ensure_topics(settings.kafka)
     return settings, config_file
+
+
+def _env(config_file: Path) -> dict[str, str]:
+    # The session sets RTDP_RUN_DIR for its stack; this run keeps its own folder (checkpoints, logs).
+    return {**os.environ, "RTDP_RUN_DIR": str(config_file.parent)}
 
 
 def rtdp(config_file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), *args],
-        capture_output=True, text=True, timeout=timeout,
+        capture_output=True, text=True, timeout=timeout, env=_env(config_file),
     )  # fmt: skip
 
 
 def start_rtdp(config_file: Path, *args: str) -> subprocess.Popen:
+    """A background `rtdp` process in its own process group (with the JVM it starts)."""
     return subprocess.Popen(
         [sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=_env(config_file),
     )  # fmt: skip
+
+
+def with_overrides(config_file: Path, **sections: dict) -> None:
+    """Merge more settings into a test's config file."""
+    config = yaml.safe_load(config_file.read_text())
+    for section, values in sections.items():
+        config.setdefault(section, {}).update(values)
+    config_file.write_text(yaml.safe_dump(config))
+
+
+def publish(settings: Settings, envelopes: list) -> None:
+    from rtdp_dagster.collection.publisher import Publisher
+
+    publisher = Publisher(settings.kafka)
+    for item in envelopes:
+        publisher.send_point(item)
+    publisher.confirm()
+    publisher.close()
