@@ -55,7 +55,7 @@ NAB_ROLES = {"ec2": "compute", "iio": "compute", "elb": "load-balancer", "rds": 
 V2_SITE_MOVES = {"site01-host0049": "site03", "site01-host0050": "site03"}
 V2_APP_MOVES = {"site02-host0001": "app02", "site02-host0002": "app02", "site02-host0003": "app02", "ac20cd": "app01"}
 
-SERVER_COLUMNS = ("host", "site", "role", "environment", "os", "cpu_cores")
+SERVER_COLUMNS: list[str] = ["host", "site", "role", "environment", "os", "cpu_cores"]
 TOPOLOGY_COLUMNS = ("app", "host", "primary")
 Server = dict[str, str]
 Deployment = tuple[str, str, bool]

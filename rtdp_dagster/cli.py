@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from rtdp_dagster.config import ConfigError, Settings, load_settings
+from rtdp_dagster.master_data.errors import MasterDataError
 from rtdp_dagster.stack.errors import StackError
 
 
@@ -162,6 +163,30 @@ def _cmd_smoke(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_master_validate(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.master_data import load_master_data
+    from rtdp_dagster.master_data.files import version_folder_name
+
+    data = load_master_data(args.dir or settings.master_data.dir)
+    for item in data.versions:
+        print(f"master {version_folder_name(item.version)}: valid, {len(item.servers)} hosts, {len(item.sites)} sites, "
+              f"{len(item.applications)} apps, valid from {item.manifest.valid_from.isoformat()}")  # fmt: skip
+    return 0
+
+
+def _cmd_master_load(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.master_data import load_master_data
+    from rtdp_dagster.master_data.load import load_into_delta, summary_lines
+    from rtdp_dagster.spark.session import connect
+
+    # Validate every version before touching Spark: a bad file costs no session.
+    data = load_master_data(args.dir or settings.master_data.dir)
+    spark = connect(settings)
+    result = load_into_delta(spark, settings.delta.table_path(settings.master_data.table), data, args.version)
+    print("\n".join(summary_lines(result)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtdp",
@@ -217,6 +242,18 @@ def build_parser() -> argparse.ArgumentParser:
     )
     smoke.add_argument("--points", type=int, default=1000, help="number of points to push through (default 1000)")
     smoke.set_defaults(handler=_cmd_smoke)
+
+    master = commands.add_parser("master", help="master data: servers, sites, applications and topology")
+    master_commands = master.add_subparsers(dest="master_command", required=True, metavar="ACTION")
+    master_load = master_commands.add_parser(
+        "load", help="validate the master data files and write them into the Delta table (idempotent per version)"
+    )
+    master_validate = master_commands.add_parser("validate", help="validate the master data files (no Spark)")
+    for action in (master_load, master_validate):
+        action.add_argument("--dir", help="folder of version folders v0001, v0002, ... (default: master_data.dir)")
+    master_load.add_argument("--version", type=int, help="load only this version (default: every version)")
+    master_load.set_defaults(handler=_cmd_master_load)
+    master_validate.set_defaults(handler=_cmd_master_validate)
     return parser
 
 
@@ -229,7 +266,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         settings = load_settings(args.config)
         return handler(settings, args)
-    except (ConfigError, StackError) as exc:
+    except (ConfigError, StackError, MasterDataError) as exc:
         print(f"rtdp: {exc}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:

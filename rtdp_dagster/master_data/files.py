@@ -213,8 +213,12 @@ def _read_version(folder: Path, number: int, problems: list[Problem]) -> tuple[M
     topology = _read_entity(folder, "topology", Deployment, problems)
     if len(problems) > before or manifest is None:
         return manifest, None
-    files = {name: rows[0].file for name, rows in
-             (("sites", sites), ("applications", applications), ("servers", servers), ("topology", topology))}  # fmt: skip
+    files = {
+        "sites": sites[0].file,
+        "applications": applications[0].file,
+        "servers": servers[0].file,
+        "topology": topology[0].file,
+    }
     integrity = check_version(VersionRows(sites, applications, servers, topology, files))
     if integrity:
         problems.extend(integrity)

@@ -10,6 +10,7 @@ files), so a reader never sees two versions valid at once.
 from __future__ import annotations
 
 import datetime as dt
+import itertools
 import json
 from dataclasses import dataclass
 
@@ -60,7 +61,7 @@ def _chosen(data: MasterData, only: int | None) -> list[MasterVersion]:
 def _check_timeline(path: str, starts: dict[int, int], from_files: set[int], data: MasterData) -> None:
     """Versions in the table and those being loaded must still start one after the other."""
     order = sorted(starts)
-    for before, after in zip(order, order[1:], strict=False):
+    for before, after in itertools.pairwise(order):
         if starts[after] <= starts[before]:
 
             def origin(version: int) -> str:
@@ -89,7 +90,7 @@ def load_into_delta(spark: SparkSession, path: str, data: MasterData, only: int 
     loading = {item.version for item in chosen}
     _check_timeline(path, starts, loading, data)
     order = sorted(starts)
-    ends: dict[int, int | None] = {version: starts[after] for version, after in zip(order, order[1:], strict=False)}
+    ends: dict[int, int | None] = {version: starts[after] for version, after in itertools.pairwise(order)}
     ends[order[-1]] = None
     restamped = sorted(v for v, (_, valid_to) in existing.items() if v not in loading and valid_to != ends[v])
 
@@ -125,7 +126,7 @@ def summary_lines(result: LoadResult) -> list[str]:
         what = (
             f"{item.hosts} hosts, {item.sites} sites, {item.apps} apps loaded"
             if item.hosts is not None
-            else "rows kept, validity end moved"
+            else "rows kept, only valid_to_ms moved"
         )
         lines.append(
             f"master {version_folder_name(item.version)}: {what}, valid from {_iso(item.valid_from_ms)} {until} "

@@ -45,9 +45,9 @@ def is_missing_table(error: AnalysisException) -> bool:
 
 def read_table(spark: SparkSession, path: str) -> DataFrame | None:
     """The table, or None when nothing was ever written at path."""
-    frame = spark.read.format("delta").load(path)
     try:
-        # Spark Connect resolves lazily: ask for the schema so a missing table fails here.
+        # A classic session fails in load(); Spark Connect resolves lazily, so ask for the schema.
+        frame = spark.read.format("delta").load(path)
         frame.schema  # noqa: B018
     except AnalysisException as exc:
         if is_missing_table(exc):

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import sys
+
 from pyspark.sql import SparkSession
 
 from rtdp_dagster.config import Settings
@@ -11,6 +14,12 @@ from rtdp_dagster.stack.jars import require_jars
 
 def stream_session(settings: Settings) -> SparkSession:
     require_jars(settings.jars_dir, "spark", "stream")
+    # A parent that used Spark Connect (a test session, a Dagster run) leaves these set; this
+    # process needs a classic driver of its own.
+    for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
+        os.environ.pop(variable, None)
+    # Python workers (validation, TSDB writes) run in this project's interpreter.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
     builder = SparkSession.builder.appName("rtdp-stream").master(settings.stream.master)
     conf = {
         **platform_conf(settings),
