@@ -247,6 +247,8 @@ class StreamConfig(_Model):
     shuffle_partitions: int = Field(default=2, ge=1)
     # Points per OpenTSDB HTTP put request from the stream.
     tsdb_put_chunk: int = Field(default=5000, ge=1)
+    # How often, between micro-batches, the stream looks for a new master-data version.
+    master_check_s: float = Field(default=5.0, ge=0)
     # A stale heartbeat older than this shows the stream as failing in Dagster.
     heartbeat_stale_s: float = Field(default=120.0, gt=0)
 

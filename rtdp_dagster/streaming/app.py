@@ -78,7 +78,9 @@ def start_queries(
         .start()
     )
 
-    master = MasterDataCache(spark, settings.delta.table_path(settings.master_data.table))
+    master = MasterDataCache(
+        spark, settings.delta.table_path(settings.master_data.table), settings.stream.master_check_s
+    )
     realtime_writer = RealtimeWriter(
         spark, settings.tsdb.realtime, settings.tsdb.timeout_s, settings.stream.tsdb_put_chunk, master,
         settings.delta.table_path(tables.TSDB_REPAIR), recorder.count,

@@ -23,7 +23,7 @@ def points(count: int, hosts: int = 20) -> list:
 def test_kill_9_mid_batch_then_restart_reconciles_bronze_with_kafka(stream_env: tuple[Settings, Path], spark) -> None:
     settings, config_file = stream_env
     with_overrides(config_file, stream={"max_offsets_per_trigger": 2000})
-    total = 30_000
+    total = 12_000
     publish(settings, points(total))
     bronze_path = settings.delta.table_path("bronze")
 
@@ -35,10 +35,12 @@ def test_kill_9_mid_batch_then_restart_reconciles_bronze_with_kafka(stream_env: 
 
     process = start_rtdp(config_file, "stream")
     try:
-        assert wait_until(lambda: committed_batches() >= 3, timeout_s=180, interval_s=1), "stream made no progress"
+        assert wait_until(lambda: committed_batches() >= 1, timeout_s=300, interval_s=1), "stream made no progress"
     finally:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=30)
+    before_restart = spark.read.format("delta").load(bronze_path).count()
+    assert 0 < before_restart < total, "the kill should land while work is left"
     result = rtdp(config_file, "stream", "--once")
     assert result.returncode == 0, result.stderr[-2000:]
 
