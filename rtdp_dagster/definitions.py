@@ -24,7 +24,7 @@ defs = dg.Definitions(
         speed.quarantine,
         speed.realtime_tsdb,
         speed.stream_progress,
-    ],  # fmt: skip
+    ],
     asset_checks=[speed.stream_heartbeat_fresh],
     jobs=[smoke.smoke_job, collection.collection_log_job, speed.stream_health_job, *wave_jobs.values()],
     schedules=[
