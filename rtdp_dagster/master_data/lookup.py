@@ -12,9 +12,10 @@ A host missing from the master data gets ``unknown`` for site, app and region, a
 ``master_version`` (no version describes it) and ``host_known`` false; points are never dropped
 or duplicated.
 
-The lookups are lazy: every execution of a DataFrame they return reads the table as it is then
-(Spark Connect resolves a plan per execution), so re-running the same enrichment, e.g. in each
-micro-batch of a ``foreachBatch``, picks up a newly loaded version without a restart.
+Picking up a new version without a restart: ask ``latest_version`` between micro-batches and
+call ``hosts_as_of`` again when it changed. (With Spark Connect an unchanged DataFrame already
+reads the table as it is at each execution, because plans are resolved per execution; a classic
+session may keep the snapshot it resolved, so do not rely on that there.)
 """
 
 from __future__ import annotations

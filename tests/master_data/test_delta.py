@@ -158,8 +158,11 @@ def test_enrich_tags_known_hosts_and_marks_unknown_ones(
         "n int, host string, value double",
     )
     enriched = enrich(points, hosts_as_of(spark, loaded.path))
-    rows = {row["n"]: row for row in enriched.collect()}
-    assert len(rows) == 4 and enriched.columns[:3] == ["n", "host", "value"]
+    collected = enriched.collect()
+    # A left join on a unique key: every point exactly once.
+    assert sorted(row["n"] for row in collected) == [1, 2, 3, 4]
+    assert enriched.columns == ["n", "host", "value", "site", "app", "region", "master_version", "host_known"]
+    rows = {row["n"]: row for row in collected}
     assert (rows[1]["site"], rows[1]["app"], rows[1]["region"], rows[1]["master_version"]) == (
         "site02", "app02", "eu-west", 2,
     )  # fmt: skip
@@ -194,8 +197,10 @@ def test_enrich_as_of_uses_the_version_valid_at_each_point(loaded: Loaded, spark
         "n int, host string, ums_ts_ long",
     )
     versions = spark.read.format("delta").load(loaded.path)
-    rows = {row["n"]: row for row in enrich_as_of(points, versions).collect()}
-    assert len(rows) == 6
+    collected = enrich_as_of(points, versions).collect()
+    # Validity ranges are half-open: a point at a version boundary matches exactly one version.
+    assert sorted(row["n"] for row in collected) == [1, 2, 3, 4, 5, 6]
+    rows = {row["n"]: row for row in collected}
     picked = {n: (row["site"], row["app"], row["master_version"], row["host_known"]) for n, row in rows.items()}
     assert picked == {
         1: ("site01", "app03", 1, True),
