@@ -8,9 +8,11 @@ earliest first — so 1h from 1m, 1d from 1h and 1w/1mo/1y from 1d equal the sam
 raw silver. The average is derived (``avg_column``), not stored.
 
 A series has one point per timestamp in silver, so first and last are never ties. Rows are grouped
-by (series_key, metric, tags, bucket_start): metric and tags are functions of series_key, and
-grouping by them carries them through the hash aggregate, where picking them with ``first``
-would force a sort-based aggregate.
+by (series_key, bucket_start) only, and ``metric`` and ``tags`` are read back from the series key
+of each aggregated row: envelope validation limits metric names and tag keys and values to
+``[A-Za-z0-9._/-]``, so ``metric|k=v,k2=v2`` is unambiguous. Carrying them through the aggregate
+instead would cost a map normalisation per point (grouping by a map) or a sort-based aggregate
+(``first`` of a string or map).
 """
 
 from __future__ import annotations
@@ -31,9 +33,21 @@ def rollup_columns(level: str) -> list[str]:
     return [*_KEYS, *MEASURES, interval(level).partition_column]
 
 
+def metric_and_tags(series_key: Column) -> tuple[Column, Column]:
+    """Metric and tags of a series key (the inverse of ``series_key`` for valid names)."""
+    tag_text = F.substring_index(series_key, "|", -1)
+    no_tags = F.create_map().cast("map<string,string>")
+    tags = F.when(tag_text == "", no_tags).otherwise(F.str_to_map(tag_text, F.lit(","), F.lit("=")))
+    return F.substring_index(series_key, "|", 1), tags
+
+
 def _finish(aggregated: DataFrame, level: Interval) -> DataFrame:
+    metric, tags = metric_and_tags(F.col("series_key"))
     return aggregated.select(
-        *_KEYS,
+        "series_key",
+        metric.alias("metric"),
+        tags.alias("tags"),
+        "bucket_start",
         F.col("count").cast("long").alias("count"),
         F.col("sum").cast(SUM_TYPE).alias("sum"),
         *MEASURES[2:],
@@ -47,8 +61,8 @@ def rollup_points(silver: DataFrame, level_name: str) -> DataFrame:
     if level.name not in POINT_LEVELS:
         raise ValueError(f"rollup_points makes {', '.join(POINT_LEVELS)}; roll {level.name} up from 1d")
     value, ts = F.col("value"), F.col("ums_ts_")
-    points = silver.select("series_key", "metric", "tags", level.bucket_start(ts).alias("bucket_start"), value, ts)
-    aggregated = points.groupBy(*_KEYS).agg(
+    points = silver.select("series_key", level.bucket_start(ts).alias("bucket_start"), value, ts)
+    aggregated = points.groupBy("series_key", "bucket_start").agg(
         F.count(F.lit(1)).alias("count"),
         F.sum(value.cast(SUM_TYPE)).alias("sum"),
         F.min(value).alias("min"),
@@ -69,10 +83,8 @@ def rollup_rollups(finer: DataFrame, level_name: str, *, finer_level: str | None
     if finer_level is not None and not interval(finer_level).nests_in(level):
         raise ValueError(f"{finer_level} buckets do not nest in {level.name} buckets")
     # A finer bucket lies inside one coarser bucket, so its start places it.
-    rows = finer.select(
-        "series_key", "metric", "tags", level.bucket_start(F.col("bucket_start")).alias("bucket_start"), *MEASURES
-    )
-    aggregated = rows.groupBy(*_KEYS).agg(
+    rows = finer.select("series_key", level.bucket_start(F.col("bucket_start")).alias("bucket_start"), *MEASURES)
+    aggregated = rows.groupBy("series_key", "bucket_start").agg(
         F.sum("count").alias("count"),
         F.sum("sum").alias("sum"),
         F.min("min").alias("min"),

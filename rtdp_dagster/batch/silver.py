@@ -10,6 +10,12 @@ Equal point keys within one read (a source that yields the same series and times
 few NAB CSV files do) are no special case: the collector numbers the rows of a read into their
 ``ums_id_`` (``collected_at * 1000 + row``), so the row read last wins, like a correction.
 
+Layout: rows are shuffled by ``series_key`` and deduplicated in (series, time) order, so each
+output file holds whole series sorted by time. That costs no more than shuffling by
+``point_key`` (a hash of series and time, so the same groups), and it lets rollups aggregate
+almost completely before their own shuffle, compresses timestamps and values well, and gives
+Parquet row groups narrow ``series_key`` ranges to skip by.
+
 Master-data enrichment (the version valid at ``ums_ts_``) is applied to this frame by the caller.
 """
 
@@ -30,7 +36,7 @@ SILVER_COLUMNS = [
     "metric", "tags", "series_key", "value", "ums_ts_", "point_key", "ums_id_", "ums_op_", "source", "namespace",
     SILVER_PARTITION,
 ]  # fmt: skip
-# What silver reads from bronze: its own columns (but series_key), and the Kafka tie-breakers.
+# What silver reads from bronze: its own columns (series_key is derived), and the tie-breakers.
 _PAYLOAD = ["metric", "tags", "value", "ums_ts_", "point_key", "ums_id_", "ums_op_", "source", "namespace"]
 _TIE_BREAKERS = ["kafka_partition", "kafka_offset", "kafka_topic"]
 
@@ -39,10 +45,10 @@ def series_key_column(metric: Column, tags: Column) -> Column:
     """``rtdp_dagster.envelope.keys.series_key`` in Spark: ``metric|k=v,k2=v2`` with keys sorted.
 
     Map keys are unique, so sorting the entries sorts by key; Spark compares strings by UTF-8
-    bytes, which orders like Python's code points.
+    bytes, which orders like Python's code points. ``sort_array`` is compiled code, unlike
+    ``array_sort``'s comparator lambda.
     """
-    pairs = F.transform(F.array_sort(F.map_entries(tags)), lambda entry: F.concat(entry["key"], F.lit("="),
-                                                                                   entry["value"]))  # fmt: skip
+    pairs = F.transform(F.sort_array(F.map_entries(tags)), lambda e: F.concat(e["key"], F.lit("="), e["value"]))
     return F.concat(metric, F.lit("|"), F.array_join(pairs, ","))
 
 
@@ -53,15 +59,15 @@ def silver_for_days(bronze: DataFrame, days: Sequence[dt.date]) -> DataFrame:
     # The partition filter first and only the needed columns: Delta prunes to the days' files
     # and Parquet reads only these columns.
     rows = bronze.where(F.col(SILVER_PARTITION).isin(sorted(set(days)))).select(
-        *_PAYLOAD, *_TIE_BREAKERS, SILVER_PARTITION
-    )
-    latest_first = Window.partitionBy("point_key").orderBy(
+        *_PAYLOAD, series_key_column(F.col("metric"), F.col("tags")).alias("series_key"), *_TIE_BREAKERS,
+        SILVER_PARTITION,
+    )  # fmt: skip
+    # A point_key is a hash of (series_key, ums_ts_), so these window partitions are exactly the
+    # point_key groups, and hashing by series_key alone already places each of them in one task.
+    latest_first = Window.partitionBy("series_key", "ums_ts_", "point_key").orderBy(
         F.col("ums_id_").desc(), *[F.col(name).desc() for name in _TIE_BREAKERS]
     )
-    # rank == 1 under a window lets Spark keep only each key's top row per task before the
-    # shuffle (WindowGroupLimit), so duplicates cost little beyond the one sort.
-    winners = rows.withColumn("_rank", F.row_number().over(latest_first)).where(F.col("_rank") == 1)
-    return winners.where(F.col("ums_op_") != "d").select(
-        "metric", "tags", series_key_column(F.col("metric"), F.col("tags")).alias("series_key"),
-        "value", "ums_ts_", "point_key", "ums_id_", "ums_op_", "source", "namespace", SILVER_PARTITION,
-    )  # fmt: skip
+    # The explicit repartition keeps the one sort after the shuffle: without it Spark would also
+    # sort before the shuffle to keep each key's top row early (WindowGroupLimit).
+    ranked = rows.repartition("series_key").withColumn("_rank", F.row_number().over(latest_first))
+    return ranked.where((F.col("_rank") == 1) & (F.col("ums_op_") != "d")).select(*SILVER_COLUMNS)

@@ -17,4 +17,7 @@ def platform_conf(settings: Settings) -> dict[str, str]:
         "spark.driver.host": settings.stack.bind_host,
         "spark.driver.bindAddress": settings.stack.bind_host,
         "spark.databricks.delta.schema.autoMerge.enabled": "false",
+        # Delta replays its log with 50 tasks by default: far too many for small tables on 2 cores.
+        "spark.databricks.delta.snapshotPartitions": "2",
+        "spark.ui.showConsoleProgress": "false",
     }

@@ -16,7 +16,7 @@ from pathlib import Path
 
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.query import StreamingQuery
 
 from rtdp_dagster.config import Settings
 from rtdp_dagster.streaming import tables
@@ -63,20 +63,26 @@ def start_queries(
     spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool
 ) -> list[StreamingQuery]:
     root = Path(settings.stream.checkpoint_root)
-    trigger = {"availableNow": True} if once else {"processingTime": f"{settings.stream.trigger_interval_s} seconds"}
+
+    def start(frame: DataFrame, name: str, batch_function: object) -> StreamingQuery:
+        writer = (
+            frame.writeStream.queryName(name)
+            .foreachBatch(batch_function)  # type: ignore[arg-type]
+            .option("checkpointLocation", str(root / name))
+        )
+        if once:
+            writer = writer.trigger(availableNow=True)
+        else:
+            writer = writer.trigger(processingTime=f"{settings.stream.trigger_interval_s} seconds")
+        return writer.start()
+
     checked = checked_records(kafka_stream(spark, settings), settings.validation)
 
     bronze_writer = BronzeWriter(
         settings.delta.table_path(tables.BRONZE), settings.delta.table_path(tables.QUARANTINE),
         checkpoint_app_id(root / "bronze"), recorder.count,
     )  # fmt: skip
-    bronze = (
-        checked.writeStream.queryName("bronze")
-        .foreachBatch(bronze_writer)
-        .option("checkpointLocation", str(root / "bronze"))
-        .trigger(**trigger)
-        .start()
-    )
+    bronze = start(checked, "bronze", bronze_writer)
 
     master = MasterDataCache(
         spark, settings.delta.table_path(settings.master_data.table), settings.stream.master_check_s
@@ -93,13 +99,7 @@ def start_queries(
         # A re-read (same point, value and operation) is a duplicate; a correction is not.
         .dropDuplicatesWithinWatermark(["point_key", "value", "ums_op_"])
     )
-    realtime = (
-        deduplicated.writeStream.queryName("realtime")
-        .foreachBatch(realtime_writer)
-        .option("checkpointLocation", str(root / "realtime"))
-        .trigger(**trigger)
-        .start()
-    )
+    realtime = start(deduplicated, "realtime", realtime_writer)
     return [bronze, realtime]
 
 

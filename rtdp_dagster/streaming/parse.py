@@ -8,6 +8,7 @@ Accepted rows are then typed by Spark's native ``from_json`` with the explicit e
 from __future__ import annotations
 
 from functools import lru_cache
+from typing import Any, cast
 
 import pandas as pd
 from pyspark.sql import Column, DataFrame
@@ -46,7 +47,8 @@ def validation_udf(rules: PointRules):
 
 def checked_records(kafka: DataFrame, rules: PointRules) -> DataFrame:
     """Kafka coordinates, the raw value, the verdict, and the typed envelope of accepted rows."""
-    verdict: Column = validation_udf(rules)(F.col("value"))
+    validate = cast(Any, validation_udf(rules))  # a pandas UDF: called on a Column, not a Series
+    verdict = cast(Column, validate(F.col("value")))
     return kafka.select(
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),

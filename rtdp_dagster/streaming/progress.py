@@ -13,7 +13,7 @@ import time
 from typing import Any
 
 from pyspark.sql import SparkSession
-from pyspark.sql.streaming import StreamingQuery
+from pyspark.sql.streaming.query import StreamingQuery
 
 from rtdp_dagster.config import Settings
 from rtdp_dagster.heartbeat import write_heartbeat

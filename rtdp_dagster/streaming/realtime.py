@@ -10,7 +10,7 @@ the ``tsdb_repair`` table for the repair job and the stream goes on: bronze neve
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import pandas as pd
 from pyspark.sql import DataFrame, SparkSession, Window
@@ -20,23 +20,26 @@ from rtdp_dagster.config import TsdbEndpoint
 from rtdp_dagster.tsdb.put import TsdbPoint, TsdbWriteError, http_put
 
 UNKNOWN = "unknown"
-_RESULT_SCHEMA = "written long, failed long, unknown_hosts long, min_ts long, max_ts long"
+_RESULT_SCHEMA = "written long, failed long, unknown_hosts long, retractions long, min_ts long, max_ts long"
 
 
 def tsdb_writer(
     put_http_url: str, timeout_s: float, chunk: int
-) -> Callable[[Iterator[pd.DataFrame]], Iterator[pd.DataFrame]]:
+) -> Callable[[Iterable[pd.DataFrame]], Iterable[pd.DataFrame]]:
     """A mapInPandas function putting each partition's points; yields its counts."""
 
-    def write(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        written = failed = unknown = 0
+    def write(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
+        written = failed = unknown = retractions = 0
         min_ts, max_ts = None, None
         for frame in frames:
             points = []
-            for metric, tags, value, ts, site, app, known in zip(
-                frame["metric"], frame["tags"], frame["value"], frame["ums_ts_"], frame["site"], frame["app"],
-                frame["host_known"], strict=True,
+            for metric, tags, value, ts, op, site, app, known in zip(
+                frame["metric"], frame["tags"], frame["value"], frame["ums_ts_"], frame["ums_op_"], frame["site"],
+                frame["app"], frame["host_known"], strict=True,
             ):  # fmt: skip
+                if op == "d":  # a TSDB cannot delete one sample: left to the batch layer, counted
+                    retractions += 1
+                    continue
                 points.append(TsdbPoint(metric, int(ts), float(value), {**dict(tags), "site": site, "app": app}))
                 unknown += 0 if known else 1
             if not points:
@@ -51,7 +54,7 @@ def tsdb_writer(
                 except (TsdbWriteError, ValueError):
                     failed += len(part)
         yield pd.DataFrame([{"written": written, "failed": failed, "unknown_hosts": unknown,
-                             "min_ts": min_ts, "max_ts": max_ts}])  # fmt: skip
+                             "retractions": retractions, "min_ts": min_ts, "max_ts": max_ts}])  # fmt: skip
 
     return write
 
@@ -103,32 +106,24 @@ class RealtimeWriter:
         self.write = tsdb_writer(tsdb.put_http_url, timeout_s, chunk)
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        batch = batch.persist()
-        try:
-            retractions = batch.where(F.col("ums_op_") == "d").count()
-            # Versions of one point inside a batch: only the latest is written, so the TSDB
-            # never has to order two samples of equal timestamp that arrived together.
-            newest_first = Window.partitionBy("point_key").orderBy(F.col("ums_id_").desc())
-            latest = (
-                batch.where(F.col("ums_op_") != "d")
-                .withColumn("version_rank", F.row_number().over(newest_first))
-                .where(F.col("version_rank") == 1)
+        # Versions of one point inside a batch: only the latest is written, so the TSDB never has
+        # to order two samples of equal timestamp that arrived together. One job per batch.
+        newest_first = Window.partitionBy("point_key").orderBy(F.col("ums_id_").desc())
+        latest = batch.withColumn("version_rank", F.row_number().over(newest_first)).where(F.col("version_rank") == 1)
+        totals = (
+            with_master_data(latest, self.master.current())
+            .select("metric", "tags", "value", "ums_ts_", "ums_op_", "site", "app", "host_known")
+            .mapInPandas(self.write, _RESULT_SCHEMA)
+            .agg(
+                *[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts", "retractions")],
+                F.min("min_ts").alias("min_ts"),
+                F.max("max_ts").alias("max_ts"),
             )
-            points = with_master_data(latest, self.master.current())
-            totals = (
-                points.select("metric", "tags", "value", "ums_ts_", "site", "app", "host_known")
-                .mapInPandas(self.write, _RESULT_SCHEMA)
-                .agg(
-                    *[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts")],
-                    F.min("min_ts").alias("min_ts"),
-                    F.max("max_ts").alias("max_ts"),
-                )
-                .first()
-            )
-        finally:
-            batch.unpersist()
-        figures = {name: int(totals[name] or 0) for name in ("written", "failed", "unknown_hosts")} if totals else {}
-        if figures.get("failed"):
+            .first()
+        )
+        names = ("written", "failed", "unknown_hosts", "retractions")
+        figures = {name: int(totals[name] or 0) for name in names} if totals else {}
+        if totals is not None and figures["failed"]:
             self.spark.createDataFrame(
                 [(batch_id, int(totals["min_ts"]), int(totals["max_ts"]), figures["failed"], int(time.time() * 1000))],
                 "batch_id long, min_ts long, max_ts long, failed long, recorded_at long",
@@ -136,5 +131,5 @@ class RealtimeWriter:
         self.record("realtime", batch_id, {"tsdb_written": figures.get("written", 0),
                                            "tsdb_failed": figures.get("failed", 0),
                                            "unknown_hosts": figures.get("unknown_hosts", 0),
-                                           "retractions_not_applied": retractions,
+                                           "retractions_not_applied": figures.get("retractions", 0),
                                            "master_version": self.master.version})  # fmt: skip
