@@ -1,0 +1,223 @@
+"""Speed-layer benchmarks: end-to-end latency at a steady rate, drain throughput, driver memory.
+
+- latency: envelopes produced at `rate` points/s with probe points among them; a probe's
+  latency is the time from its send to it being queryable in the realtime TSDB (polled every
+  200 ms with a flush), p50/p95 over the run;
+- throughput: `rtdp stream` drains a backlog of `backlog` points already on Kafka; its rate
+  (rows / time from the first micro-batch to the last) against Spark reading and counting the same
+  topic in one batch job (the bare Kafka consume rate) in the same run;
+- peak resident memory of the stream's Spark driver (JVM) during both.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import yaml
+
+from bench.results import Record
+from rtdp_dagster.collection.publisher import Publisher
+from rtdp_dagster.config import Settings, TopicConfig
+from rtdp_dagster.envelope.keys import point_key
+from rtdp_dagster.envelope.schema import Envelope
+from rtdp_dagster.heartbeat import read_heartbeat
+from rtdp_dagster.spark.session import connect
+from rtdp_dagster.stack.process import memory_mib, wait_until
+from rtdp_dagster.stack.topics import ensure_topics
+from rtdp_dagster.tsdb.query import export_series, force_flush
+
+SCENARIO = "stream"
+PROBE_METRIC = "rtdp.bench.probe"
+
+
+def _envelope(metric: str, host: str, ts: int, value: float) -> Envelope:
+    tags = {"host": host}
+    return Envelope(namespace="synthetic.bench.fleet.metrics.v1.0.0", metric=metric, tags=tags, value=value,
+                    ums_ts_=ts, point_key=point_key(metric, tags, ts), ums_id_=ts, ums_op_="i", wave=1,
+                    source="bench", collected_at=ts)  # fmt: skip
+
+
+def _java_peak_mib(pid: int) -> float:
+    """Peak resident memory of the Java processes below pid."""
+    peak = 0.0
+    for child in Path("/proc").iterdir():
+        if not child.name.isdigit():
+            continue
+        try:
+            status = (child / "status").read_text()
+            cmdline = (child / "cmdline").read_bytes()
+        except OSError:
+            continue
+        parent = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), 0)
+        if b"java" in cmdline and parent in (pid, *_children(pid)):
+            peak = max(peak, memory_mib(int(child.name))[1])
+    return peak
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for child in Path("/proc").iterdir():
+        if child.name.isdigit():
+            try:
+                status = (child / "status").read_text()
+            except OSError:
+                continue
+            if any(line == f"PPid:\t{pid}" for line in status.splitlines()):
+                found.append(int(child.name))
+    return found
+
+
+def _prepare(settings: Settings, name: str) -> tuple[Settings, Path]:
+    folder = settings.run_dir / "bench" / f"{name}-{uuid.uuid4().hex[:6]}"
+    topic = f"rtdp.points.bench{folder.name.replace('-', '')}"
+    config = {
+        "delta": {"root": str(folder / "delta")},
+        "kafka": {"points_topic": topic, "topics": [TopicConfig(name=topic, partitions=3).model_dump()]},
+        "stream": {"topic_pattern": topic.replace(".", "\\."), "checkpoint_root": str(folder / "checkpoints"),
+                   "max_offsets_per_trigger": 200_000},
+    }  # fmt: skip
+    folder.mkdir(parents=True, exist_ok=True)
+    config_file = folder / "rtdp.yaml"
+    config_file.write_text(yaml.safe_dump(config))
+    bench_settings = settings.model_copy(deep=True)
+    bench_settings.kafka.points_topic = topic
+    bench_settings.kafka.topics = [TopicConfig(name=topic, partitions=3)]
+    bench_settings.delta.root = str(folder / "delta")
+    ensure_topics(bench_settings.kafka)
+    return bench_settings, config_file
+
+
+def _start_stream(config_file: Path) -> subprocess.Popen:
+    environment = {**os.environ, "RTDP_RUN_DIR": str(config_file.parent)}
+    return subprocess.Popen([sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), "stream"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
+                            start_new_session=True)  # fmt: skip
+
+
+def _stop(process: subprocess.Popen) -> None:
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout=120)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+
+
+def _totals(config_file: Path) -> dict:
+    beat = read_heartbeat(config_file.parent / "stream" / "heartbeat.json") or {}
+    return beat.get("totals", {})
+
+
+def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
+    bench, config_file = _prepare(settings, "throughput")
+    log(f"stream throughput: producing a backlog of {backlog:,} points ...")
+    start = (int(time.time()) - 3600) * 1000
+    publisher = Publisher(bench.kafka, client_id="rtdp-bench-stream")
+    for i in range(backlog):
+        publisher.send_point(_envelope("sys.cpu.util", f"h{i % 1000:04d}", start + (i // 1000) * 1000, float(i)))
+    publisher.confirm()
+    publisher.close()
+
+    log("baseline: Spark reads and counts the same topic in one batch job ...")
+    spark = connect(settings)
+    started = time.perf_counter()
+    reader = spark.read.format("kafka").options(**bench.kafka.spark_options())
+    counted = reader.option("subscribe", bench.kafka.points_topic).option("startingOffsets", "earliest").load().count()
+    bare_rate = counted / (time.perf_counter() - started)
+
+    log("rtdp stream draining the backlog ...")
+    process = _start_stream(config_file)
+    peak = 0.0
+    try:
+        first_rows_at: float | None = None
+
+        def drained() -> bool:
+            nonlocal first_rows_at, peak
+            peak = max(peak, _java_peak_mib(process.pid))
+            totals = _totals(config_file)
+            done = min(totals.get("bronze.bronze_rows", 0), totals.get("realtime.num_input_rows", 0))
+            if done and first_rows_at is None:
+                first_rows_at = time.perf_counter()
+            return done >= backlog
+
+        began = time.perf_counter()
+        assert wait_until(drained, timeout_s=1800, interval_s=0.5), "the stream did not drain the backlog"
+        finished = time.perf_counter()
+    finally:
+        _stop(process)
+    # Rate over the whole drain, JVM start excluded (from the process start to the last rows,
+    # minus the time before the first progress report would hide the first batch).
+    rate = backlog / (finished - began)
+    log(f"stream: {rate:,.0f} points/s (incl. start-up); Spark batch read: {bare_rate:,.0f} records/s")
+    return [
+        Record(SCENARIO, "drain_points_per_s", round(rate), "points/s", baseline=round(bare_rate)),
+        Record(SCENARIO, "driver_peak_rss_throughput", round(peak), "MiB"),
+    ]
+
+
+def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Record]:
+    bench, config_file = _prepare(settings, "latency")
+    process = _start_stream(config_file)
+    sent: dict[int, float] = {}
+    latencies: list[float] = []
+    stop = threading.Event()
+    peak = 0.0
+    try:
+        assert wait_until(lambda: bool(_totals(config_file)) or process.poll() is not None, timeout_s=180)
+        publisher = Publisher(bench.kafka, client_id="rtdp-bench-latency", linger_ms=5)
+
+        def produce() -> None:
+            i = 0
+            next_tick = time.perf_counter()
+            while not stop.is_set():
+                now_ms = int(time.time() * 1000)
+                for _ in range(rate // 10):  # a tenth of a second's worth
+                    publisher.send_point(_envelope("sys.cpu.util", f"h{i % 1000:04d}", now_ms, float(i)))
+                    i += 1
+                sent[now_ms] = time.perf_counter()
+                publisher.send_point(_envelope(PROBE_METRIC, "probe", now_ms, 1.0))
+                publisher.confirm()
+                next_tick += 0.1
+                stop.wait(max(0.0, next_tick - time.perf_counter()))
+
+        producer = threading.Thread(target=produce)
+        log(f"stream latency: producing {rate:,} points/s for {seconds:.0f} s with probes ...")
+        producer.start()
+        seen: set[int] = set()
+        deadline = time.perf_counter() + seconds
+        while time.perf_counter() < deadline:
+            force_flush(bench.tsdb.realtime.url)
+            for series in export_series(bench.tsdb.realtime.url, PROBE_METRIC, {"host": "probe"}):
+                for ts, _ in series["points"]:
+                    if ts in sent and ts not in seen:
+                        seen.add(ts)
+                        latencies.append(time.perf_counter() - sent[ts])
+            peak = max(peak, _java_peak_mib(process.pid))
+            time.sleep(0.2)
+        stop.set()
+        producer.join()
+        publisher.close()
+    finally:
+        stop.set()
+        _stop(process)
+    # The first probes wait for the stream's first (cold) micro-batches; steady state is what counts.
+    steady = latencies[len(latencies) // 5 :] or latencies
+    quantiles = statistics.quantiles(steady, n=20) if len(steady) >= 2 else [float("nan")] * 19
+    log(f"latency over {len(steady)} probes: p50 {statistics.median(steady):.2f} s, p95 {quantiles[18]:.2f} s")
+    return [
+        Record(SCENARIO, "latency_p50", round(statistics.median(steady), 3), "s", samples=steady),
+        Record(SCENARIO, "latency_p95", round(quantiles[18], 3), "s"),
+        Record(SCENARIO, "probes_seen_share", round(len(latencies) / max(1, len(sent)), 3), "share"),
+        Record(SCENARIO, "driver_peak_rss_latency", round(peak), "MiB"),
+    ]
+
+
+def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
+    return latency(settings, seconds, rate=10_000, log=log) + throughput(settings, backlog=500_000, log=log)
