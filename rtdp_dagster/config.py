@@ -264,6 +264,18 @@ class MasterDataConfig(_Model):
     table: str = Field(default="master_data_hosts", pattern=r"^[A-Za-z0-9_.-]+$")
 
 
+class BatchConfig(_Model):
+    """The batch layer: daily partitions in UTC from start_date, retention, late data."""
+
+    start_date: str = Field(default="2026-10-01", pattern=r"^\d{4}-\d{2}-\d{2}$")
+    # Silver and rollups are kept this long (ARCHITECTURE.md: 3 years).
+    retention_days: int = Field(default=3 * 365, ge=1)
+    # The late-data sensor requests at most this many closed days per tick.
+    late_days_per_tick: int = Field(default=7, ge=1)
+    # Rollup levels published to the history TSDB.
+    history_levels: list[str] = Field(default_factory=lambda: ["1m", "1h", "1d", "1w", "1mo", "1y"])
+
+
 class Settings(_Model):
     run_dir: Path = Path(".rtdp")
     # Resolved JVM jars (Kafka broker, Spark extras); shared by every run folder.
@@ -278,6 +290,7 @@ class Settings(_Model):
     dagster: DagsterConfig = Field(default_factory=DagsterConfig)
     collection: CollectionConfig = Field(default_factory=CollectionConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
+    batch: BatchConfig = Field(default_factory=BatchConfig)
     # Rules a point must satisfy; shared by collectors, the stream and the batch checks.
     validation: PointRules = Field(default_factory=PointRules)
     master_data: MasterDataConfig = Field(default_factory=MasterDataConfig)

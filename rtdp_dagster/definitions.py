@@ -2,6 +2,7 @@
 
 import dagster as dg
 
+from rtdp_dagster.batch import assets as batch
 from rtdp_dagster.collection import assets as collection
 from rtdp_dagster.collection.jobs import build_wave_job
 from rtdp_dagster.collection.schedules import build_wave_schedule
@@ -24,14 +25,23 @@ defs = dg.Definitions(
         speed.quarantine,
         speed.realtime_tsdb,
         speed.stream_progress,
+        batch.silver,
+        *batch.rollups,
     ],
     asset_checks=[speed.stream_heartbeat_fresh],
-    jobs=[smoke.smoke_job, collection.collection_log_job, speed.stream_health_job, *wave_jobs.values()],
+    jobs=[
+        smoke.smoke_job,
+        collection.collection_log_job,
+        speed.stream_health_job,
+        batch.daily_batch_job,
+        *wave_jobs.values(),
+    ],
     schedules=[
         build_wave_schedule(wave_jobs[2], settings.collection.wave2_cron),
         build_wave_schedule(wave_jobs[3], settings.collection.wave3_cron),
         collection.collection_log_schedule,
         speed.stream_health_schedule,
+        batch.daily_batch_schedule,
     ],
     resources=build_resources(settings),
 )

@@ -17,15 +17,21 @@ instead would cost a map normalisation per point (grouping by a map) or a sort-b
 
 from __future__ import annotations
 
+import datetime as dt
+from collections.abc import Sequence
+
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 from rtdp_dagster.batch.intervals import POINT_LEVELS, Interval, interval
+from rtdp_dagster.batch.writes import replace_partitions
 
 SUM_TYPE = T.DecimalType(38, 12)
 MEASURES = ["count", "sum", "min", "max", "first_ts", "first", "last_ts", "last"]
 _KEYS = ["series_key", "metric", "tags", "bucket_start"]
+# Per-file min/max Delta keeps: what reads by series and time range skip files by.
+ROLLUP_STATS_COLUMNS = ("series_key", "bucket_start")
 
 
 def rollup_columns(level: str) -> list[str]:
@@ -100,3 +106,9 @@ def rollup_rollups(finer: DataFrame, level_name: str, *, finer_level: str | None
 def avg_column() -> Column:
     """The mean of a rollup row, derived from its exact sum and count (as a double)."""
     return (F.col("sum") / F.col("count")).cast("double")
+
+
+def write_rollup(frame: DataFrame, path: str, level_name: str, partitions: Sequence[dt.date | int]) -> None:
+    """Replace exactly these partitions (dates, or years for 1w/1mo/1y) of a level's table at path."""
+    level = interval(level_name)
+    replace_partitions(frame, path, level.partition_column, partitions, stats_columns=ROLLUP_STATS_COLUMNS)

@@ -29,7 +29,10 @@ from pyspark.sql import functions as F
 
 from rtdp_dagster.batch.writes import write_days
 
-__all__ = ["SILVER_COLUMNS", "SILVER_PARTITION", "series_key_column", "silver_for_days", "write_days"]
+__all__ = [
+    "SILVER_COLUMNS", "SILVER_PARTITION", "SILVER_STATS_COLUMNS", "series_key_column", "silver_for_days",
+    "write_days", "write_silver_days",
+]  # fmt: skip
 
 SILVER_PARTITION = "event_date"
 SILVER_COLUMNS = [
@@ -37,6 +40,8 @@ SILVER_COLUMNS = [
     SILVER_PARTITION,
 ]  # fmt: skip
 # What silver reads from bronze: its own columns (series_key is derived), and the tie-breakers.
+# Per-file min/max Delta keeps: what reads by series and time range skip files by.
+SILVER_STATS_COLUMNS = ("series_key", "ums_ts_")
 _PAYLOAD = ["metric", "tags", "value", "ums_ts_", "point_key", "ums_id_", "ums_op_", "source", "namespace"]
 _TIE_BREAKERS = ["kafka_partition", "kafka_offset", "kafka_topic"]
 
@@ -71,3 +76,8 @@ def silver_for_days(bronze: DataFrame, days: Sequence[dt.date]) -> DataFrame:
     # sort before the shuffle to keep each key's top row early (WindowGroupLimit).
     ranked = rows.repartition("series_key").withColumn("_rank", F.row_number().over(latest_first))
     return ranked.where((F.col("_rank") == 1) & (F.col("ums_op_") != "d")).select(*SILVER_COLUMNS)
+
+
+def write_silver_days(frame: DataFrame, path: str, days: Sequence[dt.date]) -> None:
+    """Replace exactly these days of the silver table at path (``write_days`` with silver's layout)."""
+    write_days(frame, path, days, SILVER_PARTITION, stats_columns=SILVER_STATS_COLUMNS)

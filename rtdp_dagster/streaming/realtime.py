@@ -17,9 +17,9 @@ from pyspark.sql import DataFrame, SparkSession, Window
 from pyspark.sql import functions as F
 
 from rtdp_dagster.config import TsdbEndpoint
+from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tag_dict
 from rtdp_dagster.tsdb.put import TsdbPoint, TsdbWriteError, http_put
 
-UNKNOWN = "unknown"
 _RESULT_SCHEMA = "written long, failed long, unknown_hosts long, retractions long, min_ts long, max_ts long"
 
 
@@ -40,7 +40,8 @@ def tsdb_writer(
                 if op == "d":  # a TSDB cannot delete one sample: left to the batch layer, counted
                     retractions += 1
                     continue
-                points.append(TsdbPoint(metric, int(ts), float(value), {**dict(tags), "site": site, "app": app}))
+                labels = enriched_tag_dict(dict(tags), {"site": site, "app": app}, bool(known))
+                points.append(TsdbPoint(metric, int(ts), float(value), labels))
                 unknown += 0 if known else 1
             if not points:
                 continue

@@ -1,0 +1,172 @@
+"""Silver and the rollups as partitioned assets: each run overwrites exactly its time window.
+
+silver (day) ← bronze; rollup_1m ← silver; rollup_1h ← rollup_1m; rollup_1d ← rollup_1h;
+rollup_1w (ISO week), rollup_1mo (month), rollup_1y (year) ← rollup_1d. Each rollup level is
+also published to the history TSDB, replacing its partition there. Spark assets take a whole
+backfill range in one run (BackfillPolicy.single_run).
+"""
+
+import time
+from collections.abc import Sequence
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+from pyspark.sql import DataFrame, SparkSession
+from pyspark.sql import functions as F
+
+from rtdp_dagster.batch import partitions
+from rtdp_dagster.batch.history import publish_partition
+from rtdp_dagster.batch.intervals import BUCKET_DATE, interval
+from rtdp_dagster.batch.rollups import rollup_columns, rollup_points, rollup_rollups
+from rtdp_dagster.batch.silver import SILVER_COLUMNS, SILVER_STATS_COLUMNS, series_key_column, silver_for_days
+from rtdp_dagster.batch.writes import write_days
+from rtdp_dagster.master_data.lookup import enrich_as_of
+from rtdp_dagster.master_data.table import read_table
+from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tags
+from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
+from rtdp_dagster.resources.platform import PlatformConfigResource
+from rtdp_dagster.spark.session import delta_version
+from rtdp_dagster.streaming.assets import bronze
+
+GROUP = "batch"
+OWNERS = ["team:platform"]
+SINGLE_RUN = dg.BackfillPolicy.single_run()
+
+
+def with_master_data(spark: SparkSession, silver: DataFrame, master_path: str) -> DataFrame:
+    """Site and app of the master-data version valid at each point's time, into its tags."""
+    points = silver.withColumn("host_key", F.coalesce(F.col("tags")["host"], F.col("tags")["instance"]))
+    versions = read_table(spark, master_path)
+    if versions is None:
+        known, master = F.lit(False), {"site": F.lit(UNKNOWN), "app": F.lit(UNKNOWN)}
+    else:
+        points = enrich_as_of(points, versions, ts_column="ums_ts_", host_column="host_key")
+        known, master = F.col("host_known"), {"site": F.col("site"), "app": F.col("app")}
+    tags = enriched_tags(F.col("tags"), master, known)
+    return points.withColumn("tags", tags).withColumn("series_key", series_key_column(F.col("metric"), tags))
+
+
+def _metadata(spark: SparkSession, path: str, rows: int, window: dg.TimeWindow, started: float) -> dict:
+    return {
+        "rows": rows,
+        "window_start": window.start.isoformat(),
+        "window_end": window.end.isoformat(),
+        "delta_version": delta_version(spark, path),
+        "table_path": dg.MetadataValue.path(path),
+        "duration_s": round(time.monotonic() - started, 2),
+    }
+
+
+@dg.asset(
+    partitions_def=partitions.daily,
+    deps=[bronze],
+    backfill_policy=SINGLE_RUN,
+    group_name=GROUP,
+    owners=OWNERS,
+    kinds={"spark", "delta"},
+    description="The truth per UTC day: bronze of that day, one row per point_key with the highest ums_id_, "
+    "retractions removed, site/app from the master data valid at the point's time. A run replaces exactly its days.",
+)
+def silver(
+    context: dg.AssetExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
+    platform: PlatformConfigResource,
+) -> dg.MaterializeResult:  # fmt: skip
+    started = time.monotonic()
+    session = spark.spark_session
+    window = context.partition_time_window
+    days = partitions.days_of(window)
+    bronze_frame = session.read.format("delta").load(delta.table_path("bronze"))
+    settings = platform.settings()
+    frame = with_master_data(
+        session, silver_for_days(bronze_frame, days), delta.table_path(settings.master_data.table)
+    ).select(*SILVER_COLUMNS)
+    path = delta.table_path("silver")
+    write_days(frame, path, days, "event_date", stats_columns=SILVER_STATS_COLUMNS)
+    rows = session.read.format("delta").load(path).where(F.col("event_date").isin(days)).count()
+    context.log.info(f"silver: {rows} rows for {len(days)} day(s)")
+    return dg.MaterializeResult(metadata=_metadata(session, path, rows, window, started))
+
+
+def _read_days(session: SparkSession, path: str, column: str, days: Sequence) -> DataFrame:
+    return session.read.format("delta").load(path).where(F.col(column).isin(list(days)))
+
+
+def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
+    return list(context.partition_keys)
+
+
+def build_rollup(level: str, source: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
+    """The asset of one rollup level, computed from the next finer level (or silver)."""
+    name = f"rollup_{level}"
+    source_column = "event_date" if source == "silver" else BUCKET_DATE
+
+    coarse = partitions_def is not partitions.daily
+
+    @dg.asset(
+        name=name,
+        partitions_def=partitions_def,
+        deps=[source],
+        # A week, month or year is recomputed once its days are there, and again when one changes.
+        automation_condition=dg.AutomationCondition.eager() if coarse else None,
+        backfill_policy=SINGLE_RUN,
+        group_name=GROUP,
+        owners=OWNERS,
+        kinds={"spark", "delta", "opentsdb"},
+        description=f"{level} rollup per series (count, sum, min, max, first, last; avg = sum/count) from {source}, "
+        f"exact at every level; published to the history TSDB with tags rollup={level}, agg=..., part=<partition>.",
+    )
+    def rollup(
+        context: dg.AssetExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
+        history_tsdb: TsdbResource, platform: PlatformConfigResource,
+    ) -> dg.MaterializeResult:  # fmt: skip
+        started = time.monotonic()
+        session = spark.spark_session
+        window = context.partition_time_window
+        days = partitions.days_of(window)
+        finer = _read_days(session, delta.table_path(source), source_column, days)
+        frame = rollup_points(finer, level) if source == "silver" else rollup_rollups(finer, level)
+        frame = frame.select(*rollup_columns(level))
+        path = delta.table_path(name)
+        spec = interval(level)
+        if spec.partition_column == BUCKET_DATE:
+            write_days(frame, path, days, BUCKET_DATE)
+        else:
+            start_ms, end_ms = partitions.ms(window.start), partitions.ms(window.end)
+            frame.write.format("delta").mode("overwrite").option(
+                "replaceWhere", f"bucket_start >= {start_ms} AND bucket_start < {end_ms}"
+            ).partitionBy(spec.partition_column).save(path)
+        table = session.read.format("delta").load(path)
+        published = 0
+        if level in platform.settings().batch.history_levels:
+            for key in _partition_keys(context):
+                part_window = partitions_def.time_window_for_partition_key(key)  # type: ignore[attr-defined]
+                rows = table.where(
+                    (F.col("bucket_start") >= partitions.ms(part_window.start))
+                    & (F.col("bucket_start") < partitions.ms(part_window.end))
+                )
+                published += publish_partition(rows, level, key, history_tsdb.url, history_tsdb.put_http_url)
+        in_window = table.where(
+            (F.col("bucket_start") >= partitions.ms(window.start)) & (F.col("bucket_start") < partitions.ms(window.end))
+        ).count()
+        metadata = _metadata(session, path, in_window, window, started)
+        metadata["history_points"] = published
+        return dg.MaterializeResult(metadata=metadata)
+
+    return rollup
+
+
+rollups = [
+    build_rollup("1m", "silver", partitions.daily),
+    build_rollup("1h", "rollup_1m", partitions.daily),
+    build_rollup("1d", "rollup_1h", partitions.daily),
+    build_rollup("1w", "rollup_1d", partitions.weekly),
+    build_rollup("1mo", "rollup_1d", partitions.monthly),
+    build_rollup("1y", "rollup_1d", partitions.yearly),
+]
+daily_batch_job = dg.define_asset_job(
+    "daily_batch_job",
+    selection=dg.AssetSelection.assets("silver", "rollup_1m", "rollup_1h", "rollup_1d"),
+    partitions_def=partitions.daily,
+    description="Silver and the 1m/1h/1d rollups of one day.",
+)
+daily_batch_schedule = dg.build_schedule_from_partitioned_job(daily_batch_job, hour_of_day=0, minute_of_hour=30)
