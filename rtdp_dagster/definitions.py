@@ -3,6 +3,7 @@
 import dagster as dg
 
 from rtdp_dagster.batch import assets as batch
+from rtdp_dagster.batch.sensors import late_data_sensor
 from rtdp_dagster.collection import assets as collection
 from rtdp_dagster.collection.jobs import build_wave_job
 from rtdp_dagster.collection.schedules import build_wave_schedule
@@ -43,5 +44,6 @@ defs = dg.Definitions(
         speed.stream_health_schedule,
         batch.daily_batch_schedule,
     ],
+    sensors=[late_data_sensor],
     resources=build_resources(settings),
 )

@@ -32,7 +32,9 @@ def nab(spark, stack, nab_dir: Path) -> SimpleNamespace:
     bronze = write_bronze(spark, nab_records(nab_dir), str(root / "bronze"))
     reference = reference_silver(nab_dir)
     reference["day"] = pd.to_datetime(reference["ts_ms"], unit="ms").dt.date
-    series = {row.series_key: (row.metric, row.tags) for row in reference.drop_duplicates("series_key").itertuples()}
+    first_rows = reference.drop_duplicates("series_key")
+    identities = zip(first_rows["metric"], first_rows["tags"], strict=True)
+    series = dict(zip(first_rows["series_key"], identities, strict=True))
     return SimpleNamespace(bronze=bronze, reference=reference, series=series, root=root)
 
 
@@ -69,9 +71,9 @@ def test_a_day_of_silver_is_one_row_per_point_with_the_last_version(nab: SimpleN
     expected = nab.reference[nab.reference["day"] == DAY]
     # Two files cover the day: 288 five-minute slots each, 11 of each twelve repeats dropped.
     assert len(rows) == len(expected) == 2 * 288 - 2 * 11
-    assert {(r["series_key"], r["ums_ts_"]): r["value"] for r in rows} == {
-        (r.series_key, r.ts_ms): r.value for r in expected.itertuples()
-    }
+    assert {(r["series_key"], r["ums_ts_"]): r["value"] for r in rows} == dict(
+        zip(zip(expected["series_key"], expected["ts_ms"], strict=True), expected["value"], strict=True)
+    )
     for row in rows:
         metric, tags = nab.series[row["series_key"]]
         assert (row["metric"], row["tags"], row["event_date"]) == (metric, tags, DAY)

@@ -65,7 +65,7 @@ def test_rerunning_a_day_replaces_exactly_that_day(spark, table_path) -> None:
 def test_a_row_outside_the_days_is_refused(spark, table_path) -> None:
     path = table_path("silver")
     write_silver_days(silver_for_days(_bronze(spark), [DAY]), path, [DAY])
-    with pytest.raises(Exception, match="(?i)DELTA_REPLACE_WHERE_MISMATCH|does not conform"):
+    with pytest.raises(Exception, match=r"(?i)DELTA_REPLACE_WHERE_MISMATCH|does not conform"):
         write_days(silver_for_days(_bronze(spark), [DAY, OTHER]), path, [DAY], "event_date")
     assert delta_version(spark, path) == 0
     assert not _files(spark, path, OTHER)
