@@ -170,10 +170,24 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
     stop = threading.Event()
     peak = 0.0
     try:
-        assert wait_until(lambda: bool(_totals(config_file)) or process.poll() is not None, timeout_s=180)
+        # Measure a warm stream: both queries have finished their first (cold) micro-batch.
+        def warm() -> bool:
+            beat = read_heartbeat(config_file.parent / "stream" / "heartbeat.json") or {}
+            return {"bronze", "realtime"} <= set(beat.get("queries", {})) or process.poll() is not None
+
+        assert wait_until(warm, timeout_s=300, interval_s=0.5)
         publisher = Publisher(bench.kafka, client_id="rtdp-bench-latency", linger_ms=5)
 
+        failures: list[BaseException] = []
+
         def produce() -> None:
+            try:
+                produce_steadily()
+            except BaseException as exc:  # surfaced after join: a silent producer would fake a latency
+                failures.append(exc)
+                raise
+
+        def produce_steadily() -> None:
             i = 0
             next_tick = time.perf_counter()
             while not stop.is_set():
@@ -204,10 +218,14 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
         stop.set()
         producer.join()
         publisher.close()
+        if failures:
+            raise RuntimeError(f"the producer failed: {failures[0]!r}")
     finally:
         stop.set()
         _stop(process)
     # The first probes wait for the stream's first (cold) micro-batches; steady state is what counts.
+    if not latencies:
+        raise RuntimeError(f"no probe became queryable in {seconds:.0f} s ({len(sent)} sent)")
     steady = latencies[len(latencies) // 5 :] or latencies
     quantiles = statistics.quantiles(steady, n=20) if len(steady) >= 2 else [float("nan")] * 19
     log(f"latency over {len(steady)} probes: p50 {statistics.median(steady):.2f} s, p95 {quantiles[18]:.2f} s")
