@@ -16,12 +16,18 @@ output file holds whole series sorted by time. That costs no more than shuffling
 almost completely before their own shuffle, compresses timestamps and values well, and gives
 Parquet row groups narrow ``series_key`` ranges to skip by.
 
+The shuffle is sized by the day, not by ``spark.sql.shuffle.partitions``: one sort task per
+``rows_per_task`` bronze rows (counted first, from Parquet footers), so each task's sort fits in
+its share of memory. With the platform's 4 partitions a day of 8.8 M rows spilled gigabytes to
+disk on 2 cores; at 500,000 rows a task it spills nothing and needs about a fifth less CPU.
+
 Master-data enrichment (the version valid at ``ums_ts_``) is applied to this frame by the caller.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -44,6 +50,8 @@ SILVER_COLUMNS = [
 SILVER_STATS_COLUMNS = ("series_key", "ums_ts_")
 _PAYLOAD = ["metric", "tags", "value", "ums_ts_", "point_key", "ums_id_", "ums_op_", "source", "namespace"]
 _TIE_BREAKERS = ["kafka_partition", "kafka_offset", "kafka_topic"]
+# Bronze rows one task deduplicates: its sort stays in memory on a 2 GB driver with 2 cores.
+ROWS_PER_TASK = 500_000
 
 
 def series_key_column(metric: Column, tags: Column) -> Column:
@@ -57,8 +65,11 @@ def series_key_column(metric: Column, tags: Column) -> Column:
     return F.concat(metric, F.lit("|"), F.array_join(pairs, ","))
 
 
-def silver_for_days(bronze: DataFrame, days: Sequence[dt.date]) -> DataFrame:
-    """Silver rows of these event dates (UTC dates of ``ums_ts_``), columns ``SILVER_COLUMNS``."""
+def silver_for_days(bronze: DataFrame, days: Sequence[dt.date], *, rows_per_task: int = ROWS_PER_TASK) -> DataFrame:
+    """Silver rows of these event dates (UTC dates of ``ums_ts_``), columns ``SILVER_COLUMNS``.
+
+    Runs one small job at once (counting the days' bronze rows to size the shuffle); the rest is lazy.
+    """
     if not days:
         raise ValueError("silver_for_days needs at least one day")
     # The partition filter first and only the needed columns: Delta prunes to the days' files
@@ -74,7 +85,8 @@ def silver_for_days(bronze: DataFrame, days: Sequence[dt.date]) -> DataFrame:
     )
     # The explicit repartition keeps the one sort after the shuffle: without it Spark would also
     # sort before the shuffle to keep each key's top row early (WindowGroupLimit).
-    ranked = rows.repartition("series_key").withColumn("_rank", F.row_number().over(latest_first))
+    tasks = max(1, math.ceil(rows.count() / rows_per_task))
+    ranked = rows.repartition(tasks, "series_key").withColumn("_rank", F.row_number().over(latest_first))
     return ranked.where((F.col("_rank") == 1) & (F.col("ums_op_") != "d")).select(*SILVER_COLUMNS)
 
 

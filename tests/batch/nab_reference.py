@@ -49,11 +49,13 @@ def reference_silver(directory: Path) -> pd.DataFrame:
     frames = []
     for path in sorted(directory.glob("*.csv")):
         metric, tags = nab_series(path.name)
-        frame = pd.read_csv(path, float_precision="round_trip")
+        # Values as text, then Python's correctly rounded float(), like the collector's parse.
+        frame = pd.read_csv(path, dtype=str)
+        frame["value"] = frame["value"].map(float)
         frame["ts_ms"] = pd.to_datetime(frame["timestamp"], utc=True).astype("int64") // 1_000_000
         frame = frame.drop_duplicates("ts_ms", keep="last")
         frames.append(frame.assign(series_key=series_key(metric, tags), metric=metric, tags=[tags] * len(frame)))
-    return pd.concat(frames, ignore_index=True)[["series_key", "metric", "tags", "ts_ms", "value"]]
+    return pd.concat(frames, ignore_index=True).loc[:, ["series_key", "metric", "tags", "ts_ms", "value"]]
 
 
 def _bucket_ms(ts_ms: pd.Series, level: str) -> pd.Series:
@@ -73,16 +75,16 @@ def _decimal(value: float) -> Decimal:
 
 def reference_rollup(silver: pd.DataFrame, level: str) -> dict[tuple[str, int], tuple]:
     """(series_key, bucket_start) → (count, sum, min, max, first_ts, first, last_ts, last)."""
-    frame = silver.assign(bucket=_bucket_ms(silver["ts_ms"], level)).sort_values(["series_key", "ts_ms"])
+    frame = silver.assign(bucket=_bucket_ms(silver.loc[:, "ts_ms"], level)).sort_values(["series_key", "ts_ms"])
     grouped = frame.groupby(["series_key", "bucket"], sort=False)
-    table = grouped.agg(
+    table = pd.DataFrame(grouped.agg(
         n=("value", "size"), low=("value", "min"), high=("value", "max"),
         first_ts=("ts_ms", "first"), first=("value", "first"), last_ts=("ts_ms", "last"), last=("value", "last"),
-    )  # fmt: skip
+    ))  # fmt: skip
     table["sum"] = grouped["value"].agg(lambda values: sum((_decimal(v) for v in values), Decimal(0)))
     columns = [table[name].tolist() for name in ("n", "sum", "low", "high", "first_ts", "first", "last_ts", "last")]
     types = (int, Decimal, float, float, int, float, int, float)
     return {
         (key, int(bucket)): tuple(kind(column[i]) for kind, column in zip(types, columns, strict=True))
-        for i, (key, bucket) in enumerate(table.index)
+        for i, (key, bucket) in enumerate(zip(*(table.index.get_level_values(n) for n in (0, 1)), strict=True))
     }

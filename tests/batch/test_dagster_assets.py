@@ -49,7 +49,7 @@ def test_day_to_year_twice_gives_identical_tables_and_no_doubled_history(
     metric = f"rtdp.test.batch.{uuid.uuid4().hex[:8]}"
     delta = DeltaTablesResource(root=str(tmp_path / "delta"))
     write_bronze(spark, records(metric), delta.table_path("bronze"))
-    resources = {**defs.resources, "delta": delta}
+    resources = {**dict(defs.resources or {}), "delta": delta}
 
     materialize_all(resources)
     tables = ("silver", "rollup_1m", "rollup_1h", "rollup_1d", "rollup_1w", "rollup_1mo", "rollup_1y")

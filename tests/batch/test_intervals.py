@@ -106,7 +106,7 @@ def test_rollups_put_points_in_calendar_buckets(spark) -> None:
         [(series_key(metric, tags), float(i + 1), ms(instant)) for i, instant in enumerate(instants)],
         "series_key string, value double, ums_ts_ long",
     )
-    daily = rollup_rollups(rollup_points(silver, "1h"), "1d", finer_level="1h")
+    daily = rollup_rollups(rollup_points(silver, "1h"), "1d", finer_level="1h").localCheckpoint()
 
     def buckets(level: str) -> dict[int, tuple]:
         frame = rollup_rollups(daily, level, finer_level="1d")

@@ -37,7 +37,7 @@ def test_late_rows_for_closed_materialized_days_request_exactly_those_days(spark
             instance.report_runless_asset_event(dg.AssetMaterialization("silver", partition=day))
 
         first = evaluate(instance, tmp_path, None)
-        assert sorted(r.partition_key for r in first.run_requests or []) == ["2026-10-05", "2026-10-06"]
+        assert sorted(str(r.partition_key) for r in first.run_requests or []) == ["2026-10-05", "2026-10-06"]
         assert first.cursor == "1"
 
         # Late rows for 10-05 (already in silver) and rows for 10-07 (never materialized: not late).

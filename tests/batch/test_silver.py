@@ -87,10 +87,11 @@ def test_versions_corrections_and_retractions(spark, table_path) -> None:
     assert [row["value"] for row in both if row["event_date"] == NEXT_DAY] == [9.0]
 
 
-def test_the_winner_does_not_depend_on_input_order(spark) -> None:
-    # The same records in another order and split differently: the same silver, ties included.
+def test_the_winner_does_not_depend_on_input_order_or_tasks(spark) -> None:
+    # The same records in another order, split differently, deduplicated by several tasks: the
+    # same silver, ties included.
     shuffled = bronze_frame(spark, list(reversed(_records()))).repartition(5)
-    assert _by_minute(silver_for_days(shuffled, [DAY]).collect()) == EXPECTED_DAY
+    assert _by_minute(silver_for_days(shuffled, [DAY], rows_per_task=4).collect()) == EXPECTED_DAY
 
 
 def test_reads_only_the_columns_it_needs(spark, table_path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -26,37 +26,36 @@ def _bronze(spark: SparkSession, retract_noon: bool = False) -> DataFrame:
     return bronze_frame(spark, records)
 
 
-def _content(spark: SparkSession, path: str, day: dt.date) -> list[tuple]:
-    """The day's rows in time order, every column (tags as sorted items)."""
-    rows = spark.read.format("delta").load(path).where(f"event_date = DATE'{day}'").collect()
-    return sorted(
-        (row["ums_ts_"], *(sorted(row[name].items()) if name == "tags" else row[name] for name in SILVER_COLUMNS))
-        for row in rows
-    )
-
-
-def _files(spark: SparkSession, path: str, day: dt.date) -> set[str]:
-    return {name for name in spark.read.format("delta").load(path).inputFiles() if f"event_date={day}" in name}
+def _state(spark: SparkSession, path: str) -> dict[dt.date, tuple[list[tuple], set[str]]]:
+    """Per day: its rows in time order (every column, tags as sorted items) and its data files."""
+    table = spark.read.format("delta").load(path)
+    state: dict[dt.date, tuple[list[tuple], set[str]]] = {day: ([], set()) for day in (DAY, OTHER)}
+    for row in table.collect():
+        values = (sorted(row[name].items()) if name == "tags" else row[name] for name in SILVER_COLUMNS)
+        state[row["event_date"]][0].append((row["ums_ts_"], *values))
+    for name in table.inputFiles():
+        state[DAY if f"event_date={DAY}" in name else OTHER][1].add(name)
+    return {day: (sorted(rows), files) for day, (rows, files) in state.items()}
 
 
 def test_rerunning_a_day_replaces_exactly_that_day(spark, table_path) -> None:
     path = table_path("silver")
     write_silver_days(silver_for_days(_bronze(spark), [DAY, OTHER]), path, [DAY, OTHER])
-    day_before, other_before = _content(spark, path, DAY), _content(spark, path, OTHER)
-    other_files = _files(spark, path, OTHER)
-    assert len(day_before) == len(other_before) == 4
+    before = _state(spark, path)
+    assert len(before[DAY][0]) == len(before[OTHER][0]) == 4
 
     for _ in range(2):
         write_silver_days(silver_for_days(_bronze(spark), [DAY]), path, [DAY])
-        assert _content(spark, path, DAY) == day_before
+    after = _state(spark, path)
     assert delta_version(spark, path) == 2
-    assert _files(spark, path, OTHER) == other_files
-    assert _content(spark, path, OTHER) == other_before
+    assert after[DAY][0] == before[DAY][0]  # the same content (in new files)
+    assert after[OTHER] == before[OTHER]  # the same content in the same files
 
     # A late retraction for DAY: the re-run drops the point, the other day keeps its files.
     write_silver_days(silver_for_days(_bronze(spark, retract_noon=True), [DAY]), path, [DAY])
-    assert [row[0] for row in _content(spark, path, DAY)] == [ms(f"{DAY} {hour:02d}:00") for hour in (0, 6, 18)]
-    assert _files(spark, path, OTHER) == other_files
+    retracted = _state(spark, path)
+    assert [row[0] for row in retracted[DAY][0]] == [ms(f"{DAY} {hour:02d}:00") for hour in (0, 6, 18)]
+    assert retracted[OTHER] == before[OTHER]
     history = spark.sql(f"DESCRIBE HISTORY delta.`{path}`").select("operationParameters").collect()
     predicates = [row[0]["predicate"] for row in history[:3]]
     assert all(str(DAY) in predicate and str(OTHER) not in predicate for predicate in predicates)
@@ -68,7 +67,7 @@ def test_a_row_outside_the_days_is_refused(spark, table_path) -> None:
     with pytest.raises(Exception, match=r"(?i)DELTA_REPLACE_WHERE_MISMATCH|does not conform"):
         write_days(silver_for_days(_bronze(spark), [DAY, OTHER]), path, [DAY], "event_date")
     assert delta_version(spark, path) == 0
-    assert not _files(spark, path, OTHER)
+    assert not _state(spark, path)[OTHER][0]
 
 
 def test_replace_where_predicate() -> None:
