@@ -45,34 +45,37 @@ def _envelope(metric: str, host: str, ts: int, value: float) -> Envelope:
                     source="bench", collected_at=ts)  # fmt: skip
 
 
+def _descendants(pid: int) -> list[int]:
+    """Every process below pid (the stream's Python, spark-submit, the driver JVM)."""
+    parents: dict[int, int] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                status = (entry / "status").read_text()
+            except OSError:
+                continue
+            parents[int(entry.name)] = next(
+                (int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), 0
+            )
+    found, frontier = [], [pid]
+    while frontier:
+        parent = frontier.pop()
+        children = [child for child, ppid in parents.items() if ppid == parent]
+        found += children
+        frontier += children
+    return found
+
+
 def _java_peak_mib(pid: int) -> float:
     """Peak resident memory of the Java processes below pid."""
     peak = 0.0
-    for child in Path("/proc").iterdir():
-        if not child.name.isdigit():
-            continue
+    for child in _descendants(pid):
         try:
-            status = (child / "status").read_text()
-            cmdline = (child / "cmdline").read_bytes()
+            if b"java" in Path(f"/proc/{child}/cmdline").read_bytes():
+                peak = max(peak, memory_mib(child)[1])
         except OSError:
             continue
-        parent = next((int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), 0)
-        if b"java" in cmdline and parent in (pid, *_children(pid)):
-            peak = max(peak, memory_mib(int(child.name))[1])
     return peak
-
-
-def _children(pid: int) -> list[int]:
-    found = []
-    for child in Path("/proc").iterdir():
-        if child.name.isdigit():
-            try:
-                status = (child / "status").read_text()
-            except OSError:
-                continue
-            if any(line == f"PPid:\t{pid}" for line in status.splitlines()):
-                found.append(int(child.name))
-    return found
 
 
 def _prepare(settings: Settings, name: str) -> tuple[Settings, Path]:
