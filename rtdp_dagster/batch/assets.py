@@ -166,7 +166,6 @@ rollups = [
 daily_batch_job = dg.define_asset_job(
     "daily_batch_job",
     selection=dg.AssetSelection.assets("silver", "rollup_1m", "rollup_1h", "rollup_1d"),
-    partitions_def=partitions.daily,
     description="Silver and the 1m/1h/1d rollups of one day.",
 )
 daily_batch_schedule = dg.build_schedule_from_partitioned_job(daily_batch_job, hour_of_day=0, minute_of_hour=30)
