@@ -91,10 +91,6 @@ def _read_days(session: SparkSession, path: str, column: str, days: Sequence) ->
     return session.read.format("delta").load(path).where(F.col(column).isin(list(days)))
 
 
-def _partition_keys(context: dg.AssetExecutionContext) -> list[str]:
-    return list(context.partition_keys)
-
-
 def build_rollup(level: str, source: str, partitions_def: dg.PartitionsDefinition) -> dg.AssetsDefinition:
     """The asset of one rollup level, computed from the next finer level (or silver)."""
     name = f"rollup_{level}"
@@ -138,7 +134,7 @@ def build_rollup(level: str, source: str, partitions_def: dg.PartitionsDefinitio
         table = session.read.format("delta").load(path)
         published = 0
         if level in platform.settings().batch.history_levels:
-            for key in _partition_keys(context):
+            for key in context.partition_keys:
                 part_window = partitions_def.time_window_for_partition_key(key)  # type: ignore[attr-defined]
                 rows = table.where(
                     (F.col("bucket_start") >= partitions.ms(part_window.start))

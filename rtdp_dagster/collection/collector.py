@@ -50,14 +50,16 @@ def collect_window(context: WindowContext, window: Window) -> LogRow:
     try:
         for record in context.source.read_window(window.start_ms, window.end_ms, collected_at):
             rows_read += 1
-            # Without a version of the source's own, later collections win: ms * 1000 + row.
+            # Without a version of the source's own, later collections win: ms * 10^6 + row. Rows
+            # of one read stay in read order up to a million rows (the later duplicate wins), and
+            # a read a millisecond later still outranks them; int64 holds it until year 2262.
             result = context.validator.to_envelope(
                 record,
                 namespace=context.namespace,
                 source=window.source,
                 wave=window.wave,
                 collected_at=collected_at,
-                ums_id=collected_at * 1000 + rows_read % 1000,
+                ums_id=collected_at * 1_000_000 + rows_read,
             )
             if isinstance(result, Rejection):
                 dead += 1

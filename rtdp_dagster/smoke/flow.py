@@ -11,7 +11,7 @@ import json
 import time
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 from kafka import KafkaConsumer, KafkaProducer
 from kafka.structs import TopicPartition
@@ -175,7 +175,3 @@ def format_summary(result: SmokeResult, settings: Settings) -> str:
         " (start with `make dagster`)",
     ]
     return "\n".join(lines)
-
-
-def as_dict(result: SmokeResult) -> dict:
-    return asdict(result)

@@ -28,3 +28,17 @@ ENVELOPE_SCHEMA = T.StructType(
 )
 ENVELOPE_FIELDS = [field.name for field in ENVELOPE_SCHEMA.fields]
 KAFKA_COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp"]
+
+# The bronze table: the envelope, its Kafka coordinates, the micro-batch, the event-date partition.
+BRONZE_SCHEMA = T.StructType(
+    [
+        *ENVELOPE_SCHEMA.fields,
+        T.StructField("kafka_topic", T.StringType()),
+        T.StructField("kafka_partition", T.IntegerType()),
+        T.StructField("kafka_offset", T.LongType()),
+        T.StructField("kafka_timestamp", T.TimestampType()),
+        T.StructField("batch_id", T.LongType()),
+        T.StructField("ingested_at", T.LongType()),
+        T.StructField("event_date", T.DateType()),
+    ]
+)

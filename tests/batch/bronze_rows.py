@@ -7,23 +7,10 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import types as T
 
 from rtdp_dagster.envelope.keys import point_key
-from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
+from rtdp_dagster.streaming.tables import BRONZE_SCHEMA
 
-BRONZE_SCHEMA = T.StructType(
-    [
-        *ENVELOPE_SCHEMA.fields,
-        T.StructField("kafka_topic", T.StringType()),
-        T.StructField("kafka_partition", T.IntegerType()),
-        T.StructField("kafka_offset", T.LongType()),
-        T.StructField("kafka_timestamp", T.TimestampType()),
-        T.StructField("batch_id", T.LongType()),
-        T.StructField("ingested_at", T.LongType()),
-        T.StructField("event_date", T.DateType()),
-    ]
-)
 TOPIC = "rtdp.points.test"
 
 
