@@ -9,16 +9,16 @@ RTDP := $(VENV)/bin/rtdp
 .PHONY: bench demo test setup system-deps jars stack-up stack-down stack-status dagster lint clean help
 
 help:
-	@echo "make demo   - set up, start the local stack, run the smoke flow, print summary and URLs"
+	@echo "make demo   - set up, then the whole platform on three workloads: summary and URLs (Ctrl-C stops it)"
 	@echo "make test   - set up, then run the test suite against a real stack"
 	@echo "make dagster - the Dagster UI and daemon on the rtdp code location"
 	@echo "make bench  - every benchmark scenario; results in bench/results/"
 	@echo "make lint   - ruff and pyright"
 	@echo "make stack-down - stop every service the stack started"
 
+# DEMO_ARGS, e.g. `make demo DEMO_ARGS="--duration 600 --small"`.
 demo: setup
-	$(RTDP) stack up
-	$(RTDP) smoke
+	$(RTDP) demo $(DEMO_ARGS)
 
 test: setup
 	$(VENV)/bin/ruff check rtdp_dagster tests bench
@@ -42,6 +42,10 @@ system-deps:
 		echo "installing victoria-metrics from Debian ..."; \
 		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq victoria-metrics >/dev/null; }
+	@command -v chromium >/dev/null || { \
+		echo "installing chromium from Debian (UI checks and screenshots) ..."; \
+		SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+		$$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
 jars: $(VENV)/.synced
 	$(RTDP) setup

@@ -27,13 +27,10 @@ def _cmd_setup(settings: Settings, _: argparse.Namespace) -> int:
 
 def _cmd_dagster(settings: Settings, args: argparse.Namespace) -> int:
     from rtdp_dagster.stack.dagster_home import ensure_dagster_home
+    from rtdp_dagster.stack.services import dagster_command
 
     home = ensure_dagster_home(settings)
-    workspace = Path(__file__).resolve().parents[1] / "workspace.yaml"
-    command = [
-        str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(workspace),
-        "-h", settings.stack.bind_host, "-p", str(settings.dagster.webserver_port),
-    ]  # fmt: skip
+    command = dagster_command(settings)
     print(f"Dagster UI on http://{settings.stack.bind_host}:{settings.dagster.webserver_port} (DAGSTER_HOME={home})")
     os.execve(command[0], command, {**os.environ, "DAGSTER_HOME": str(home)})
 
@@ -90,7 +87,7 @@ def _cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
     state = CollectionState(settings.collection.state_url)
     runners = [
         SourceRunner(build_source(c, settings.nab_data_dir), c.namespace, c.waves.window_s, c.waves.max_window_s,
-                     settings, state, stop, now_ms)
+                     settings, state, stop, now_ms, history_s=c.waves.history_s)
         for c in configs
     ]  # fmt: skip
     service = IngestService(settings, runners, stop)
@@ -156,11 +153,41 @@ def _cmd_config_show(settings: Settings, _: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_config_reference(_: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.config_reference import markdown, write_reference
+
+    if args.output == "-":
+        print(markdown(), end="")
+    else:
+        print(f"wrote {write_reference(Path(args.output))}")
+    return 0
+
+
 def _cmd_smoke(settings: Settings, args: argparse.Namespace) -> int:
     from rtdp_dagster.smoke.flow import format_summary, run_smoke
 
     print(format_summary(run_smoke(settings, points=args.points), settings))
     return 0
+
+
+def _cmd_demo(_: Settings, args: argparse.Namespace) -> int:
+    import signal
+
+    from rtdp_dagster.demo.dagster_api import DagsterApiError
+    from rtdp_dagster.demo.run import DemoError, DemoOptions, run_demo
+
+    def interrupt(*_: object) -> None:
+        raise KeyboardInterrupt  # SIGTERM stops the demo like Ctrl-C: at once, stopping what it started
+
+    signal.signal(signal.SIGTERM, interrupt)
+    options = DemoOptions(duration_s=args.duration, history_days=args.history_days, small=args.small,
+                          summary_file=args.summary_json, screenshots=args.screenshots,
+                          timeout_s=args.timeout)  # fmt: skip
+    try:
+        summary = run_demo(options, log=lambda line: print(line, flush=True))
+    except (DemoError, DagsterApiError) as exc:
+        raise StackError(f"demo: {exc}") from None
+    return 0 if summary.panels.get("data") == summary.panels.get("total") else 4
 
 
 def _cmd_master_validate(settings: Settings, args: argparse.Namespace) -> int:
@@ -184,6 +211,97 @@ def _cmd_master_load(settings: Settings, args: argparse.Namespace) -> int:
     spark = connect(settings)
     result = load_into_delta(spark, settings.delta.table_path(settings.master_data.table), data, args.version)
     print("\n".join(summary_lines(result)))
+    return 0
+
+
+def _grafana_router_url(settings: Settings, override: str | None) -> str:
+    from rtdp_dagster.grafana.router_url import RouterUrlError, router_url
+
+    try:
+        return router_url(settings, override)
+    except RouterUrlError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _cmd_grafana_build(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.grafana.build import GRAFANA_DIR, stale_files, write_files
+
+    if args.check:
+        stale = stale_files()
+        if stale:
+            print(f"rtdp: {GRAFANA_DIR} differs from the code: {', '.join(stale)}; run `rtdp grafana build`",
+                  file=sys.stderr)  # fmt: skip
+            return 1
+        print(f"{GRAFANA_DIR}: up to date")
+        return 0
+    for path in write_files():
+        print(path)
+    return 0
+
+
+def _cmd_grafana_publish(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.grafana.build import committed_dashboards
+    from rtdp_dagster.grafana.publish import PublishError, publish
+
+    url = args.url or settings.grafana.url
+    token = args.token or os.environ.get("GRAFANA_TOKEN")
+    try:
+        actions = publish(url, token, _grafana_router_url(settings, args.router_url), committed_dashboards(),
+                          settings.grafana.timeout_s)  # fmt: skip
+    except PublishError as exc:
+        print(f"rtdp: {exc}", file=sys.stderr)
+        return 1
+    for action in actions:
+        print(f"{action.kind} {action.uid}: {action.outcome}")
+    return 0
+
+
+def _cmd_grafana_verify(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.grafana.verify import DATA, VerifyError, format_results, results_json, verify
+
+    try:
+        results = verify(_grafana_router_url(settings, args.router_url), timeout_s=args.timeout)
+    except VerifyError as exc:
+        print(f"rtdp: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(results_json(results), indent=2) if args.json else format_results(results))
+    # Non-zero when any panel shows no data or an error.
+    return 0 if all(result.status == DATA for result in results) else 3
+
+
+def _cmd_serve(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.serving.server import serve
+
+    host, port = args.host or settings.serve.host, settings.serve.port if args.port is None else args.port
+    print(f"query router (OpenTSDB API) on http://{host}:{port}, realtime {settings.tsdb.realtime.url}, "
+          f"history {settings.tsdb.history.url}", file=sys.stderr)  # fmt: skip
+    serve(settings, host, port)
+    return 0
+
+
+def _cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
+    import uuid
+
+    from rtdp_dagster.replay.bronze_replay import replay_time_range
+    from rtdp_dagster.replay.offsets import ReplayError, parse_instant
+    from rtdp_dagster.spark.session import connect
+    from rtdp_dagster.streaming.tables import BRONZE, QUARANTINE
+
+    try:
+        start_ms, end_ms = parse_instant(args.start), parse_instant(args.end)
+        result = replay_time_range(
+            connect(settings), settings.kafka, settings.validation, start_ms=start_ms, end_ms=end_ms,
+            topics=args.topic or [], topic_pattern=settings.stream.topic_pattern,
+            bronze_path=settings.delta.table_path(BRONZE), quarantine_path=settings.delta.table_path(QUARANTINE),
+            app_id=f"rtdp-replay-cli-{uuid.uuid4().hex[:12]}", kinds=settings.quality.metric_kinds,
+        )  # fmt: skip
+    except ReplayError as exc:
+        print(f"rtdp: replay: {exc}", file=sys.stderr)
+        return 1
+    print(json.dumps(result.metadata(), indent=1))
+    if result.days:
+        print("closed days already in silver are re-run by the late-data sensor; backfill any other day",
+              file=sys.stderr)  # fmt: skip
     return 0
 
 
@@ -236,12 +354,29 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands.add_parser("show", help="print the validated configuration as JSON").set_defaults(
         handler=_cmd_config_show
     )
+    reference = config_commands.add_parser(
+        "reference", help="write the configuration reference (markdown) generated from the configuration model"
+    )
+    reference.add_argument("--output", default="docs/configuration.md", help="file to write, or - for stdout")
+    reference.set_defaults(handler=_cmd_config_reference)
 
     smoke = commands.add_parser(
         "smoke", help="produce points to Kafka, read them with Spark into Delta, write them to the realtime TSDB"
     )
     smoke.add_argument("--points", type=int, default=1000, help="number of points to push through (default 1000)")
     smoke.set_defaults(handler=_cmd_smoke)
+
+    demo = commands.add_parser(
+        "demo", help="the whole platform on the local stack with three workloads; prints a summary and the URLs"
+    )
+    demo.add_argument("--duration", type=float, help="exit by itself after this many seconds (default: Ctrl-C)")
+    demo.add_argument("--history-days", type=float, default=2.0,
+                      help="days of past points the replayed sources bring and the backfill covers (default 2)")
+    demo.add_argument("--small", action="store_true", help="a small workload (synthetic fleet at 60 s cadence)")
+    demo.add_argument("--summary-json", type=Path, help="also write the summary to this JSON file")
+    demo.add_argument("--screenshots", type=Path, help="save screenshots of the Dagster UI into this folder")
+    demo.add_argument("--timeout", type=float, default=1800.0, help="give up on a step after this many seconds")
+    demo.set_defaults(handler=_cmd_demo)
 
     master = commands.add_parser("master", help="master data: servers, sites, applications and topology")
     master_commands = master.add_subparsers(dest="master_command", required=True, metavar="ACTION")
@@ -254,6 +389,48 @@ def build_parser() -> argparse.ArgumentParser:
     master_load.add_argument("--version", type=int, help="load only this version (default: every version)")
     master_load.set_defaults(handler=_cmd_master_load)
     master_validate.set_defaults(handler=_cmd_master_validate)
+
+    grafana = commands.add_parser("grafana", help="dashboards as code: build, publish to a Grafana, verify panels")
+    grafana_commands = grafana.add_subparsers(dest="grafana_command", required=True, metavar="ACTION")
+    grafana_build = grafana_commands.add_parser(
+        "build", help="write grafana/dashboards/*.json and the provisioning files from the Python dashboards"
+    )
+    grafana_build.add_argument("--check", action="store_true", help="only check that grafana/ matches the code")
+    grafana_build.set_defaults(handler=_cmd_grafana_build)
+    grafana_publish = grafana_commands.add_parser(
+        "publish", help="create or update the router data source, the rtdp folder and the dashboards (by uid)"
+    )
+    grafana_publish.add_argument("--url", help="Grafana base URL (default: grafana.url)")
+    grafana_publish.add_argument("--token", help="Grafana service-account token (default: $GRAFANA_TOKEN)")
+    grafana_verify = grafana_commands.add_parser(
+        "verify", help="send every panel's query to the router as Grafana would; table of data / no data / error"
+    )
+    grafana_verify.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    grafana_verify.add_argument("--timeout", type=float, default=30.0, help="seconds per router request (default 30)")
+    for action in (grafana_publish, grafana_verify):
+        action.add_argument("--router-url", help="the query router's URL (default: grafana.router_url, else local)")
+    grafana_publish.set_defaults(handler=_cmd_grafana_publish)
+    grafana_verify.set_defaults(handler=_cmd_grafana_verify)
+    serve = commands.add_parser(
+        "serve", help="the query router: OpenTSDB HTTP API over the realtime TSDB and the rollups (for Grafana)"
+    )
+    serve.add_argument("--host", help="address to bind (default: serve.host)")
+    serve.add_argument("--port", type=int, help="port to bind (default: serve.port)")
+    serve.set_defaults(handler=_cmd_serve)
+    replay = commands.add_parser(
+        "replay", help="Kappa replay: re-read a Kafka time range into bronze/quarantine, adding only missing records"
+    )
+    replay.add_argument(
+        "--from",
+        dest="start",
+        required=True,
+        help="start of the Kafka record times (included): ISO-8601 (UTC unless offset) or epoch ms",
+    )
+    replay.add_argument("--to", dest="end", required=True, help="end of the range (excluded), same forms")
+    replay.add_argument(
+        "--topic", action="append", help="topic to replay (repeatable); default: every topic of stream.topic_pattern"
+    )
+    replay.set_defaults(handler=_cmd_replay)
     return parser
 
 

@@ -21,7 +21,9 @@ from rtdp_dagster.collection.source_config import (
     SourceConfig,
     SyntheticSourceConfig,
 )
+from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.validation import PointRules
+from rtdp_dagster.quality.names import DEFAULT_SEVERITIES, Severity
 
 ENV_PREFIX = "RTDP_"
 CONFIG_ENV = "RTDP_CONFIG"
@@ -93,9 +95,12 @@ class StackConfig(_Model):
     kafka: KafkaServiceConfig = Field(default_factory=KafkaServiceConfig)
     victoria_metrics: VictoriaMetricsConfig = Field(default_factory=VictoriaMetricsConfig)
     spark_connect: SparkConnectServiceConfig = Field(default_factory=SparkConnectServiceConfig)
-    # `rtdp stream` and `rtdp ingest` as stack services (started last, stopped first).
+    # `rtdp stream`, `rtdp ingest`, `rtdp serve` and the Dagster webserver + daemon as stack
+    # services (started last, stopped first); `rtdp demo` turns them all on.
     stream: PlatformServiceConfig = Field(default_factory=PlatformServiceConfig)
     ingest: PlatformServiceConfig = Field(default_factory=PlatformServiceConfig)
+    serve: PlatformServiceConfig = Field(default_factory=PlatformServiceConfig)
+    dagster: PlatformServiceConfig = Field(default_factory=PlatformServiceConfig)
 
 
 class TopicConfig(_Model):
@@ -276,6 +281,117 @@ class BatchConfig(_Model):
     history_levels: list[str] = Field(default_factory=lambda: ["1m", "1h", "1d", "1w", "1mo", "1y"])
 
 
+class MaintenanceConfig(_Model):
+    """Upkeep jobs: realtime-TSDB repair from bronze, Delta OPTIMIZE/VACUUM and retention."""
+
+    tsdb_repair_cron: str = "*/15 * * * *"
+    # Daily, off-peak (UTC), after the daily batch job (00:30).
+    delta_cron: str = "15 3 * * *"
+    # Partitions of the last days are still written (today, late data, re-runs): never compacted.
+    optimize_min_age_days: int = Field(default=2, ge=1)
+    # OPTIMIZE rollup_1m/1h/1d with ZORDER BY series_key (rewrites whole partitions).
+    zorder_rollups: bool = False
+    # Delta keeps removed files this long for readers and time travel; Delta's own floor is 7 days.
+    vacuum_retain_hours: int = Field(default=168, ge=168)
+    # Bronze is what silver is recomputed from; deleting it earlier than silver loses that.
+    bronze_retention_days: int = Field(default=3 * 365, ge=1)
+
+
+class ServeConfig(_Model):
+    """The query router (`rtdp serve`): the OpenTSDB HTTP API over the realtime TSDB and the rollups."""
+
+    host: str = "127.0.0.1"
+    port: int = Field(default=4246, ge=0, le=65535)
+    # Limits: a query outside them gets a 400 naming the limit.
+    max_range: str = Field(default="3y", pattern=r"^\d+[smhdwy]$")
+    max_series: int = Field(default=5000, ge=1)
+    max_datapoints: int = Field(default=1_000_000, ge=1)
+    request_timeout_s: float = Field(default=30.0, gt=0)
+    # Downsample intervals shorter than this read raw points from the realtime TSDB while the range lies
+    # inside its retention; longer ones read the rollups where the history TSDB has them.
+    realtime_below: str = Field(default="1h", pattern=r"^\d+[smhdwy]$")
+    # How long the newest rollup bucket per metric and level, and the suggest lists, are reused.
+    history_end_cache_s: float = Field(default=30.0, ge=0)
+    metadata_cache_s: float = Field(default=30.0, ge=0)
+    # History reads are reused this long (rollups change only when a partition is re-published); 0: off.
+    history_cache_s: float = Field(default=60.0, ge=0)
+    history_cache_entries: int = Field(default=256, ge=0)
+    # Browser origins allowed to call the router (Grafana's browser access mode).
+    cors_origins: list[str] = Field(default_factory=lambda: ["*"])
+    # Per metric, status text -> numeric code; published at /api/rtdp/value_mappings for dashboards.
+    value_mappings: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+
+class GrafanaConfig(_Model):
+    """Grafana: where `rtdp grafana publish` pushes the dashboards; its token comes from GRAFANA_TOKEN only."""
+
+    url: str = "http://127.0.0.1:3000"
+    # The query router as Grafana's server reaches it (the data source URL). Empty: the local router.
+    router_url: str = ""
+    timeout_s: float = Field(default=10.0, gt=0)
+
+
+class CadenceOverride(_Model):
+    """A fixed expected cadence for the metrics matching a glob (instead of learning it)."""
+
+    pattern: str = Field(min_length=1, pattern=r"^[A-Za-z0-9._/*?-]+$")
+    cadence_s: float = Field(gt=0)
+
+
+_DAILY_CRON = r"^([0-5]?[0-9]) ([01]?[0-9]|2[0-3]) \* \* \*$"
+
+
+class FreshnessConfig(_Model):
+    """By when each asset must be updated (UTC cron deadlines); a late asset fails its freshness check."""
+
+    # Daily deadlines "M H * * *" (UTC).
+    silver_deadline_cron: str = Field(default="30 1 * * *", pattern=_DAILY_CRON)
+    rollups_deadline_cron: str = Field(default="0 2 * * *", pattern=_DAILY_CRON)
+    coarse_rollups_deadline_cron: str = Field(default="0 3 * * *", pattern=_DAILY_CRON)
+    collection_log_max_age_s: float = Field(default=900.0, gt=0)
+
+
+class QualityConfig(_Model):
+    """Data-quality rules: metric kinds (also the stream's validation), completeness, severities, freshness."""
+
+    metric_kinds: MetricKinds = Field(default_factory=MetricKinds)
+    # Expected cadence: the first matching override, else learned per series (median step) from silver
+    # of the day and the days before it, else the default.
+    cadence_overrides: list[CadenceOverride] = Field(default_factory=list)
+    cadence_history_days: int = Field(default=7, ge=0)
+    default_cadence_s: float = Field(default=10.0, gt=0)
+    # A step longer than gap_factor cadences is a gap; a series missing more than this share fails.
+    gap_factor: float = Field(default=3.0, gt=1)
+    max_missing_share: float = Field(default=0.05, ge=0, le=1)
+    # A counter step down to at most this fraction of the previous value is a reset, not a defect.
+    counter_reset_max_fraction: float = Field(default=0.1, ge=0, lt=1)
+    # Relative slack for min <= avg <= max (avg is sum/count over 12-decimal rounded values).
+    avg_tolerance: float = Field(default=1e-9, ge=0)
+    # asset -> check -> WARN or ERROR (e.g. RTDP_QUALITY__SEVERITIES__SILVER__COMPLETENESS=ERROR); ERROR
+    # failures on silver keep the day out of the rollups.
+    severities: dict[str, dict[str, Severity]] = Field(default_factory=dict)
+    sample_rows: int = Field(default=5, ge=1, le=100)
+    # Great Expectations Data Docs (HTML). Empty: <run_dir>/gx_data_docs.
+    data_docs_dir: str = ""
+    freshness: FreshnessConfig = Field(default_factory=FreshnessConfig)
+
+    @model_validator(mode="after")
+    def _known_checks(self) -> QualityConfig:
+        unknown = [
+            f"{asset}.{check}"
+            for asset, checks in self.severities.items()
+            for check in checks
+            if check not in DEFAULT_SEVERITIES.get(asset, {})
+        ]
+        if unknown:
+            known = [f"{asset}.{check}" for asset, checks in DEFAULT_SEVERITIES.items() for check in checks]
+            raise ValueError(f"severities name unknown checks {unknown}; known: {', '.join(known)}")
+        self.severities = {
+            asset: {**checks, **self.severities.get(asset, {})} for asset, checks in DEFAULT_SEVERITIES.items()
+        }
+        return self
+
+
 class Settings(_Model):
     run_dir: Path = Path(".rtdp")
     # Resolved JVM jars (Kafka broker, Spark extras); shared by every run folder.
@@ -291,9 +407,13 @@ class Settings(_Model):
     collection: CollectionConfig = Field(default_factory=CollectionConfig)
     stream: StreamConfig = Field(default_factory=StreamConfig)
     batch: BatchConfig = Field(default_factory=BatchConfig)
+    maintenance: MaintenanceConfig = Field(default_factory=MaintenanceConfig)
     # Rules a point must satisfy; shared by collectors, the stream and the batch checks.
     validation: PointRules = Field(default_factory=PointRules)
     master_data: MasterDataConfig = Field(default_factory=MasterDataConfig)
+    quality: QualityConfig = Field(default_factory=QualityConfig)
+    grafana: GrafanaConfig = Field(default_factory=GrafanaConfig)
+    serve: ServeConfig = Field(default_factory=ServeConfig)
 
     @model_validator(mode="after")
     def _derive_local_endpoints(self) -> Settings:

@@ -8,12 +8,17 @@ from rtdp_dagster.collection import assets as collection
 from rtdp_dagster.collection.jobs import build_wave_job
 from rtdp_dagster.collection.schedules import build_wave_schedule
 from rtdp_dagster.config import load_settings
+from rtdp_dagster.maintenance import jobs as maintenance
+from rtdp_dagster.quality import checks as quality
+from rtdp_dagster.quality.freshness import freshness_checks, freshness_sensor, with_freshness_policies
+from rtdp_dagster.replay.jobs import kappa_replay_job
 from rtdp_dagster.resources import build_resources
 from rtdp_dagster.smoke import assets as smoke
 from rtdp_dagster.streaming import assets as speed
 
 settings = load_settings()
 wave_jobs = {wave: build_wave_job(wave, settings.collection.sources) for wave in (2, 3)}
+freshness = freshness_checks(settings.quality.freshness)
 
 defs = dg.Definitions(
     assets=[
@@ -29,13 +34,17 @@ defs = dg.Definitions(
         batch.silver,
         *batch.rollups,
     ],
-    asset_checks=[speed.stream_heartbeat_fresh],
+    asset_checks=[speed.stream_heartbeat_fresh, *quality.quality_checks, *freshness],
     jobs=[
         smoke.smoke_job,
         collection.collection_log_job,
         speed.stream_health_job,
         batch.daily_batch_job,
         *wave_jobs.values(),
+        maintenance.tsdb_repair_job,
+        maintenance.delta_maintenance_job,
+        kappa_replay_job,
+        quality.bronze_quality_job,
     ],
     schedules=[
         build_wave_schedule(wave_jobs[2], settings.collection.wave2_cron),
@@ -43,7 +52,10 @@ defs = dg.Definitions(
         collection.collection_log_schedule,
         speed.stream_health_schedule,
         batch.daily_batch_schedule,
+        *maintenance.maintenance_schedules(settings),
+        quality.bronze_quality_schedule,
     ],
-    sensors=[late_data_sensor],
+    sensors=[late_data_sensor, freshness_sensor(freshness)],
     resources=build_resources(settings),
 )
+defs = with_freshness_policies(defs, settings.quality.freshness)

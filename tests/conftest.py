@@ -85,3 +85,13 @@ def spark(stack: Settings):
     session = connect(stack)
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="session")
+def router(stack: Settings):
+    """The query router (`rtdp serve`) on a free port over the test stack's TSDBs; ``router.url`` is its base URL."""
+    from rtdp_dagster.serving.server import start_router
+
+    handle = start_router(stack)
+    yield handle
+    handle.stop()

@@ -15,9 +15,9 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from rtdp_dagster.batch import partitions
-from rtdp_dagster.batch.history import publish_partition
+from rtdp_dagster.batch.history import publish_partitions
 from rtdp_dagster.batch.intervals import BUCKET_DATE, interval
-from rtdp_dagster.batch.rollups import rollup_columns, rollup_points, rollup_rollups
+from rtdp_dagster.batch.rollups import ROLLUP_STATS_COLUMNS, rollup_columns, rollup_points, rollup_rollups
 from rtdp_dagster.batch.silver import SILVER_COLUMNS, SILVER_STATS_COLUMNS, series_key_column, silver_for_days
 from rtdp_dagster.batch.writes import write_days
 from rtdp_dagster.master_data.lookup import enrich_as_of
@@ -101,7 +101,10 @@ def build_rollup(level: str, source: str, partitions_def: dg.PartitionsDefinitio
     @dg.asset(
         name=name,
         partitions_def=partitions_def,
-        deps=[source],
+        # A week, month or year also covers days before the start date or not yet closed: those
+        # are absent, not an error (a backfill of this year must not be refused for them).
+        deps=[dg.AssetDep(source, partition_mapping=dg.TimeWindowPartitionMapping(
+            allow_nonexistent_upstream_partitions=True))] if coarse else [source],  # fmt: skip
         # A week, month or year is recomputed once its days are there, and again when one changes.
         automation_condition=dg.AutomationCondition.eager() if coarse else None,
         backfill_policy=SINGLE_RUN,
@@ -125,22 +128,21 @@ def build_rollup(level: str, source: str, partitions_def: dg.PartitionsDefinitio
         path = delta.table_path(name)
         spec = interval(level)
         if spec.partition_column == BUCKET_DATE:
-            write_days(frame, path, days, BUCKET_DATE)
+            write_days(frame, path, days, BUCKET_DATE, stats_columns=ROLLUP_STATS_COLUMNS)
         else:
             start_ms, end_ms = partitions.ms(window.start), partitions.ms(window.end)
             frame.write.format("delta").mode("overwrite").option(
                 "replaceWhere", f"bucket_start >= {start_ms} AND bucket_start < {end_ms}"
-            ).partitionBy(spec.partition_column).save(path)
+            ).option("delta.dataSkippingStatsColumns", ",".join(ROLLUP_STATS_COLUMNS)).partitionBy(
+                spec.partition_column
+            ).save(path)
         table = session.read.format("delta").load(path)
         published = 0
         if level in platform.settings().batch.history_levels:
-            for key in context.partition_keys:
-                part_window = partitions_def.time_window_for_partition_key(key)  # type: ignore[attr-defined]
-                rows = table.where(
-                    (F.col("bucket_start") >= partitions.ms(part_window.start))
-                    & (F.col("bucket_start") < partitions.ms(part_window.end))
-                )
-                published += publish_partition(rows, level, key, history_tsdb.url, history_tsdb.put_http_url)
+            # Every partition of the run (a backfill's whole range) in one Spark job.
+            windows = {key: partitions_def.time_window_for_partition_key(key) for key in context.partition_keys}  # type: ignore[attr-defined]
+            parts = [(key, partitions.ms(w.start), partitions.ms(w.end)) for key, w in windows.items()]
+            published = publish_partitions(table, level, parts, history_tsdb.url, history_tsdb.put_http_url)
         in_window = table.where(
             (F.col("bucket_start") >= partitions.ms(window.start)) & (F.col("bucket_start") < partitions.ms(window.end))
         ).count()

@@ -1,6 +1,7 @@
 """Which event days each bronze commit touched, read from the Delta transaction log itself.
 
 Cheap (no Spark): every commit file lists the files it added with their partition values.
+Files re-written by a compaction are not arrivals and are left out.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ def days_added_by_version(table_path: str, after_version: int, limit: int) -> di
         days: set[str] = set()
         for line in (log_dir / f"{version:020d}.json").read_text().splitlines():
             action = json.loads(line)
-            if "add" in action:
+            # dataChange=false: a compaction (OPTIMIZE) rewrote rows already there, nothing arrived.
+            if "add" in action and action["add"].get("dataChange", True):
                 day = action["add"].get("partitionValues", {}).get("event_date")
                 if day:
                     days.add(day)

@@ -57,8 +57,10 @@ class SourceRunner:
         state: CollectionState,
         stop: threading.Event,
         clock_ms: Callable[[], int],
+        history_s: float = 0.0,
     ) -> None:
         self.source, self.namespace = source, namespace
+        self.history_ms = int(history_s * 1000)
         self.window_ms, self.max_window_ms = int(window_s * 1000), int(max_window_s * 1000)
         self.settings, self.state, self.stop, self.clock_ms = settings, state, stop, clock_ms
         self.health = RunnerHealth(source=source.name)
@@ -70,7 +72,7 @@ class SourceRunner:
     def plan(self) -> None:
         now = self.clock_ms()
         planned = self.state.plan_windows(
-            self.source.name, WAVE, now, self.window_ms, self.max_window_ms, first_start_ms=now - self.window_ms
+            self.source.name, WAVE, now, self.window_ms, self.max_window_ms, first_start_ms=now - max(self.window_ms, self.history_ms)
         )
         if planned:
             self._wake.set()

@@ -24,6 +24,9 @@ class WaveConfig(BaseModel):
     # Offsets of the catch-up waves behind "now" (ARCHITECTURE.md: 5 minutes, 1 hour).
     wave2_offset_s: float = Field(default=300.0, ge=0)
     wave3_offset_s: float = Field(default=3600.0, ge=0)
+    # On a source's very first start, wave 1 also collects this much history behind "now"
+    # (in windows of max_window_s): a replay or a new source arrives with its past.
+    history_s: float = Field(default=0.0, ge=0)
 
 
 class SourceConfigBase(BaseModel):
@@ -166,6 +169,9 @@ def _default_metrics() -> list[SyntheticMetricConfig]:
         SyntheticMetricConfig(name="sys.mem.used_mb", shape="random_walk", level=4096, amplitude=1024, noise=8),
         SyntheticMetricConfig(name="app.requests.count", shape="counter", rate=50),
         SyntheticMetricConfig(name="sys.cpu.cores", shape="constant", level=8, amplitude=0),
+        # Bytes per step (10 s cadence): about 20 kB/s in, 12 kB/s out per host.
+        SyntheticMetricConfig(name="sys.net.bytes_in", shape="counter", rate=200_000),
+        SyntheticMetricConfig(name="sys.net.bytes_out", shape="counter", rate=120_000),
     ]
 
 

@@ -1,7 +1,9 @@
 """Point validity rules, and turning a source row into an envelope or a rejection with a reason.
 
 The same rules (and reason codes) are applied by collectors before publishing and by the stream
-before bronze, so a row rejected in one place is rejected everywhere.
+before bronze, so a row rejected in one place is rejected everywhere. Given the metric kinds
+(``quality.metric_kinds``), a value outside its kind's range is rejected too: the batch quality
+checks judge silver and bronze by the same kinds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from rtdp_dagster.collection.records import RawRecord
 from rtdp_dagster.envelope.keys import point_key_of_series, series_key
+from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.schema import OPS, Envelope, EnvelopeError, decode
 
 _NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
@@ -30,6 +33,7 @@ INVALID_METRIC_NAME = "invalid_metric_name"
 INVALID_TAG = "invalid_tag"
 OVERSIZE_TAGS = "oversize_tags"
 INVALID_OP = "invalid_op"
+VALUE_OUT_OF_RANGE = "value_out_of_range"
 
 
 class PointRules(BaseModel):
@@ -105,6 +109,14 @@ def check_sample(value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules
     return _number(value)
 
 
+def check_value_range(metric: str, value: float | None, kinds: MetricKinds | None) -> Rejection | None:
+    """The metric kind's range (a retraction has no value to judge); None when it holds or no kinds apply."""
+    if kinds is None or value is None:
+        return None
+    problem = kinds.out_of_range(metric, value)
+    return None if problem is None else Rejection(VALUE_OUT_OF_RANGE, problem)
+
+
 def check_point(
     metric: Any, tags: Any, value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules
 ) -> float | Rejection | None:
@@ -117,8 +129,9 @@ class PointValidator:
 
     _MAX_CACHED_SERIES = 200_000
 
-    def __init__(self, rules: PointRules) -> None:
+    def __init__(self, rules: PointRules, kinds: MetricKinds | None = None) -> None:
         self.rules = rules
+        self.kinds = kinds
         self._valid_series: set[str] = set()
 
     def to_envelope(
@@ -141,6 +154,9 @@ class PointValidator:
         checked = check_sample(record.value, record.ts_ms, record.op, collected_at, self.rules)
         if isinstance(checked, Rejection):
             return checked
+        out_of_range = check_value_range(metric, checked, self.kinds)
+        if out_of_range is not None:
+            return out_of_range
         assert record.ts_ms is not None  # guaranteed by check_sample
         return Envelope(
             namespace=namespace,
@@ -174,8 +190,10 @@ def to_envelope(
     )
 
 
-def validate_payload(payload: bytes | str | None, rules: PointRules) -> Envelope | Rejection:
-    """A Kafka record's value checked against the envelope schema and the point rules.
+def validate_payload(
+    payload: bytes | str | None, rules: PointRules, kinds: MetricKinds | None = None
+) -> Envelope | Rejection:
+    """A Kafka record's value checked against the envelope schema, the point rules and the metric kinds.
 
     "Now" for the future-timestamp rule is the envelope's own ``collected_at``, so the verdict on
     a record never changes: the stream, a Kappa replay and the batch checks all agree with it.
@@ -194,4 +212,4 @@ def validate_payload(payload: bytes | str | None, rules: PointRules) -> Envelope
     checked = check_sample(envelope.value, envelope.ums_ts_, envelope.ums_op_, envelope.collected_at, rules)
     if isinstance(checked, Rejection):
         return checked
-    return envelope
+    return check_value_range(envelope.metric, checked, kinds) or envelope

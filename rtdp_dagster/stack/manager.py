@@ -30,8 +30,8 @@ class ServiceStatus:
         return "healthy" if self.healthy else "unhealthy"
 
 
-def processes(settings: Settings) -> list[ManagedProcess]:
-    return [ManagedProcess(spec, settings.run_dir) for spec in all_specs(settings)]
+def processes(settings: Settings, include_disabled: bool = False) -> list[ManagedProcess]:
+    return [ManagedProcess(spec, settings.run_dir) for spec in all_specs(settings, include_disabled)]
 
 
 def up(settings: Settings, log: Callable[[str], None] = print) -> list[ServiceStatus]:
@@ -66,7 +66,8 @@ def up(settings: Settings, log: Callable[[str], None] = print) -> list[ServiceSt
 def down(settings: Settings, log: Callable[[str], None] = print) -> list[str]:
     """Stop the services this stack started (by pid file), newest first."""
     stopped = []
-    for process in reversed(processes(settings)):
+    # Disabled ones too: a service started under another configuration (e.g. `rtdp demo`) is ours.
+    for process in reversed(processes(settings, include_disabled=True)):
         if process.stop(settings.stack.stop_timeout_s):
             stopped.append(process.spec.name)
             log(f"{process.spec.name}: stopped")
@@ -75,8 +76,11 @@ def down(settings: Settings, log: Callable[[str], None] = print) -> list[str]:
 
 def status(settings: Settings) -> list[ServiceStatus]:
     result = []
-    for process in processes(settings):
+    enabled = {process.spec.name for process in processes(settings)}
+    for process in processes(settings, include_disabled=True):
         pid = process.pid()
+        if process.spec.name not in enabled and pid is None:
+            continue  # not part of this configuration's stack, and not running
         rss, peak = memory_mib(pid) if pid is not None else (0.0, 0.0)
         result.append(
             ServiceStatus(

@@ -235,9 +235,65 @@ def platform_service_spec(settings: Settings, name: str, heartbeat: Path, stale_
     )
 
 
-def all_specs(settings: Settings) -> list[ServiceSpec]:
-    """Every enabled service, in start order."""
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=2).ok
+    except requests.RequestException:
+        return False
+
+
+def serve_spec(settings: Settings) -> ServiceSpec:
+    """`rtdp serve`, healthy once it answers /api/version."""
+    host, port = settings.serve.host, settings.serve.port
+    return ServiceSpec(
+        name="serve",
+        command=[sys.executable, "-m", "rtdp_dagster.cli", "serve"],
+        host=host,
+        ports=[port],
+        health=lambda: _answers(f"http://{host}:{port}/api/version"),
+        cwd=Path.cwd(),
+    )
+
+
+def dagster_command(settings: Settings) -> list[str]:
+    """`dagster dev` (webserver + daemon) on the rtdp code location."""
+    workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
+    return [
+        str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(workspace),
+        "-h", settings.stack.bind_host, "-p", str(settings.dagster.webserver_port),
+    ]  # fmt: skip
+
+
+def dagster_spec(settings: Settings) -> ServiceSpec:
+    """The Dagster webserver and daemon, healthy once the webserver answers /server_info."""
+    host, port = settings.stack.bind_host, settings.dagster.webserver_port
+    return ServiceSpec(
+        name="dagster",
+        command=dagster_command(settings),
+        host=host,
+        ports=[port],
+        health=lambda: _answers(f"http://{host}:{port}/server_info"),
+        env={"DAGSTER_HOME": str(settings.dagster.home)},
+        cwd=Path(__file__).resolve().parents[2],
+        prepare=lambda: _prepare_dagster(settings),
+    )
+
+
+def _prepare_dagster(settings: Settings) -> None:
+    from rtdp_dagster.stack.dagster_home import ensure_dagster_home
+
+    ensure_dagster_home(settings)
+
+
+def all_specs(settings: Settings, include_disabled: bool = False) -> list[ServiceSpec]:
+    """Every enabled service (every known one with include_disabled, to stop or show), in start order."""
     stack = settings.stack
+    if include_disabled:
+        stack = stack.model_copy(deep=True)
+        for service in (stack.kafka, stack.victoria_metrics.realtime, stack.victoria_metrics.history,
+                        stack.spark_connect, stack.stream, stack.ingest, stack.serve, stack.dagster):  # fmt: skip
+            service.enabled = True
+        settings = settings.model_copy(update={"stack": stack})
     specs: list[ServiceSpec] = []
     if stack.kafka.enabled:
         specs.append(kafka_spec(settings))
@@ -251,4 +307,8 @@ def all_specs(settings: Settings) -> list[ServiceSpec]:
         specs.append(platform_service_spec(settings, "stream", heartbeat, settings.stream.heartbeat_stale_s))
     if stack.ingest.enabled:
         specs.append(platform_service_spec(settings, "ingest", settings.run_dir / "ingest" / "heartbeat.json", 60.0))
+    if stack.serve.enabled:
+        specs.append(serve_spec(settings))
+    if stack.dagster.enabled:
+        specs.append(dagster_spec(settings))
     return specs

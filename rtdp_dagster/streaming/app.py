@@ -1,9 +1,11 @@
 """`rtdp stream`: the two streaming queries, their progress, and a clean stop.
 
 - ``bronze``: Kafka → validate → quarantine + bronze (exactly once per Kafka record);
-- ``realtime``: Kafka → validate → dedup within the watermark → master data → realtime TSDB.
+- ``realtime``: bronze (a Delta stream of the rows validated once) → dedup within the watermark
+  → master data → realtime TSDB. Reading bronze instead of Kafka again halves the work (one
+  Kafka read, one validation) and keeps the TSDB a subset of bronze by construction.
 Each query has its own checkpoint folder. SIGTERM stops each query between micro-batches;
-``once`` drains what is on Kafka now (availableNow) and exits.
+``once`` drains what is on Kafka now (availableNow) into bronze, then bronze into the TSDB, and exits.
 """
 
 from __future__ import annotations
@@ -59,48 +61,60 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
     )
 
 
-def start_queries(
-    spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool
-) -> list[StreamingQuery]:
-    root = Path(settings.stream.checkpoint_root)
+def bronze_stream(spark: SparkSession, settings: Settings) -> DataFrame:
+    """Bronze as a stream source; maintenance (OPTIMIZE, retention deletes) is not new data."""
+    path = settings.delta.table_path(tables.BRONZE)
+    tables.ensure_bronze(spark, path)
+    return spark.readStream.format("delta").option("skipChangeCommits", "true").load(path)
 
-    def start(frame: DataFrame, name: str, batch_function: object) -> StreamingQuery:
+
+class QueryStarter:
+    """Starts the stream's queries, each with its checkpoint folder and trigger."""
+
+    def __init__(self, spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool) -> None:
+        self.spark, self.settings, self.recorder, self.once = spark, settings, recorder, once
+        self.root = Path(settings.stream.checkpoint_root)
+
+    def _start(self, frame: DataFrame, name: str, batch_function: object) -> StreamingQuery:
         writer = (
             frame.writeStream.queryName(name)
             .foreachBatch(batch_function)  # type: ignore[arg-type]
-            .option("checkpointLocation", str(root / name))
+            .option("checkpointLocation", str(self.root / name))
         )
-        if once:
+        if self.once:
             writer = writer.trigger(availableNow=True)
         else:
-            writer = writer.trigger(processingTime=f"{settings.stream.trigger_interval_s} seconds")
+            writer = writer.trigger(processingTime=f"{self.settings.stream.trigger_interval_s} seconds")
         return writer.start()
 
-    checked = checked_records(kafka_stream(spark, settings), settings.validation)
+    def bronze(self) -> StreamingQuery:
+        settings = self.settings
+        kafka = kafka_stream(self.spark, settings)
+        checked = checked_records(kafka, settings.validation, settings.quality.metric_kinds)
+        writer = BronzeWriter(
+            settings.delta.table_path(tables.BRONZE), settings.delta.table_path(tables.QUARANTINE),
+            checkpoint_app_id(self.root / "bronze"), self.recorder.count,
+        )  # fmt: skip
+        return self._start(checked, "bronze", writer)
 
-    bronze_writer = BronzeWriter(
-        settings.delta.table_path(tables.BRONZE), settings.delta.table_path(tables.QUARANTINE),
-        checkpoint_app_id(root / "bronze"), recorder.count,
-    )  # fmt: skip
-    bronze = start(checked, "bronze", bronze_writer)
-
-    master = MasterDataCache(
-        spark, settings.delta.table_path(settings.master_data.table), settings.stream.master_check_s
-    )
-    realtime_writer = RealtimeWriter(
-        spark, settings.tsdb.realtime, settings.tsdb.timeout_s, settings.stream.tsdb_put_chunk, master,
-        settings.delta.table_path(tables.TSDB_REPAIR), recorder.count,
-    )  # fmt: skip
-    deduplicated = (
-        checked.where(F.col("reason").isNull())
-        .select("envelope.*")
-        .withColumn("event_time", F.timestamp_millis("ums_ts_"))
-        .withWatermark("event_time", f"{int(settings.stream.dedup_ttl_s)} seconds")
-        # A re-read (same point, value and operation) is a duplicate; a correction is not.
-        .dropDuplicatesWithinWatermark(["point_key", "value", "ums_op_"])
-    )
-    realtime = start(deduplicated, "realtime", realtime_writer)
-    return [bronze, realtime]
+    def realtime(self) -> StreamingQuery:
+        settings = self.settings
+        master = MasterDataCache(
+            self.spark, settings.delta.table_path(settings.master_data.table), settings.stream.master_check_s
+        )
+        writer = RealtimeWriter(
+            self.spark, settings.tsdb.realtime, settings.tsdb.timeout_s, settings.stream.tsdb_put_chunk, master,
+            settings.delta.table_path(tables.TSDB_REPAIR), self.recorder.count,
+        )  # fmt: skip
+        deduplicated = (
+            bronze_stream(self.spark, settings)
+            .select(*tables.ENVELOPE_FIELDS, "kafka_timestamp")
+            .withColumn("event_time", F.timestamp_millis("ums_ts_"))
+            .withWatermark("event_time", f"{int(settings.stream.dedup_ttl_s)} seconds")
+            # A re-read (same point, value and operation) is a duplicate; a correction is not.
+            .dropDuplicatesWithinWatermark(["point_key", "value", "ums_op_"])
+        )
+        return self._start(deduplicated, "realtime", writer)
 
 
 def _stop_between_batches(query: StreamingQuery, timeout_s: float) -> None:
@@ -116,7 +130,10 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
 
     spark = stream_session(settings)
     recorder = ProgressRecorder(settings, spark)
-    queries = start_queries(spark, settings, recorder, once)
+    starter = QueryStarter(spark, settings, recorder, once)
+    # Draining once: bronze first, then the TSDB from everything bronze holds by then.
+    pending = [starter.realtime] if once else []
+    queries = [starter.bronze()] if once else [starter.bronze(), starter.realtime()]
     logger.info("stream running: queries %s, checkpoints under %s", [q.name for q in queries],
                 settings.stream.checkpoint_root)  # fmt: skip
     last_flush = time.monotonic()
@@ -130,13 +147,15 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
                 recorder.flush()
                 last_flush = time.monotonic()
             if once and not any(query.isActive for query in queries):
-                break
+                if not pending:
+                    break
+                queries.append(pending.pop(0)())
             stop.wait(0.5)
     finally:
         for query in queries:
             if query.isActive:
                 _stop_between_batches(query, settings.stack.stop_timeout_s)
         recorder.poll(queries)
-        recorder.flush()
+        recorder.flush(wait=True)
         logger.info("stream stopped: %s", recorder.totals)
     return recorder.totals

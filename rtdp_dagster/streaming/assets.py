@@ -1,7 +1,7 @@
 """The speed layer in the asset graph: tables the stream writes, and a check on its heartbeat.
 
 `rtdp stream` runs outside Dagster (a long-running Spark application), so its outputs are
-external assets; the heartbeat check runs every minute and fails loudly when the stream is
+external assets; the heartbeat check runs every five minutes and fails loudly when the stream is
 silent, instead of dashboards quietly going flat.
 """
 
@@ -93,5 +93,5 @@ stream_health_job = dg.define_asset_job(
     description="Checks that the stream is alive.",
 )  # fmt: skip
 stream_health_schedule = dg.ScheduleDefinition(
-    job=stream_health_job, cron_schedule="* * * * *", default_status=dg.DefaultScheduleStatus.RUNNING
+    job=stream_health_job, cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING
 )

@@ -2,7 +2,8 @@
 
 Both writes carry Delta's idempotent-transaction options (txnAppId = this checkpoint's app id,
 txnVersion = the batch id): a batch replayed after a crash skips every table it already
-committed to, so each Kafka record lands exactly once in bronze or quarantine.
+committed to, so each Kafka record lands exactly once in bronze or quarantine. A table with no
+rows in a batch gets no commit (validation is deterministic, so a replay decides the same).
 """
 
 from __future__ import annotations
@@ -35,22 +36,30 @@ class BronzeWriter:
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         ingested_at = int(time.time() * 1000)
-        batch = batch.persist()  # the validation UDF runs once for both tables
+        stamp = [F.lit(batch_id).cast("long").alias("batch_id"), F.lit(ingested_at).cast("long").alias("ingested_at")]
+        rejected = F.col("reason").isNotNull()
+        # Cached once so the validation UDF runs once per record. Raw bytes are kept only for
+        # rejected rows (quarantine needs them, bronze does not): the cache stays small.
+        cached = batch.select(
+            "reason", "detail", *KAFKA_COORDINATES, "envelope",
+            *[F.when(rejected, F.col(name)).alias(name) for name in ("raw_key", "raw_value")],
+        ).persist()  # fmt: skip
         try:
-            stamp = [F.lit(batch_id).alias("batch_id"), F.lit(ingested_at).alias("ingested_at")]
-            quarantine = batch.where(F.col("reason").isNotNull()).select(
-                "raw_key", "raw_value", "reason", "detail", *KAFKA_COORDINATES, *stamp,
-                F.to_date(F.col("kafka_timestamp")).alias("received_date"),
-            )  # fmt: skip
-            bronze = batch.where(F.col("reason").isNull()).select(
-                *[F.col(f"envelope.{name}").alias(name) for name in ENVELOPE_FIELDS], *KAFKA_COORDINATES, *stamp,
-                F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).alias("event_date"),
-            )  # fmt: skip
-            _append(quarantine, self.quarantine_path, self.app_id, batch_id, "received_date")
-            _append(bronze, self.bronze_path, self.app_id, batch_id, "event_date")
-            by_reason = {row["reason"]: row["count"] for row in batch.groupBy("reason").count().collect()}
+            by_reason = {row["reason"]: row["count"] for row in cached.groupBy("reason").count().collect()}
+            if any(reason is not None for reason in by_reason):
+                quarantine = cached.where(rejected).select(
+                    "raw_key", "raw_value", "reason", "detail", *KAFKA_COORDINATES, *stamp,
+                    F.to_date(F.col("kafka_timestamp")).alias("received_date"),
+                )  # fmt: skip
+                _append(quarantine, self.quarantine_path, self.app_id, batch_id, "received_date")
+            if None in by_reason:
+                bronze = cached.where(~rejected).select(
+                    *[F.col(f"envelope.{name}").alias(name) for name in ENVELOPE_FIELDS], *KAFKA_COORDINATES,
+                    *stamp, F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).alias("event_date"),
+                )  # fmt: skip
+                _append(bronze, self.bronze_path, self.app_id, batch_id, "event_date")
         finally:
-            batch.unpersist()
+            cached.unpersist()
         bronze_rows = by_reason.pop(None, 0)
         self.record("bronze", batch_id, {"bronze_rows": bronze_rows, "quarantined": sum(by_reason.values()),
                                          "quarantined_by_reason": by_reason})  # fmt: skip

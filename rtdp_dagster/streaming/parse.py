@@ -14,6 +14,7 @@ import pandas as pd
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
+from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.schema import Envelope
 from rtdp_dagster.envelope.validation import PointRules, validate_payload
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
@@ -24,16 +25,22 @@ def _rules(rules_json: str) -> PointRules:
     return PointRules.model_validate_json(rules_json)
 
 
-def validation_udf(rules: PointRules):
+@lru_cache(maxsize=4)
+def _kinds(kinds_json: str | None) -> MetricKinds | None:
+    return None if kinds_json is None else MetricKinds.model_validate_json(kinds_json)
+
+
+def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     rules_json = rules.model_dump_json()
+    kinds_json = None if kinds is None else kinds.model_dump_json()
 
     @F.pandas_udf("reason string, detail string")  # type: ignore[call-overload]
     def validate(values: pd.Series) -> pd.DataFrame:
-        active = _rules(rules_json)
+        active, active_kinds = _rules(rules_json), _kinds(kinds_json)
         reasons: list[str | None] = []
         details: list[str | None] = []
         for value in values:
-            result = validate_payload(value, active)
+            result = validate_payload(value, active, active_kinds)
             if isinstance(result, Envelope):
                 reasons.append(None)
                 details.append(None)
@@ -45,9 +52,12 @@ def validation_udf(rules: PointRules):
     return validate
 
 
-def checked_records(kafka: DataFrame, rules: PointRules) -> DataFrame:
-    """Kafka coordinates, the raw value, the verdict, and the typed envelope of accepted rows."""
-    validate = cast(Any, validation_udf(rules))  # a pandas UDF: called on a Column, not a Series
+def checked_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
+    """Kafka coordinates, the raw value, the verdict, and the typed envelope of accepted rows.
+
+    kinds (``quality.metric_kinds``): values outside their metric kind's range are rejected too.
+    """
+    validate = cast(Any, validation_udf(rules, kinds))  # a pandas UDF: called on a Column, not a Series
     verdict = cast(Column, validate(F.col("value")))
     return kafka.select(
         F.col("topic").alias("kafka_topic"),

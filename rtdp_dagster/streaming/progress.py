@@ -24,7 +24,8 @@ logger = logging.getLogger("rtdp.stream")
 # Figures published as rtdp.stream.<name>, tagged with the query.
 METRICS = (
     "input_rows_per_s", "processed_rows_per_s", "batch_duration_ms", "kafka_lag", "quarantined", "bronze_rows",
-    "deduplicated", "late_for_realtime", "tsdb_written", "tsdb_failed", "unknown_hosts",
+    "deduplicated", "late_for_realtime", "tsdb_written", "tsdb_failed", "unknown_hosts", "latency_avg_ms",
+    "latency_max_ms",
 )  # fmt: skip
 _COLUMNS = ("query", "batch_id", "timestamp_ms", "num_input_rows", *METRICS, "watermark_ms", "lag_by_partition")
 
@@ -68,6 +69,7 @@ class ProgressRecorder:
         self._rows: list[dict] = []
         self._latest: dict[str, dict] = {}
         self._lock = threading.Lock()
+        self._writer: threading.Thread | None = None
         self.totals: dict[str, int] = {}
 
     def count(self, query: str, batch_id: int, figures: dict) -> None:
@@ -80,6 +82,8 @@ class ProgressRecorder:
             name = query.name or "?"
             for item in query.recentProgress:
                 progress = json.loads(item.json) if hasattr(item, "json") else dict(item)
+                if "addBatch" not in progress.get("durationMs", {}):
+                    continue  # an idle trigger: it reports the id the next real batch will have
                 batch_id = int(progress["batchId"])
                 if batch_id <= self._last_batch.get(name, -1):
                     continue
@@ -90,6 +94,10 @@ class ProgressRecorder:
         with self._lock:
             counted = self._counted.pop((name, batch_id), {})
         lag = kafka_lag(progress)
+        durations = progress.get("durationMs", {})
+        logger.info("%s batch %d: %d rows in %d ms (%s)", name, batch_id, int(progress.get("numInputRows", 0)),
+                    int(durations.get("triggerExecution", 0)),
+                    ", ".join(f"{k} {v}" for k, v in sorted(durations.items()) if k != "triggerExecution"))  # fmt: skip
         row = {
             "query": name,
             "batch_id": batch_id,
@@ -106,6 +114,8 @@ class ProgressRecorder:
             "tsdb_written": int(counted.get("tsdb_written", 0)),
             "tsdb_failed": int(counted.get("tsdb_failed", 0)),
             "unknown_hosts": int(counted.get("unknown_hosts", 0)),
+            "latency_avg_ms": int(counted.get("latency_avg_ms", 0)),
+            "latency_max_ms": int(counted.get("latency_max_ms", 0)),
             "watermark_ms": _epoch_ms(progress.get("eventTime", {}).get("watermark")),
             "lag_by_partition": json.dumps(lag, sort_keys=True),
         }
@@ -115,17 +125,38 @@ class ProgressRecorder:
         self._latest[name] = row
         return row
 
-    def flush(self) -> None:
+    def flush(self, wait: bool = False) -> None:
+        """Heartbeat and metrics now; the Delta rows in a background thread.
+
+        The Delta append is a Spark job and queues behind the stream's own micro-batches; the
+        heartbeat must not wait for it, or a busy stream would look dead. wait: the final flush.
+        """
+        self.write_heartbeat()
+        if self._writer is not None and self._writer.is_alive():
+            if not wait:
+                return  # the rows wait for the next flush
+            self._writer.join()
         rows, self._rows = self._rows, []
-        if rows:
+        if not rows:
+            return
+        self._publish(rows)
+        self._writer = threading.Thread(target=self._append, args=(rows,), name="stream-progress", daemon=True)
+        self._writer.start()
+        if wait:
+            self._writer.join()
+
+    def _append(self, rows: list[dict]) -> None:
+        try:
             frame = self.spark.createDataFrame([tuple(row[c] for c in _COLUMNS) for row in rows], schema=(
                 "query string, batch_id long, timestamp_ms long, num_input_rows long, input_rows_per_s double, "
                 "processed_rows_per_s double, batch_duration_ms long, kafka_lag long, quarantined long, "
                 "bronze_rows long, deduplicated long, late_for_realtime long, tsdb_written long, tsdb_failed long, "
-                "unknown_hosts long, watermark_ms long, lag_by_partition string"))  # fmt: skip
-            frame.write.format("delta").mode("append").save(self.path)
-            self._publish(rows)
-        self.write_heartbeat()
+                "unknown_hosts long, latency_avg_ms long, latency_max_ms long, watermark_ms long, "
+                "lag_by_partition string"))  # fmt: skip
+            # mergeSchema: a progress table from before a new figure was added keeps its rows.
+            frame.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path)
+        except Exception:  # progress rows are a record, not the data: log and keep the stream going
+            logger.exception("stream_progress: %d row(s) not written", len(rows))
 
     def _publish(self, rows: list[dict]) -> None:
         points = [

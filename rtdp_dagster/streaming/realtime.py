@@ -20,7 +20,10 @@ from rtdp_dagster.config import TsdbEndpoint
 from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tag_dict
 from rtdp_dagster.tsdb.put import TsdbPoint, TsdbWriteError, http_put
 
-_RESULT_SCHEMA = "written long, failed long, unknown_hosts long, retractions long, min_ts long, max_ts long"
+_RESULT_SCHEMA = (
+    "written long, failed long, unknown_hosts long, retractions long, min_ts long, max_ts long, "
+    "latency_sum_ms long, latency_max_ms long"
+)
 
 
 def tsdb_writer(
@@ -29,19 +32,20 @@ def tsdb_writer(
     """A mapInPandas function putting each partition's points; yields its counts."""
 
     def write(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        written = failed = unknown = retractions = 0
+        written = failed = unknown = retractions = latency_sum = latency_max = 0
         min_ts, max_ts = None, None
         for frame in frames:
-            points = []
-            for metric, tags, value, ts, op, site, app, known in zip(
+            points, received = [], []
+            for metric, tags, value, ts, op, site, app, known, kafka_ms in zip(
                 frame["metric"], frame["tags"], frame["value"], frame["ums_ts_"], frame["ums_op_"], frame["site"],
-                frame["app"], frame["host_known"], strict=True,
+                frame["app"], frame["host_known"], frame["kafka_ms"], strict=True,
             ):  # fmt: skip
                 if op == "d":  # a TSDB cannot delete one sample: left to the batch layer, counted
                     retractions += 1
                     continue
                 labels = enriched_tag_dict(dict(tags), {"site": site, "app": app}, bool(known))
                 points.append(TsdbPoint(metric, int(ts), float(value), labels))
+                received.append(int(kafka_ms))
                 unknown += 0 if known else 1
             if not points:
                 continue
@@ -54,8 +58,15 @@ def tsdb_writer(
                     written += http_put(put_http_url, part, timeout_s=timeout_s, attempts=3)
                 except (TsdbWriteError, ValueError):
                     failed += len(part)
+                    continue
+                # End-to-end latency: from the record's arrival on Kafka to its write to the TSDB.
+                done_ms = int(time.time() * 1000)
+                latencies = [done_ms - ms for ms in received[start : start + chunk]]
+                latency_sum += sum(latencies)
+                latency_max = max(latency_max, *latencies)
         yield pd.DataFrame([{"written": written, "failed": failed, "unknown_hosts": unknown,
-                             "retractions": retractions, "min_ts": min_ts, "max_ts": max_ts}])  # fmt: skip
+                             "retractions": retractions, "min_ts": min_ts, "max_ts": max_ts,
+                             "latency_sum_ms": latency_sum, "latency_max_ms": latency_max}])  # fmt: skip
 
     return write
 
@@ -113,16 +124,18 @@ class RealtimeWriter:
         latest = batch.withColumn("version_rank", F.row_number().over(newest_first)).where(F.col("version_rank") == 1)
         totals = (
             with_master_data(latest, self.master.current())
-            .select("metric", "tags", "value", "ums_ts_", "ums_op_", "site", "app", "host_known")
+            .select("metric", "tags", "value", "ums_ts_", "ums_op_", "site", "app", "host_known",
+                    F.unix_millis("kafka_timestamp").alias("kafka_ms"))
             .mapInPandas(self.write, _RESULT_SCHEMA)
             .agg(
-                *[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts", "retractions")],
+                *[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts", "retractions", "latency_sum_ms")],
+                F.max("latency_max_ms").alias("latency_max_ms"),
                 F.min("min_ts").alias("min_ts"),
                 F.max("max_ts").alias("max_ts"),
             )
             .first()
         )
-        names = ("written", "failed", "unknown_hosts", "retractions")
+        names = ("written", "failed", "unknown_hosts", "retractions", "latency_sum_ms", "latency_max_ms")
         figures = {name: int(totals[name] or 0) for name in names} if totals else {}
         if totals is not None and figures["failed"]:
             self.spark.createDataFrame(
@@ -133,4 +146,7 @@ class RealtimeWriter:
                                            "tsdb_failed": figures.get("failed", 0),
                                            "unknown_hosts": figures.get("unknown_hosts", 0),
                                            "retractions_not_applied": figures.get("retractions", 0),
+                                           "latency_avg_ms": figures.get("latency_sum_ms", 0)
+                                           // max(1, figures.get("written", 0)),
+                                           "latency_max_ms": figures.get("latency_max_ms", 0),
                                            "master_version": self.master.version})  # fmt: skip

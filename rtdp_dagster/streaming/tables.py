@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyspark.sql import SparkSession
 from pyspark.sql import types as T
 
 BRONZE = "bronze"
@@ -42,3 +43,12 @@ BRONZE_SCHEMA = T.StructType(
         T.StructField("event_date", T.DateType()),
     ]
 )
+
+
+def ensure_bronze(spark: SparkSession, path: str) -> None:
+    """An empty bronze table where there is none yet, so its readers can start before its first batch."""
+    from delta.tables import DeltaTable
+
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(BRONZE_SCHEMA).partitionedBy(
+        "event_date"
+    ).execute()

@@ -16,10 +16,12 @@ import time
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
+import orjson
 import requests
 
 # OpenTSDB's allowed characters for metric names, tag keys and tag values.
 _VALID_NAME = re.compile(r"^[A-Za-z0-9\-_./]+$")
+_JSON = {"Content-Type": "application/json"}
 
 
 class TsdbWriteError(Exception):
@@ -144,7 +146,9 @@ def http_put(
         ]
 
         def attempt(body: list[dict] = body) -> None:
-            response = session.post(f"{base_url.rstrip('/')}/api/put", json=body, timeout=timeout_s)
+            response = session.post(
+                f"{base_url.rstrip('/')}/api/put", data=orjson.dumps(body), headers=_JSON, timeout=timeout_s
+            )
             if response.status_code >= 500:
                 raise TsdbWriteError(f"HTTP {response.status_code}")
             if response.status_code >= 400:

@@ -24,14 +24,19 @@ def force_flush(base_url: str, timeout_s: float = 10.0) -> None:
 
 
 def export_series(
-    base_url: str, metric: str, tags: Mapping[str, str] | None = None, timeout_s: float = 10.0
+    base_url: str,
+    metric: str,
+    tags: Mapping[str, str] | None = None,
+    timeout_s: float = 10.0,
+    start_ms: int = 0,
+    end_ms: int | None = None,
 ) -> list[dict]:
-    """Every raw sample of the matching series: [{"tags": {...}, "points": [(ts_ms, value), ...]}]."""
-    response = requests.get(
-        f"{base_url.rstrip('/')}/api/v1/export",
-        params={"match[]": _selector(metric, tags or {}), "start": "0"},
-        timeout=timeout_s,
-    )
+    """Every raw sample of the matching series (between start_ms and end_ms, both included, when
+    given): [{"tags": {...}, "points": [(ts_ms, value), ...]}]."""
+    params = {"match[]": _selector(metric, tags or {}), "start": f"{start_ms / 1000:.3f}"}
+    if end_ms is not None:
+        params["end"] = f"{end_ms / 1000:.3f}"
+    response = requests.get(f"{base_url.rstrip('/')}/api/v1/export", params=params, timeout=timeout_s)
     response.raise_for_status()
     series = []
     for line in response.text.splitlines():

@@ -2,8 +2,8 @@
 
 A scrape sees only the target's current values; nothing at the target remembers the past.
 So ``read_window(start, end, now)`` scrapes once, at ``now`` (the caller's clock), and yields
-the samples only if ``start < now <= end``: wave 1, reading the window that ends about now,
-gets them; waves 2 and 3 re-read windows that closed minutes or hours ago, scrape nothing and
+the samples only if ``start < now <= end + (end - start)``: wave 1, reading the window that has
+just closed, gets them (stamped at ``min(now, end)``); waves 2 and 3 re-read windows that closed minutes or hours ago, scrape nothing and
 return nothing new. A window that wave 1 missed stays a gap (the history would have to come
 from a TSDB that scraped it, not from the target).
 
@@ -112,9 +112,11 @@ class PrometheusScrapeSource:
                 yield RawRecord(metric, self._tags(item.labels), item.value_text, scrape_ms, raw=raw)
 
     def read_window(self, start_ms: int, end_ms: int, now_ms: int) -> Iterator[RawRecord]:
-        if not start_ms < now_ms <= end_ms:
+        # Wave 1's worker reads a window just after it closes: a scrape less than one window
+        # length after its end still belongs to it, stamped at the end so it stays inside.
+        if not start_ms < now_ms <= end_ms + (end_ms - start_ms):
             return  # the past cannot be scraped (module docstring)
-        yield from self.records(self.scrape(), now_ms)
+        yield from self.records(self.scrape(), min(now_ms, end_ms))
 
     def close(self) -> None:
         self._session.close()

@@ -168,11 +168,15 @@ def test_allow_and_deny_filter_on_the_prometheus_name(metrics_server: dict[str, 
     }
 
 
-def test_only_the_window_containing_now_is_scraped(metrics_server: dict[str, Any]) -> None:
+def test_only_the_window_containing_now_or_just_closed_is_scraped(metrics_server: dict[str, Any]) -> None:
     source = scraper(metrics_server["url"])
     try:
         assert list(source.read_window(1_000, 2_000, now_ms=1_000)) == []
-        assert list(source.read_window(1_000, 2_000, now_ms=2_001)) == []
+        assert list(source.read_window(1_000, 2_000, now_ms=3_001)) == []
+        # Read just after it closed (as wave 1's worker does): the scrape is stamped at the end.
+        late = list(source.read_window(1_000, 2_000, now_ms=2_500))
+        stamps = {record.ts_ms for record in late}
+        assert 2_000 in stamps and 2_500 not in stamps
         # A failed scrape is an error of the read, not an empty window.
         metrics_server["status"] = 500
         with pytest.raises(ScrapeError, match="500"):

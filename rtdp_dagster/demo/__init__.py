@@ -1,0 +1,1 @@
+"""`rtdp demo`: the whole platform in one command."""

@@ -1,0 +1,245 @@
+"""`rtdp demo`: the whole platform on the local stack, fed by three workloads, with a summary.
+
+Steps (each prints its progress): write the demo configuration; load master data; start the
+stack with `rtdp ingest`, `rtdp stream`, `rtdp serve` and Dagster (webserver + daemon); turn every
+schedule and sensor on; wait until the replayed history is in bronze; backfill silver and every
+rollup over it (an asset backfill the daemon runs, visible in the UI); verify every dashboard
+panel through the router; print the summary and the URLs. Then it keeps running until Ctrl-C
+(or --duration) and stops what it started.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from rtdp_dagster.config import CONFIG_ENV, Settings, load_settings
+from rtdp_dagster.demo.dagster_api import BackfillProgress, DagsterApi
+from rtdp_dagster.demo.summary import DemoSummary, collection_figures, format_summary, table_counts
+from rtdp_dagster.demo.workload import write_demo_config
+from rtdp_dagster.heartbeat import read_heartbeat
+from rtdp_dagster.stack.process import wait_until
+
+DAILY_ASSETS = ("silver", "rollup_1m", "rollup_1h", "rollup_1d")
+# Records on Kafka not yet in bronze below which the stream counts as caught up.
+CAUGHT_UP_LAG = 5_000
+COARSE_ASSETS = {"rollup_1w": "weekly", "rollup_1mo": "monthly", "rollup_1y": "yearly"}
+
+
+@dataclass(frozen=True)
+class DemoOptions:
+    duration_s: float | None = None
+    history_days: float = 2.0
+    small: bool = False
+    # Where the summary is written as JSON too (for scripts and the end-to-end test).
+    summary_file: Path | None = None
+    # Where screenshots of the Dagster UI go (the README's pictures); None: none taken.
+    screenshots: Path | None = None
+    timeout_s: float = 1800.0
+
+
+class DemoError(Exception):
+    """A step of the demo did not complete; the message names the step and the log to read."""
+
+
+def _anchor_ms(folder: Path) -> int:
+    """The replay's anchor, kept across demo runs on one run folder so replayed points line up."""
+    anchor_file = folder / "anchor_ms"
+    if anchor_file.exists():
+        return int(anchor_file.read_text())
+    anchor = int(time.time()) // 60 * 60_000
+    folder.mkdir(parents=True, exist_ok=True)
+    anchor_file.write_text(str(anchor))
+    return anchor
+
+
+def prepare(options: DemoOptions, log: Callable[[str], None]) -> Settings:
+    base = load_settings()
+    folder = base.run_dir / "demo"
+    config = write_demo_config(base, folder / "rtdp.yaml", _anchor_ms(folder), options.history_days, options.small)
+    # Every service the stack starts, and every Dagster run, reads this configuration.
+    os.environ[CONFIG_ENV] = str(config.resolve())
+    settings = load_settings()
+    sources = ", ".join(source.name for source in settings.collection.sources)
+    log(f"demo configuration {config} (sources: {sources})")
+    if not settings.nab_data_dir.is_dir():
+        log(f"NAB data not found at {settings.nab_data_dir}: replay skipped (see README, 'Data')")
+    return settings
+
+
+def load_master_data(settings: Settings, log: Callable[[str], None]) -> None:
+    from rtdp_dagster.master_data import load_master_data as read_files
+    from rtdp_dagster.master_data.load import load_into_delta, summary_lines
+    from rtdp_dagster.spark.session import connect
+
+    result = load_into_delta(
+        connect(settings), settings.delta.table_path(settings.master_data.table), read_files(settings.master_data.dir)
+    )
+    for line in summary_lines(result):
+        log(f"  master data: {line}")
+
+
+def wait_for_history(settings: Settings, log: Callable[[str], None], timeout_s: float, since_ms: int) -> None:
+    """Until wave 1 of every source has collected up to since_ms (its history included) and the
+    stream has caught up with Kafka (wave 1 goes on: a small lag is steady state)."""
+    from rtdp_dagster.collection.state import CollectionState
+
+    state = CollectionState(settings.collection.state_url)
+    heartbeat = settings.run_dir / "stream" / "heartbeat.json"
+    sources = {source.name for source in settings.collection.sources if source.enabled}
+    last_report = 0.0
+    collected_at: int | None = None
+
+    def landed() -> bool:
+        nonlocal last_report, collected_at
+        covered = {row["source"]: row["covered_until"] or 0 for row in state.summary() if row["wave"] == 1}
+        behind = sorted(name for name in sources if covered.get(name, 0) < since_ms)
+        if not behind and collected_at is None:
+            collected_at = int(time.time() * 1000)
+        beat = read_heartbeat(heartbeat) or {}
+        latest = beat.get("queries", {}).get("bronze") or {}
+        bronze = beat.get("totals", {}).get("bronze.bronze_rows", 0)
+        if time.monotonic() - last_report > 15:
+            log(f"  collecting: {', '.join(behind) or 'history done'}; bronze {bronze:,} rows, "
+                f"Kafka lag {latest.get('kafka_lag')}")  # fmt: skip
+            last_report = time.monotonic()
+        # Caught up: a bronze micro-batch that started after the history was on Kafka left little behind.
+        return (
+            collected_at is not None
+            and latest.get("timestamp_ms", 0) >= collected_at
+            and latest.get("kafka_lag", CAUGHT_UP_LAG) < CAUGHT_UP_LAG
+        )
+
+    try:
+        if not wait_until(landed, timeout_s=timeout_s, interval_s=2.0):
+            raise DemoError(f"the history did not reach bronze in {timeout_s:.0f} s; see {settings.log_dir}")
+    finally:
+        state.dispose()
+
+
+def backfill_ranges(history_days: float, today: dt.date) -> dict[str, tuple[str, str]]:
+    """The closed days of the replayed history for the daily assets, and the weeks, months and
+    years containing them for the coarse rollups."""
+    from rtdp_dagster.batch import partitions
+
+    first = today - dt.timedelta(days=max(1, int(history_days + 0.999)))
+    last = today - dt.timedelta(days=1)
+    ranges = {asset: (first.isoformat(), last.isoformat()) for asset in DAILY_ASSETS}
+    start = dt.datetime.combine(first, dt.time(), dt.UTC)
+    end = dt.datetime.combine(today, dt.time(), dt.UTC)
+    for asset, name in COARSE_ASSETS.items():
+        definition = getattr(partitions, name)
+        keys = [
+            key
+            for key in definition.get_partition_keys()
+            if definition.time_window_for_partition_key(key).start < end
+            and definition.time_window_for_partition_key(key).end > start
+        ]
+        if keys:
+            ranges[asset] = (keys[0], keys[-1])
+    return ranges
+
+
+def run_backfill(api: DagsterApi, options: DemoOptions, log: Callable[[str], None]) -> tuple[str, BackfillProgress]:
+    ranges = backfill_ranges(options.history_days, dt.datetime.now(dt.UTC).date())
+    backfill_id = api.launch_asset_backfill(ranges, title="rtdp demo: replayed history")
+    log(f"backfill {backfill_id}: " + ", ".join(f"{a} {f}..{t}" for a, (f, t) in ranges.items()))
+    progress = api.backfill_progress(backfill_id)
+    last = None
+    deadline = time.monotonic() + options.timeout_s
+    while not progress.done and time.monotonic() < deadline:
+        figures = (progress.status, progress.materialized, progress.failed, progress.in_progress)
+        if figures != last:
+            log(f"  backfill {progress.status}: {progress.materialized}/{progress.targeted} asset partitions "
+                f"materialized, {progress.in_progress} in progress, {progress.failed} failed")  # fmt: skip
+            last = figures
+        time.sleep(3)
+        progress = api.backfill_progress(backfill_id)
+    log(f"  backfill {progress.status}: {progress.materialized}/{progress.targeted} materialized, "
+        f"{progress.failed} failed")  # fmt: skip
+    return backfill_id, progress
+
+
+def take_screenshots(settings: Settings, backfill_id: str, folder: Path, log: Callable[[str], None]) -> None:
+    """The Dagster UI as the README shows it: the batch asset graph, the backfill, checks, automation."""
+    from rtdp_dagster.demo.browser import BrowserError, screenshot
+
+    ui = f"http://{settings.stack.bind_host}:{settings.dagster.webserver_port}"
+    pages = {
+        "dagster-asset-graph": "/locations/rtdp/asset-groups/batch",
+        "dagster-backfill": f"/runs/b/{backfill_id}?tab=partitions",
+        "dagster-asset-checks": "/assets/silver?view=checks",
+        "dagster-automation": "/automation",
+    }
+    for name, page in pages.items():
+        try:
+            log(f"  screenshot {screenshot(ui + page, folder / f'{name}.png')}")
+        except BrowserError as exc:  # pictures are a nicety: the demo goes on without them
+            log(f"  screenshot {name} skipped: {exc}")
+
+
+def collect_summary(settings: Settings, api: DagsterApi, backfill: BackfillProgress | None) -> DemoSummary:
+    from rtdp_dagster.grafana.verify import DATA, verify
+
+    summary = DemoSummary()
+    summary.waves, summary.late_caught = collection_figures(settings)
+    summary.table_rows = table_counts(settings)
+    for check in api.latest_checks():
+        summary.checks[check["status"]] = summary.checks.get(check["status"], 0) + 1
+        if check["status"] in ("FAILED", "EXECUTION_FAILED"):
+            summary.failed_checks.append(f"{check['asset']}:{check['check']}")
+    router = f"http://{settings.serve.host}:{settings.serve.port}"
+    panels = verify(router)
+    summary.panels = {"total": len(panels), "data": sum(1 for p in panels if p.status == DATA)}
+    summary.panels_without_data = [f"{p.dashboard} / {p.panel}: {p.status}" for p in panels if p.status != DATA]
+    if backfill is not None:
+        summary.backfill = {"status": backfill.status, "targeted": backfill.targeted,
+                            "materialized": backfill.materialized, "failed": backfill.failed}  # fmt: skip
+    host = settings.stack.bind_host
+    summary.urls = {
+        "Dagster UI": f"http://{host}:{settings.dagster.webserver_port}",
+        "query router (OpenTSDB API)": router,
+        "realtime TSDB (VictoriaMetrics)": f"http://{host}:{settings.stack.victoria_metrics.realtime.http_port}",
+        "history TSDB (VictoriaMetrics)": f"http://{host}:{settings.stack.victoria_metrics.history.http_port}",
+        "logs": str(settings.log_dir),
+    }
+    return summary
+
+
+def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoSummary:
+    """Run the demo; Ctrl-C (KeyboardInterrupt) at any step stops what it started."""
+    from rtdp_dagster.stack import manager
+
+    began = time.monotonic()
+    settings = prepare(options, log)
+    already_running = {p.spec.name for p in manager.processes(settings) if p.pid() is not None}
+    try:
+        log("starting the stack: Kafka, VictoriaMetrics x2, Spark Connect, stream, ingest, router, Dagster ...")
+        manager.up(settings, log=lambda line: log(f"  {line}"))
+        load_master_data(settings, log)
+        api = DagsterApi(f"http://{settings.stack.bind_host}:{settings.dagster.webserver_port}")
+        log(f"schedules and sensors on: {', '.join(api.start_all_automations()) or 'already on'}")
+        log("waiting for the replayed history to land in bronze ...")
+        wait_for_history(settings, log, options.timeout_s, since_ms=int(time.time() * 1000))
+        backfill_id, backfill = run_backfill(api, options, log)
+        if options.screenshots:
+            take_screenshots(settings, backfill_id, options.screenshots, log)
+        summary = collect_summary(settings, api, backfill)
+        log(format_summary(summary))
+        if options.summary_file:
+            options.summary_file.write_text(json.dumps(summary.as_dict(), indent=2, default=str))
+        if options.duration_s is None:
+            log("running; Ctrl-C stops everything the demo started")
+        while options.duration_s is None or time.monotonic() - began < options.duration_s:
+            time.sleep(1.0)
+        return summary
+    finally:
+        log("stopping what the demo started ...")
+        for process in reversed(manager.processes(settings)):
+            if process.spec.name not in already_running and process.stop(settings.stack.stop_timeout_s):
+                log(f"  {process.spec.name}: stopped")

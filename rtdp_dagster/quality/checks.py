@@ -1,0 +1,252 @@
+"""The data-quality suites as Dagster asset checks, on each asset's daily partition.
+
+- ``silver_quality`` (schema, keys, day, uniqueness, range, counters, completeness) is blocking:
+  an ERROR failure stops the run before ``rollup_1m`` (so nothing of the day reaches the rollups or
+  the history TSDB). Override by fixing the data and re-running the day, or, for a known and
+  accepted defect, by materializing the rollups of that day without silver in the run (a check
+  gates only the run it is part of), or by setting the check's severity to WARN in configuration.
+- ``rollup_<level>_quality`` (count > 0, min <= avg <= max; equal to the finer level and to silver)
+  is blocking for the next level in the same way.
+- ``silver_reconciliation`` compares counts along the whole path; an unexplained difference fails.
+- ``bronze_quality`` checks a day of bronze (the stream writes it outside Dagster, so the day comes
+  from run config; the daily schedule checks yesterday).
+
+Every result is also published as ``rtdp.dq.*`` metrics and carries failing counts, a sample of the
+failing rows and a link to the Great Expectations Data Docs page of its validation.
+"""
+
+import datetime as dt
+from collections import defaultdict
+from collections.abc import Iterable
+
+import dagster as dg
+from dagster_pyspark import LazyPySparkResource
+from pydantic import Field
+
+from rtdp_dagster.batch import partitions
+from rtdp_dagster.master_data.table import read_table
+from rtdp_dagster.quality.names import CHECKS
+from rtdp_dagster.quality.outcomes import CheckOutcome
+from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
+from rtdp_dagster.resources.platform import PlatformConfigResource
+from rtdp_dagster.streaming.assets import bronze, quarantine, realtime_tsdb
+
+_DESCRIPTIONS = {
+    "schema": "Exactly the table's columns, each of its type (GX, Spark data source).",
+    "keys_not_null": "No null metric, tags, ums_ts_, point_key, ums_id_ or ums_op_, and a value unless retracted.",
+    "in_partition_day": "Every ums_ts_ lies inside the partition's UTC day.",
+    "point_key_unique": "One row per point_key.",
+    "value_range": "Values inside the range of their metric kind (quality.metric_kinds, as the stream validates).",
+    "counter_monotonic": "Counters never decrease except at detected resets (a drop to a small fraction).",
+    "completeness": "Per series: missing share against the expected cadence within the limit, no long gap.",
+    "valid": "Every bucket has count > 0 and min <= avg <= max.",
+    "matches_finer": "Equal to the next finer level rolled up (the sum of its counts, sums, ...).",
+    "matches_silver": "Equal to silver of the day aggregated directly.",
+}
+
+
+def _specs(asset: str, checks: Iterable[str], *, blocking: bool, **extra) -> list[dg.AssetCheckSpec]:
+    # Not partitioned checks (partitioned ones are a preview API): a check judges the days of the run it
+    # is part of (context.partition_time_window) and names them in its metadata.
+    return [
+        dg.AssetCheckSpec(check, asset=asset, description=_DESCRIPTIONS.get(check), blocking=blocking, **extra)
+        for check in checks
+    ]
+
+
+def _markdown(rows: list[dict]) -> str:
+    if not rows:
+        return "(none)"
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(_cell(row.get(column)) for column in columns) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def _cell(value: object) -> str:
+    # Series keys hold "|": escaped, or the table would split them into columns.
+    return "" if value is None else str(value).replace("|", "\\|")
+
+
+def check_result(outcomes: list[CheckOutcome], sample_rows: int) -> dg.AssetCheckResult:
+    """One Dagster result for a check over the run's days."""
+    first, failing = outcomes[0], [o for o in outcomes if not o.passed]
+    sample = [{"day": o.day, **row} for o in failing for row in o.sample][:sample_rows]
+    metadata: dict = {
+        "days": ", ".join(o.day for o in outcomes),
+        "failing_rows": sum(o.failing_rows for o in outcomes),
+        "failing_series": sum(o.failing_series for o in outcomes),
+        "failing_sample": dg.MetadataValue.md(_markdown(sample)),
+    }
+    if first.suite:
+        metadata["suite"] = first.suite
+        metadata["suite_version"] = first.suite_version
+    pages = [o.docs_page for o in outcomes if o.docs_page]
+    if pages:
+        metadata["data_docs"] = dg.MetadataValue.path(pages[-1])
+        metadata["data_docs_url"] = dg.MetadataValue.url(f"file://{pages[-1]}")
+    details = {o.day: o.details for o in outcomes if o.details}
+    if details:
+        metadata["details"] = dg.MetadataValue.json(details)
+    return dg.AssetCheckResult(
+        asset_key=first.asset, check_name=first.check, passed=not failing,
+        severity=dg.AssetCheckSeverity(first.severity), metadata=metadata,
+    )  # fmt: skip
+
+
+def _results(outcomes: list[CheckOutcome], sample_rows: int) -> list[dg.AssetCheckResult]:
+    by_check: dict[str, list[CheckOutcome]] = defaultdict(list)
+    for outcome in outcomes:
+        by_check[outcome.check].append(outcome)
+    return [check_result(items, sample_rows) for items in by_check.values()]
+
+
+def _publish(outcomes: list[CheckOutcome], tsdb: TsdbResource) -> None:
+    from rtdp_dagster.quality.metrics import check_points, now_ms, publish
+
+    publish(tsdb.put_http_url, check_points(outcomes, now_ms()), tsdb.timeout_s)
+
+
+def _run_name(asset: str, day: dt.date, context: dg.AssetCheckExecutionContext) -> str:
+    return f"{asset}-{day.isoformat()}-{context.run.run_id[:8]}"
+
+
+@dg.multi_asset_check(
+    specs=_specs("silver", [c for c in CHECKS["silver"] if c != "reconciliation"], blocking=True),
+    name="silver_quality",
+    description="The silver suites on each day of the run; ERROR failures keep the day out of the rollups.",
+)
+def silver_quality(
+    context: dg.AssetCheckExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
+    platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
+) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+    from rtdp_dagster.quality.evaluate import points_checks
+
+    settings = platform.settings()
+    table = read_table(spark.spark_session, delta.table_path("silver"))
+    if table is None:
+        raise dg.Failure("silver has no table yet: materialize it before checking it")
+    outcomes = []
+    for day in partitions.days_of(context.partition_time_window):
+        outcomes += points_checks(table, "silver", day, settings, _run_name("silver", day, context))
+    _publish(outcomes, realtime_tsdb)
+    yield from _results(outcomes, settings.quality.sample_rows)
+
+
+def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
+    """The checks of one daily rollup level (1m, 1h or 1d)."""
+    asset = f"rollup_{level}"
+    finer = {"1h": "rollup_1m", "1d": "rollup_1h"}.get(level)
+    deps = [name for name in (finer, "silver" if level == "1d" else None) if name]
+
+    @dg.multi_asset_check(
+        specs=_specs(asset, CHECKS[asset], blocking=True, additional_deps=deps),
+        name=f"{asset}_quality",
+        description=f"The {level} rollup suite on each day of the run; ERROR failures stop the next level.",
+    )
+    def rollup_quality(
+        context: dg.AssetCheckExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
+        platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
+    ) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+        from rtdp_dagster.quality.evaluate import rollup_checks
+
+        settings = platform.settings()
+        session = spark.spark_session
+        tables = {asset: session.read.format("delta").load(delta.table_path(asset))}
+        if finer:
+            tables["finer"] = session.read.format("delta").load(delta.table_path(finer))
+        if level == "1d":
+            tables["silver"] = session.read.format("delta").load(delta.table_path("silver"))
+        outcomes = []
+        for day in partitions.days_of(context.partition_time_window):
+            outcomes += rollup_checks(tables, level, day, settings, _run_name(asset, day, context))
+        _publish(outcomes, realtime_tsdb)
+        yield from _results(outcomes, settings.quality.sample_rows)
+
+    return rollup_quality
+
+
+rollup_quality_checks = [build_rollup_quality(level) for level in ("1m", "1h", "1d")]
+
+
+@dg.asset_check(
+    asset="silver",
+    name="reconciliation",
+    additional_deps=[bronze, quarantine, realtime_tsdb],
+    description="Counts along the path (collection log → Kafka → bronze → silver → realtime TSDB) for each day, "
+    "every difference explained (dead-lettered, quarantined, duplicates, corrections, retractions, late); "
+    "an unexplained difference fails.",
+)
+def silver_reconciliation(
+    context: dg.AssetCheckExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
+    platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
+) -> dg.AssetCheckResult:  # fmt: skip
+    from rtdp_dagster.quality.metrics import check_points, now_ms, publish, reconciliation_points
+    from rtdp_dagster.quality.reconciliation import reconcile_day
+
+    settings = platform.settings()
+    severity = settings.quality.severities["silver"]["reconciliation"]
+    reconciliations = [
+        reconcile_day(spark.spark_session, settings, day, table_path=delta.table_path)
+        for day in partitions.days_of(context.partition_time_window)
+    ]
+    outcomes = [
+        CheckOutcome("silver", "reconciliation", r.day, r.passed, severity,
+                     sum(stage.unexplained for stage in r.stages))
+        for r in reconciliations
+    ]  # fmt: skip
+    at = now_ms()
+    publish(realtime_tsdb.put_http_url, check_points(outcomes, at) + [
+        point for r in reconciliations for point in reconciliation_points(r, at)
+    ], realtime_tsdb.timeout_s)  # fmt: skip
+    metadata: dict = {
+        "days": ", ".join(r.day for r in reconciliations),
+        "failing_rows": sum(o.failing_rows for o in outcomes),
+        "stages": dg.MetadataValue.md("\n\n".join(f"**{r.day}**\n\n{r.markdown()}" for r in reconciliations)),
+    }
+    for stage in reconciliations[-1].stages if reconciliations else []:
+        metadata[f"{stage.name}_count"] = -1 if stage.count is None else stage.count
+        metadata[f"{stage.name}_unexplained"] = stage.unexplained
+    return dg.AssetCheckResult(
+        passed=all(r.passed for r in reconciliations), severity=dg.AssetCheckSeverity(severity), metadata=metadata
+    )
+
+
+class QualityDayConfig(dg.Config):
+    day: str = Field(default="", description="UTC day to check, YYYY-MM-DD; empty: yesterday.")
+
+
+@dg.multi_asset_check(
+    specs=_specs("bronze", CHECKS["bronze"], blocking=False),
+    name="bronze_quality",
+    description="The bronze suites on one day (run config `day`, default yesterday): schema, keys, day, range.",
+)
+def bronze_quality(
+    context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
+    delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
+) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+    from rtdp_dagster.quality.evaluate import points_checks
+
+    settings = platform.settings()
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    day = dt.date.fromisoformat(config.day) if config.day else yesterday
+    table = read_table(spark.spark_session, delta.table_path("bronze"))
+    if table is None:
+        raise dg.Failure("bronze has no table yet: is the stream running?")
+    outcomes = points_checks(table, "bronze", day, settings, _run_name("bronze", day, context))
+    _publish(outcomes, realtime_tsdb)
+    yield from _results(outcomes, settings.quality.sample_rows)
+
+
+bronze_quality_job = dg.define_asset_job(
+    "bronze_quality_job",
+    selection=dg.AssetSelection.checks(bronze_quality),
+    description="The bronze suites on one day (yesterday unless run config says otherwise).",
+)
+bronze_quality_schedule = dg.ScheduleDefinition(
+    job=bronze_quality_job,
+    cron_schedule="20 0 * * *",
+    execution_timezone="UTC",
+    default_status=dg.DefaultScheduleStatus.RUNNING,
+)
+quality_checks = [silver_quality, silver_reconciliation, *rollup_quality_checks, bronze_quality]

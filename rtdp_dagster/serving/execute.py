@@ -1,0 +1,203 @@
+"""Answering /api/query: each sub-query planned, fetched, downsampled, rated, grouped and formatted."""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+
+from rtdp_dagster.serving.aggregate import Group, Series, aggregate
+from rtdp_dagster.serving.errors import bad_request
+from rtdp_dagster.serving.fetch import Source, fetch_segment
+from rtdp_dagster.serving.history_end import HistoryEnds
+from rtdp_dagster.serving.model import QueryRequest, SubQuery
+from rtdp_dagster.serving.partials import NEEDS, PartialSet, series_tags
+from rtdp_dagster.serving.plan import Plan, Segment, plan_span
+from rtdp_dagster.serving.rate import rate
+from rtdp_dagster.serving.segment_cache import SegmentCache
+from rtdp_dagster.serving.vm import Deadline, VmClient
+
+
+@dataclass(frozen=True)
+class Limits:
+    max_series: int
+    max_datapoints: int
+
+
+@dataclass
+class QueryEngine:
+    realtime: VmClient
+    history: VmClient
+    history_ends: HistoryEnds
+    levels: list[str]
+    realtime_retention_ms: int
+    realtime_below_ms: int
+    limits: Limits
+    pool: Executor
+    history_cache: SegmentCache | None = None
+
+    def run(self, request: QueryRequest, deadline: Deadline, now_ms: int | None = None) -> tuple[list[dict], str]:
+        """The OpenTSDB result objects of every sub-query, and a description of the routes taken."""
+        now_ms = int(time.time() * 1000) if now_ms is None else now_ms
+        results, routes, points = [], [], 0
+        for query in request.queries:
+            groups, plan = self._sub_query(query, request, deadline, now_ms)
+            routes.append(plan.describe())
+            for group in groups:
+                result = format_result(query, group, request)
+                points += len(result["dps"])
+                if points > self.limits.max_datapoints:
+                    raise bad_request(
+                        f"the response would hold more than {self.limits.max_datapoints:,} data points "
+                        "(serve.max_datapoints); use a coarser downsample or a shorter range"
+                    )
+                results.append(result)
+        return results, ";".join(routes)
+
+    def _sub_query(
+        self, query: SubQuery, request: QueryRequest, deadline: Deadline, now_ms: int
+    ) -> tuple[list[Group], Plan]:
+        matchers = tuple(matcher for item in query.filters for matcher in item.matchers())
+        realtime_start = now_ms - self.realtime_retention_ms
+        if query.downsample is None:
+            series, plan = self._raw(query, request, matchers, realtime_start, deadline)
+        else:
+            series, plan = self._downsampled(query, request, matchers, realtime_start, deadline)
+        if query.rate:
+            for item in series:
+                item.timestamps, item.values = rate(item.timestamps, item.values, query.rate_options)
+        return aggregate(series, query.aggregator, query.group_by), plan
+
+    def _raw(
+        self, query: SubQuery, request: QueryRequest, matchers: tuple[str, ...], realtime_start: int, deadline: Deadline
+    ) -> tuple[list[Series], Plan]:
+        if request.start_ms < realtime_start:
+            raise bad_request(
+                f"{query.metric}: a query without downsample reads raw points, which only the realtime "
+                f"TSDB keeps (for the last {self.realtime_retention_ms / 86_400_000:g} days); add a "
+                "downsample such as 1h-avg to read the rollups"
+            )
+        source = Source(self.realtime, query.metric, matchers)
+        found = source.client.export(
+            source.selector(), request.start_ms, request.end_ms, deadline, self.limits.max_datapoints
+        )
+        series = []
+        for item in found:
+            tags = series_tags(item.labels)
+            if not self._accepts(query, tags):
+                continue
+            order = np.argsort(item.timestamps, kind="stable")
+            timestamps, values = item.timestamps[order], item.values[order]
+            # Several samples on one timestamp (a correction after its original): the later one wins.
+            last = np.append(timestamps[1:] != timestamps[:-1], True)
+            series.append(Series(tags, timestamps[last], values[last]))
+        self._check_series(query, len(series))
+        plan = Plan((Segment("realtime", request.start_ms, request.end_ms + 1),))
+        return _merge_same_tags(series), plan
+
+    def _downsampled(
+        self, query: SubQuery, request: QueryRequest, matchers: tuple[str, ...], realtime_start: int, deadline: Deadline
+    ) -> tuple[list[Series], Plan]:
+        assert query.downsample is not None
+        downsample, bucketing = query.downsample, query.downsample.bucketing
+        if bucketing.kind == "all":
+            starts = np.array([request.start_ms], dtype=np.int64)
+            ends = np.array([request.end_ms + 1], dtype=np.int64)
+        else:
+            buckets = bucketing.count_between(request.start_ms, request.end_ms)
+            if buckets > self.limits.max_datapoints:
+                raise bad_request(
+                    f"downsample {downsample.text} makes {buckets:,} buckets per series over this range "
+                    f"(serve.max_datapoints is {self.limits.max_datapoints:,}); use a coarser "
+                    "interval"
+                )
+            starts = bucketing.starts(request.start_ms, request.end_ms)
+            ends = np.append(starts[1:], bucketing.end_of(int(starts[-1])))
+        plan = plan_span(
+            int(starts[0]),
+            int(ends[-1]),
+            bucketing,
+            self.levels,
+            realtime_start,
+            self.realtime_below_ms,
+            lambda level: self.history_ends.end_ms(query.metric, level, deadline),
+        )
+        partials = PartialSet(len(starts), NEEDS[downsample.function])
+        for segment in plan.segments:
+            client = self.history if segment.source == "history" else self.realtime
+            fetch_segment(
+                segment,
+                Source(client, query.metric, matchers),
+                starts,
+                ends,
+                partials,
+                deadline,
+                self.pool,
+                self.limits.max_datapoints,
+                self.history_cache,
+            )
+        series = []
+        for key, values in partials.evaluate(downsample.function).items():
+            tags = partials.tags[key]
+            if not self._accepts(query, tags):
+                continue
+            if downsample.fill == "none":
+                present = ~np.isnan(values)
+                series.append(Series(tags, starts[present], values[present]))
+            else:
+                filled = np.nan_to_num(values, nan=0.0) if downsample.fill == "zero" else values
+                series.append(Series(tags, starts.copy(), filled))
+        self._check_series(query, len(series))
+        return series, plan
+
+    def _accepts(self, query: SubQuery, tags: dict[str, str]) -> bool:
+        if query.explicit_tags and set(tags) != {item.tagk for item in query.filters}:
+            return False
+        return all(item.matches(tags.get(item.tagk)) for item in query.filters)
+
+    def _check_series(self, query: SubQuery, count: int) -> None:
+        if count > self.limits.max_series:
+            raise bad_request(
+                f"{query.metric}: the filters select {count:,} series, more than serve.max_series "
+                f"({self.limits.max_series:,}); narrow the tag filters"
+            )
+
+
+def format_result(query: SubQuery, group: Group, request: QueryRequest) -> dict:
+    timestamps = group.timestamps if request.ms_resolution else group.timestamps // 1000
+    values = group.values
+    if not request.ms_resolution and len(timestamps) > 1:
+        # Second resolution can fold several points into one second: the last one is kept.
+        last = np.append(timestamps[1:] != timestamps[:-1], True)
+        timestamps, values = timestamps[last], values[last]
+    numbers = [None if value != value else float(value) for value in values.tolist()]
+    stamps = timestamps.tolist()
+    dps = (
+        [list(pair) for pair in zip(stamps, numbers, strict=True)]
+        if request.arrays
+        else dict(zip(map(str, stamps), numbers, strict=True))
+    )
+    result: dict = {"metric": query.metric, "tags": group.tags, "aggregateTags": group.aggregate_tags, "dps": dps}
+    if request.show_query:
+        result["query"] = query.describe()
+    return result
+
+
+def _merge_same_tags(series: list[Series]) -> list[Series]:
+    """Series the backend returns twice under one tag set (e.g. split export lines) become one."""
+    merged: dict[tuple, Series] = {}
+    for item in series:
+        key = tuple(sorted(item.tags.items()))
+        if key not in merged:
+            merged[key] = item
+            continue
+        both = merged[key]
+        timestamps = np.concatenate([both.timestamps, item.timestamps])
+        values = np.concatenate([both.values, item.values])
+        order = np.argsort(timestamps, kind="stable")
+        timestamps, values = timestamps[order], values[order]
+        last = np.append(timestamps[1:] != timestamps[:-1], True)
+        merged[key] = Series(item.tags, timestamps[last], values[last])
+    return list(merged.values())

@@ -1,0 +1,102 @@
+"""The checks in Dagster: a blocking failure on silver keeps rollup_1m from running in the same run,
+the failure is published as rtdp.dq.* metrics with a Data Docs link, and after the data is fixed the
+same run goes through. Freshness: a day of silver that is not there by its deadline fails its check."""
+
+import datetime as dt
+import uuid
+from pathlib import Path
+
+import dagster as dg
+
+from rtdp_dagster.batch import assets as batch
+from rtdp_dagster.config import Settings
+from rtdp_dagster.quality import checks as quality
+from rtdp_dagster.resources import DeltaTablesResource
+from rtdp_dagster.tsdb.query import export_series, force_flush
+from tests.batch.bronze_rows import Record, ms, write_bronze
+
+DAY = "2026-10-06"
+
+
+def _records(host: str, bad: dict[int, float]) -> list[Record]:
+    start = ms(f"{DAY}T08:00:00")
+    return [
+        Record("sys.cpu.util", {"host": host}, start + i * 60_000, bad.get(i, float(i % 90)), ums_id=1, offset=i)
+        for i in range(60)
+    ]
+
+
+def _run(resources: dict) -> dg.ExecuteInProcessResult:
+    selection = [batch.silver, batch.rollups[0], quality.silver_quality]
+    return dg.materialize(selection, partition_key=DAY, resources=resources, raise_on_error=False)
+
+
+def _latest_status(settings: Settings, check: str) -> float:
+    force_flush(settings.tsdb.realtime.url)
+    (series,) = export_series(settings.tsdb.realtime.url, "rtdp.dq.check_status", {"asset": "silver", "check": check})
+    assert series["tags"]["severity"] == "ERROR"
+    return max(series["points"])[1]
+
+
+def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
+    stack: Settings, spark, tmp_path: Path
+) -> None:
+    from rtdp_dagster.definitions import defs
+
+    host = f"blocking-{uuid.uuid4().hex[:6]}"
+    delta = DeltaTablesResource(root=str(tmp_path / "delta"))
+    resources = {**dict(defs.resources or {}), "delta": delta}
+    write_bronze(spark, _records(host, {7: 150.0, 30: 250.0}), delta.table_path("bronze"))
+
+    failed = _run(resources)
+    assert not failed.success
+    materialized = {e.asset_key.to_user_string() for e in failed.get_asset_materialization_events()}
+    assert materialized == {"silver"}, "rollup_1m must not run after a blocking failure"
+    assert not Path(delta.table_path("rollup_1m")).exists()
+    evaluations = {e.check_name: e for e in failed.get_asset_check_evaluations()}
+    assert {name for name, e in evaluations.items() if not e.passed} == {"value_range"}
+    value_range = evaluations["value_range"]
+    assert value_range.metadata["failing_rows"].value == 2
+    assert value_range.metadata["days"].value == DAY
+    assert Path(str(value_range.metadata["data_docs"].value)).is_file()
+    sample = str(value_range.metadata["failing_sample"].value)
+    assert f"sys.cpu.util\\|app=unknown,host={host},site=unknown | percent | 2 | 2026-10-06T08:07:00Z | 150.0" in sample
+    assert _latest_status(stack, "value_range") == 0.0
+
+    # The operator corrects the source, the day is re-read into bronze, and the day runs again.
+    write_bronze(spark, _records(host, {}), str(tmp_path / "fixed"))
+    spark.read.format("delta").load(str(tmp_path / "fixed")).write.format("delta").mode("overwrite").save(
+        delta.table_path("bronze")
+    )
+    fixed = _run(resources)
+    assert fixed.success
+    assert {e.asset_key.to_user_string() for e in fixed.get_asset_materialization_events()} == {"silver", "rollup_1m"}
+    assert all(e.passed for e in fixed.get_asset_check_evaluations())
+    assert spark.read.format("delta").load(delta.table_path("rollup_1m")).count() == 60
+    assert _latest_status(stack, "value_range") == 1.0
+
+
+def test_a_day_of_silver_missing_after_its_deadline_fails_its_freshness_check(stack: Settings) -> None:
+    from rtdp_dagster.definitions import defs, freshness
+
+    (silver_check,) = [c for c in freshness if dg.AssetKey("silver") in {k.asset_key for k in c.check_keys}]
+    instance = dg.DagsterInstance.ephemeral()
+
+    def evaluate() -> dg.AssetCheckEvaluation:
+        result = dg.materialize(
+            [batch.silver, silver_check], selection=dg.AssetSelection.checks(silver_check), instance=instance,
+            resources=dict(defs.resources or {}),
+        )  # fmt: skip
+        (evaluation,) = result.get_asset_check_evaluations()
+        return evaluation
+
+    late = evaluate()
+    assert not late.passed and late.severity == dg.AssetCheckSeverity.ERROR
+    assert "dagster/overdue_seconds" in late.metadata
+    # Whichever deadline passed last (01:30 UTC today or yesterday), its day is now materialized.
+    today = dt.datetime.now(dt.UTC).date()
+    for days_back in (1, 2):
+        partition = (today - dt.timedelta(days=days_back)).isoformat()
+        instance.report_runless_asset_event(dg.AssetMaterialization("silver", partition=partition))
+    assert evaluate().passed
+    assert defs.resolve_asset_graph().get(dg.AssetKey("silver")).freshness_policy is not None
