@@ -305,6 +305,18 @@ def _cmd_replay(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_dq_reconcile(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.quality.commands import reconcile
+
+    return reconcile(settings, args)
+
+
+def _cmd_dq_check(settings: Settings, args: argparse.Namespace) -> int:
+    from rtdp_dagster.quality.commands import check
+
+    return check(settings, args)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rtdp",
@@ -370,8 +382,12 @@ def build_parser() -> argparse.ArgumentParser:
         "demo", help="the whole platform on the local stack with three workloads; prints a summary and the URLs"
     )
     demo.add_argument("--duration", type=float, help="exit by itself after this many seconds (default: Ctrl-C)")
-    demo.add_argument("--history-days", type=float, default=2.0,
-                      help="days of past points the replayed sources bring and the backfill covers (default 2)")
+    demo.add_argument(
+        "--history-days",
+        type=float,
+        default=2.0,
+        help="days of past points the replayed sources bring and the backfill covers (default 2)",
+    )
     demo.add_argument("--small", action="store_true", help="a small workload (synthetic fleet at 60 s cadence)")
     demo.add_argument("--summary-json", type=Path, help="also write the summary to this JSON file")
     demo.add_argument("--screenshots", type=Path, help="save screenshots of the Dagster UI into this folder")
@@ -431,6 +447,20 @@ def build_parser() -> argparse.ArgumentParser:
         "--topic", action="append", help="topic to replay (repeatable); default: every topic of stream.topic_pattern"
     )
     replay.set_defaults(handler=_cmd_replay)
+
+    dq = commands.add_parser("dq", help="data quality: the suites and the reconciliation of a day (exit 2 on failure)")
+    dq_commands = dq.add_subparsers(dest="dq_command", required=True, metavar="ACTION")
+    dq_reconcile = dq_commands.add_parser(
+        "reconcile", help="counts from the collection log to the realtime TSDB, every difference explained"
+    )
+    dq_reconcile.add_argument("--day", help="UTC day YYYY-MM-DD (default: yesterday)")
+    dq_reconcile.add_argument("--no-realtime", action="store_true", help="skip the realtime TSDB comparison")
+    dq_reconcile.add_argument("--json", action="store_true", help="machine-readable output")
+    dq_reconcile.set_defaults(handler=_cmd_dq_reconcile)
+    dq_check = dq_commands.add_parser("check", help="run the bronze or silver suites on a day (Data Docs HTML)")
+    dq_check.add_argument("dataset", choices=["bronze", "silver"])
+    dq_check.add_argument("--day", help="UTC day YYYY-MM-DD (default: yesterday)")
+    dq_check.set_defaults(handler=_cmd_dq_check)
     return parser
 
 

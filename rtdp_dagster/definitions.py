@@ -21,19 +21,22 @@ wave_jobs = {wave: build_wave_job(wave, settings.collection.sources) for wave in
 freshness = freshness_checks(settings.quality.freshness)
 
 defs = dg.Definitions(
-    assets=[
-        smoke.smoke_kafka_points,
-        smoke.smoke_delta_points,
-        smoke.smoke_realtime_tsdb,
-        collection.collection_log,
-        speed.kafka_points,
-        speed.bronze,
-        speed.quarantine,
-        speed.realtime_tsdb,
-        speed.stream_progress,
-        batch.silver,
-        *batch.rollups,
-    ],
+    assets=with_freshness_policies(
+        [
+            smoke.smoke_kafka_points,
+            smoke.smoke_delta_points,
+            smoke.smoke_realtime_tsdb,
+            collection.collection_log,
+            speed.kafka_points,
+            speed.bronze,
+            speed.quarantine,
+            speed.realtime_tsdb,
+            speed.stream_progress,
+            batch.silver,
+            *batch.rollups,
+        ],
+        settings.quality.freshness,
+    ),
     asset_checks=[speed.stream_heartbeat_fresh, *quality.quality_checks, *freshness],
     jobs=[
         smoke.smoke_job,
@@ -57,5 +60,7 @@ defs = dg.Definitions(
     ],
     sensors=[late_data_sensor, freshness_sensor(freshness)],
     resources=build_resources(settings),
+    # Steps do their heavy work on the Spark Connect server, Kafka or the TSDBs: a process per step
+    # would only add seconds of Python start-up each on two cores.
+    executor=dg.in_process_executor,
 )
-defs = with_freshness_policies(defs, settings.quality.freshness)

@@ -9,5 +9,5 @@ def test_reference_file_matches_the_model() -> None:
 
 def test_reference_lists_nested_keys_with_their_comments() -> None:
     text = markdown()
-    assert "| `stack.victoria_metrics.latency_offset` | str | `\"1s\"` | Queries hide points newer than this" in text
+    assert '| `stack.victoria_metrics.latency_offset` | str | `"1s"` | Queries hide points newer than this' in text
     assert "| `kafka.points_topic` |" in text

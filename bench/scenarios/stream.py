@@ -124,7 +124,7 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
     start = (int(time.time()) - 3600) * 1000
     publisher = Publisher(bench.kafka, client_id="rtdp-bench-stream")
     for i in range(backlog):
-        publisher.send_point(_envelope("sys.cpu.util", f"h{i % 1000:04d}", start + (i // 1000) * 1000, float(i)))
+        publisher.send_point(_envelope("sys.cpu.util", f"h{i % 1000:04d}", start + (i // 1000) * 1000, float(i % 100)))
     publisher.confirm()
     publisher.close()
 
@@ -196,7 +196,7 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
             while not stop.is_set():
                 now_ms = int(time.time() * 1000)
                 for _ in range(rate // 10):  # a tenth of a second's worth
-                    publisher.send_point(_envelope("sys.cpu.util", f"h{i % 1000:04d}", now_ms, float(i)))
+                    publisher.send_point(_envelope("sys.cpu.util", f"h{i % 1000:04d}", now_ms, float(i % 100)))
                     i += 1
                 sent[now_ms] = time.perf_counter()
                 publisher.send_point(_envelope(PROBE_METRIC, "probe", now_ms, 1.0))

@@ -31,6 +31,9 @@ from rtdp_dagster.streaming.assets import bronze
 GROUP = "batch"
 OWNERS = ["team:platform"]
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# A week, month or year also covers days before the start date or not yet closed: those are absent,
+# not an error (a backfill of this year must not be refused for them).
+TOLERANT_MAPPING = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
 
 def with_master_data(spark: SparkSession, silver: DataFrame, master_path: str) -> DataFrame:
@@ -101,10 +104,7 @@ def build_rollup(level: str, source: str, partitions_def: dg.PartitionsDefinitio
     @dg.asset(
         name=name,
         partitions_def=partitions_def,
-        # A week, month or year also covers days before the start date or not yet closed: those
-        # are absent, not an error (a backfill of this year must not be refused for them).
-        deps=[dg.AssetDep(source, partition_mapping=dg.TimeWindowPartitionMapping(
-            allow_nonexistent_upstream_partitions=True))] if coarse else [source],  # fmt: skip
+        deps=[dg.AssetDep(source, partition_mapping=TOLERANT_MAPPING)] if coarse else [source],
         # A week, month or year is recomputed once its days are there, and again when one changes.
         automation_condition=dg.AutomationCondition.eager() if coarse else None,
         backfill_policy=SINGLE_RUN,

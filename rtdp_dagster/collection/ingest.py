@@ -72,7 +72,12 @@ class SourceRunner:
     def plan(self) -> None:
         now = self.clock_ms()
         planned = self.state.plan_windows(
-            self.source.name, WAVE, now, self.window_ms, self.max_window_ms, first_start_ms=now - max(self.window_ms, self.history_ms)
+            self.source.name,
+            WAVE,
+            now,
+            self.window_ms,
+            self.max_window_ms,
+            first_start_ms=now - max(self.window_ms, self.history_ms),
         )
         if planned:
             self._wake.set()

@@ -1,15 +1,18 @@
-"""How fresh each asset must be: freshness policies (shown on the asset in the UI) and freshness checks.
+"""How fresh each asset must be: freshness policies (Dagster's current API; the daemon judges them and
+the UI shows a late asset as failing) and one freshness check on silver's daily partitions.
 
-- silver of yesterday by ``silver_deadline_cron`` (01:30 UTC), rollup_1m/1h/1d by
-  ``rollups_deadline_cron`` (02:00): time-partition freshness checks (ERROR for silver, WARN for the
-  rollups), and cron freshness policies;
-- rollup_1w/1mo/1y, which follow their days, updated by ``coarse_rollups_deadline_cron`` (a policy);
-- collection_log within ``collection_log_max_age_s`` (a last-update check and a time-window policy).
-
-The checks run from ``freshness_checks_sensor``; the policies are judged by the Dagster daemon.
+- silver: yesterday's partition by ``silver_deadline_cron`` (01:30 UTC). A cron policy looks at
+  the asset's last materialization of any partition, so a late-data re-run of an older day would
+  make silver look fresh while yesterday is missing: a time-partition freshness check (ERROR, run
+  by ``freshness_checks_sensor``) judges exactly the latest partition. Dagster marks these check
+  builders as superseded by policies; they are used for this one case policies do not cover.
+- rollup_1m/1h/1d by ``rollups_deadline_cron`` (02:00), rollup_1w/1mo/1y, which follow their
+  days, by ``coarse_rollups_deadline_cron`` (03:00): cron policies;
+- collection_log within ``collection_log_max_age_s`` (copied every 5 minutes): a time-window policy.
 """
 
 import datetime as dt
+from collections.abc import Sequence
 
 import dagster as dg
 
@@ -17,6 +20,7 @@ from rtdp_dagster.config import FreshnessConfig
 
 DAILY = ["silver", "rollup_1m", "rollup_1h", "rollup_1d"]
 COARSE = ["rollup_1w", "rollup_1mo", "rollup_1y"]
+Asset = dg.AssetsDefinition | dg.AssetSpec
 
 
 def _since_midnight(cron: str) -> dt.timedelta:
@@ -38,27 +42,24 @@ def policies(config: FreshnessConfig) -> dict[str, dg.FreshnessPolicy]:
     return found
 
 
-def with_freshness_policies(defs: dg.Definitions, config: FreshnessConfig) -> dg.Definitions:
-    """The definitions with each asset's freshness policy attached."""
+def with_freshness_policies(assets: Sequence[Asset], config: FreshnessConfig) -> list[Asset]:
+    """The assets with their freshness policy attached (others unchanged)."""
     chosen = policies(config)
 
     def attach(spec: dg.AssetSpec) -> dg.AssetSpec:
         policy = chosen.get(spec.key.to_user_string())
         return dg.apply_freshness_policy(spec, policy) if policy is not None else spec
 
-    return defs.map_asset_specs(func=attach)
+    return [item.map_asset_specs(attach) if isinstance(item, dg.AssetsDefinition) else attach(item) for item in assets]
 
 
 def freshness_checks(config: FreshnessConfig) -> list[dg.AssetChecksDefinition]:
-    return [
-        *dg.build_time_partition_freshness_checks(
+    """The freshness check of silver's latest daily partition."""
+    return list(
+        dg.build_time_partition_freshness_checks(
             assets=["silver"], deadline_cron=config.silver_deadline_cron, severity=dg.AssetCheckSeverity.ERROR
-        ),
-        *dg.build_time_partition_freshness_checks(assets=DAILY[1:], deadline_cron=config.rollups_deadline_cron),
-        *dg.build_last_update_freshness_checks(
-            assets=["collection_log"], lower_bound_delta=dt.timedelta(seconds=config.collection_log_max_age_s)
-        ),
-    ]
+        )
+    )
 
 
 def freshness_sensor(checks: list[dg.AssetChecksDefinition]) -> dg.SensorDefinition:

@@ -259,27 +259,33 @@ def _realtime_stage(
     failed = F.lit(False)
     for failure in ranges:  # time ranges of micro-batches whose puts failed
         failed = failed | F.col("ums_ts_").between(int(failure["min_ts"]), int(failure["max_ts"]))
-    missing = silver.join(tsdb, ["identity", "ums_ts_"], "left_anti").join(points, ["identity", "ums_ts_"], "left")
-    extra = tsdb.join(silver, ["identity", "ums_ts_"], "left_anti").join(points, ["identity", "ums_ts_"], "left")
-    late = F.coalesce(F.col("late"), F.lit(False))
-    failed_not_late = failed & ~late
-    gone = missing.agg(
-        F.sum(late.cast("long")).alias("late"),
-        F.sum(failed_not_late.cast("long")).alias("failed"),
-        F.sum((~late & ~failed).cast("long")).alias("unexplained"),
+    keys = ["identity", "ums_ts_"]
+    both = (
+        silver.withColumn("in_silver", F.lit(True))
+        .join(tsdb.withColumn("in_tsdb", F.lit(True)), keys, "full_outer")
+        .join(points, keys, "left")
+    )
+    in_silver, in_tsdb = F.coalesce(F.col("in_silver"), F.lit(False)), F.coalesce(F.col("in_tsdb"), F.lit(False))
+    late, retracted = F.coalesce(F.col("late"), F.lit(False)), F.coalesce(F.col("retracted"), F.lit(False))
+    missing, extra = in_silver & ~in_tsdb, in_tsdb & ~in_silver
+
+    def count(condition: Column) -> Column:
+        return F.coalesce(F.sum(condition.cast("long")), F.lit(0))
+
+    row = both.agg(
+        count(in_tsdb).alias("total"),
+        count(missing & late).alias("late"),
+        count(missing & ~late & failed).alias("failed"),
+        count(extra & retracted).alias("retracted"),
+        (count(missing & ~late & ~failed) + count(extra & ~retracted)).alias("unexplained"),
     ).first()
-    retracted = F.coalesce(F.col("retracted"), F.lit(False))
-    added = extra.agg(
-        F.sum(retracted.cast("long")).alias("retracted"), F.sum((~retracted).cast("long")).alias("unexplained")
-    ).first()
-    total = tsdb.count()
-    assert gone is not None and added is not None
+    assert row is not None
     explained = {
-        "late_for_realtime": -int(gone["late"] or 0),
-        "tsdb_write_failed": -int(gone["failed"] or 0),
-        "retraction_not_applied": int(added["retracted"] or 0),
+        "late_for_realtime": -row["late"],
+        "tsdb_write_failed": -row["failed"],
+        "retraction_not_applied": row["retracted"],
     }
-    return Stage("realtime", total, explained, int(gone["unexplained"] or 0) + int(added["unexplained"] or 0))
+    return Stage("realtime", row["total"], explained, row["unexplained"])
 
 
 def reconcile_day(

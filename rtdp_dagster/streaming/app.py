@@ -89,6 +89,8 @@ class QueryStarter:
 
     def bronze(self) -> StreamingQuery:
         settings = self.settings
+        tables.ensure_bronze(self.spark, settings.delta.table_path(tables.BRONZE))
+        tables.ensure_quarantine(self.spark, settings.delta.table_path(tables.QUARANTINE))
         kafka = kafka_stream(self.spark, settings)
         checked = checked_records(kafka, settings.validation, settings.quality.metric_kinds)
         writer = BronzeWriter(

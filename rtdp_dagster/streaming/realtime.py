@@ -124,8 +124,17 @@ class RealtimeWriter:
         latest = batch.withColumn("version_rank", F.row_number().over(newest_first)).where(F.col("version_rank") == 1)
         totals = (
             with_master_data(latest, self.master.current())
-            .select("metric", "tags", "value", "ums_ts_", "ums_op_", "site", "app", "host_known",
-                    F.unix_millis("kafka_timestamp").alias("kafka_ms"))
+            .select(
+                "metric",
+                "tags",
+                "value",
+                "ums_ts_",
+                "ums_op_",
+                "site",
+                "app",
+                "host_known",
+                F.unix_millis("kafka_timestamp").alias("kafka_ms"),
+            )
             .mapInPandas(self.write, _RESULT_SCHEMA)
             .agg(
                 *[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts", "retractions", "latency_sum_ms")],

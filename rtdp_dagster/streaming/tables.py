@@ -45,10 +45,35 @@ BRONZE_SCHEMA = T.StructType(
 )
 
 
-def ensure_bronze(spark: SparkSession, path: str) -> None:
-    """An empty bronze table where there is none yet, so its readers can start before its first batch."""
+# Invalid records: the raw record, why it was refused, where it was on Kafka, when it came.
+QUARANTINE_SCHEMA = T.StructType(
+    [
+        T.StructField("raw_key", T.StringType()),
+        T.StructField("raw_value", T.StringType()),
+        T.StructField("reason", T.StringType()),
+        T.StructField("detail", T.StringType()),
+        T.StructField("kafka_topic", T.StringType()),
+        T.StructField("kafka_partition", T.IntegerType()),
+        T.StructField("kafka_offset", T.LongType()),
+        T.StructField("kafka_timestamp", T.TimestampType()),
+        T.StructField("batch_id", T.LongType()),
+        T.StructField("ingested_at", T.LongType()),
+        T.StructField("received_date", T.DateType()),
+    ]
+)
+
+
+def ensure_table(spark: SparkSession, path: str, schema: T.StructType, partition_column: str) -> None:
+    """An empty table where there is none yet: readers (the realtime query, checks, reconciliation)
+    can start before the first micro-batch, and a batch with nothing for a table needs no commit."""
     from delta.tables import DeltaTable
 
-    DeltaTable.createIfNotExists(spark).location(path).addColumns(BRONZE_SCHEMA).partitionedBy(
-        "event_date"
-    ).execute()
+    DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).partitionedBy(partition_column).execute()
+
+
+def ensure_bronze(spark: SparkSession, path: str) -> None:
+    ensure_table(spark, path, BRONZE_SCHEMA, "event_date")
+
+
+def ensure_quarantine(spark: SparkSession, path: str) -> None:
+    ensure_table(spark, path, QUARANTINE_SCHEMA, "received_date")

@@ -12,6 +12,8 @@ from rtdp_dagster.batch import assets as batch
 from rtdp_dagster.config import Settings
 from rtdp_dagster.quality import checks as quality
 from rtdp_dagster.resources import DeltaTablesResource
+from rtdp_dagster.stack.process import wait_until
+from rtdp_dagster.streaming import assets as speed
 from rtdp_dagster.tsdb.query import export_series, force_flush
 from tests.batch.bronze_rows import Record, ms, write_bronze
 
@@ -27,15 +29,28 @@ def _records(host: str, bad: dict[int, float]) -> list[Record]:
 
 
 def _run(resources: dict) -> dg.ExecuteInProcessResult:
-    selection = [batch.silver, batch.rollups[0], quality.silver_quality]
+    selection = [batch.silver, batch.rollups[0], quality.silver_quality, quality.rollup_quality_checks[0]]
     return dg.materialize(selection, partition_key=DAY, resources=resources, raise_on_error=False)
 
 
-def _latest_status(settings: Settings, check: str) -> float:
-    force_flush(settings.tsdb.realtime.url)
-    (series,) = export_series(settings.tsdb.realtime.url, "rtdp.dq.check_status", {"asset": "silver", "check": check})
-    assert series["tags"]["severity"] == "ERROR"
-    return max(series["points"])[1]
+def _materialized(result: dg.ExecuteInProcessResult) -> set[str]:
+    return {event.asset_key.to_user_string() for event in result.get_asset_materialization_events() if event.asset_key}
+
+
+def _statuses(settings: Settings, check: str, count: int) -> list[float]:
+    """The check's rtdp.dq.check_status values in time order, once there are count of them."""
+    found: list = []
+
+    def written() -> bool:
+        force_flush(settings.tsdb.realtime.url)
+        tags = {"asset": "silver", "check": check}
+        found[:] = export_series(settings.tsdb.realtime.url, "rtdp.dq.check_status", tags)
+        return len(found) == 1 and len(found[0]["points"]) >= count
+
+    # A series written for the first time can take a moment to become searchable.
+    assert wait_until(written, timeout_s=30, interval_s=1), found
+    assert found[0]["tags"]["severity"] == "ERROR"
+    return [value for _, value in sorted(found[0]["points"])]
 
 
 def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
@@ -50,7 +65,7 @@ def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
 
     failed = _run(resources)
     assert not failed.success
-    materialized = {e.asset_key.to_user_string() for e in failed.get_asset_materialization_events()}
+    materialized = _materialized(failed)
     assert materialized == {"silver"}, "rollup_1m must not run after a blocking failure"
     assert not Path(delta.table_path("rollup_1m")).exists()
     evaluations = {e.check_name: e for e in failed.get_asset_check_evaluations()}
@@ -61,7 +76,16 @@ def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
     assert Path(str(value_range.metadata["data_docs"].value)).is_file()
     sample = str(value_range.metadata["failing_sample"].value)
     assert f"sys.cpu.util\\|app=unknown,host={host},site=unknown | percent | 2 | 2026-10-06T08:07:00Z | 150.0" in sample
-    assert _latest_status(stack, "value_range") == 0.0
+    assert _statuses(stack, "value_range", 1) == [0.0]
+
+    # Bronze holds the same two rows: its own check (run config names the day) finds them too.
+    bronze_run = dg.materialize(
+        [speed.bronze, quality.bronze_quality], selection=dg.AssetSelection.checks(quality.bronze_quality),
+        resources=resources, run_config={"ops": {"bronze_quality": {"config": {"day": DAY}}}},
+    )  # fmt: skip
+    bronze_checks = {e.check_name: e for e in bronze_run.get_asset_check_evaluations()}
+    assert {name for name, e in bronze_checks.items() if not e.passed} == {"value_range"}
+    assert bronze_checks["value_range"].metadata["failing_rows"].value == 2
 
     # The operator corrects the source, the day is re-read into bronze, and the day runs again.
     write_bronze(spark, _records(host, {}), str(tmp_path / "fixed"))
@@ -70,13 +94,14 @@ def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
     )
     fixed = _run(resources)
     assert fixed.success
-    assert {e.asset_key.to_user_string() for e in fixed.get_asset_materialization_events()} == {"silver", "rollup_1m"}
-    assert all(e.passed for e in fixed.get_asset_check_evaluations())
+    assert _materialized(fixed) == {"silver", "rollup_1m"}
+    evaluations = {(e.asset_key.to_user_string(), e.check_name): e for e in fixed.get_asset_check_evaluations()}
+    assert ("rollup_1m", "valid") in evaluations and all(e.passed for e in evaluations.values())
     assert spark.read.format("delta").load(delta.table_path("rollup_1m")).count() == 60
-    assert _latest_status(stack, "value_range") == 1.0
+    assert _statuses(stack, "value_range", 2) == [0.0, 1.0]
 
 
-def test_a_day_of_silver_missing_after_its_deadline_fails_its_freshness_check(stack: Settings) -> None:
+def test_a_day_of_silver_missing_after_its_deadline_fails_its_freshness_check() -> None:
     from rtdp_dagster.definitions import defs, freshness
 
     (silver_check,) = [c for c in freshness if dg.AssetKey("silver") in {k.asset_key for k in c.check_keys}]
@@ -92,11 +117,16 @@ def test_a_day_of_silver_missing_after_its_deadline_fails_its_freshness_check(st
 
     late = evaluate()
     assert not late.passed and late.severity == dg.AssetCheckSeverity.ERROR
-    assert "dagster/overdue_seconds" in late.metadata
+    assert "dagster/latest_cron_tick_timestamp" in late.metadata and "expect partition" in str(late.description)
     # Whichever deadline passed last (01:30 UTC today or yesterday), its day is now materialized.
     today = dt.datetime.now(dt.UTC).date()
     for days_back in (1, 2):
         partition = (today - dt.timedelta(days=days_back)).isoformat()
         instance.report_runless_asset_event(dg.AssetMaterialization("silver", partition=partition))
     assert evaluate().passed
-    assert defs.resolve_asset_graph().get(dg.AssetKey("silver")).freshness_policy is not None
+    graph = defs.resolve_asset_graph()
+    deadlines = {name: getattr(graph.get(dg.AssetKey(name)).freshness_policy, "deadline_cron", None)
+                 for name in ("silver", "rollup_1d", "rollup_1y", "collection_log", "bronze")}  # fmt: skip
+    assert deadlines == {"silver": "30 1 * * *", "rollup_1d": "0 2 * * *", "rollup_1y": "0 3 * * *",
+                         "collection_log": None, "bronze": None}  # fmt: skip
+    assert graph.get(dg.AssetKey("collection_log")).freshness_policy is not None

@@ -79,7 +79,6 @@ def test_unreachable_tsdb_is_502_and_a_slow_one_504(stack: Settings):
         handle.stop()
 
 
-
 def test_three_calendar_years_with_a_leap_day_are_inside_the_default_limit(router) -> None:
     query = {"metric": YEAR_METRIC, "aggregator": "sum", "downsample": "1d-avg"}
     leap_years = {"start": "1096d-ago", "queries": [query]}  # Grafana's "last 3 years" across a leap day

@@ -3,9 +3,9 @@
 A scrape sees only the target's current values; nothing at the target remembers the past.
 So ``read_window(start, end, now)`` scrapes once, at ``now`` (the caller's clock), and yields
 the samples only if ``start < now <= end + (end - start)``: wave 1, reading the window that has
-just closed, gets them (stamped at ``min(now, end)``); waves 2 and 3 re-read windows that closed minutes or hours ago, scrape nothing and
-return nothing new. A window that wave 1 missed stays a gap (the history would have to come
-from a TSDB that scraped it, not from the target).
+just closed, gets them (stamped at ``min(now, end)``); waves 2 and 3 re-read windows that closed
+minutes or hours ago, scrape nothing and return nothing new. A window that wave 1 missed stays a
+gap (the history would have to come from a TSDB that scraped it, not from the target).
 
 A sample's time is its own exposition timestamp when it has one (it may then lie before the
 window: the scrape is the only moment it can be seen, so it is yielded anyway), else the scrape

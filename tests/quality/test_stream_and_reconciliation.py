@@ -1,0 +1,179 @@
+"""One real run end to end: a SQL source read by two collection waves (duplicates, a correction, a
+retraction, a non-numeric row and a CPU value of 150%), `rtdp stream --once`, silver.
+
+- The 150% row is quarantined by the stream (value_out_of_range) and fails the batch suite's
+  value_range check; the stream's validator rejects what the batch suite flags, and the other way round.
+- Reconciliation explains every difference from the collection log to the realtime TSDB; a silver
+  row lost afterwards is an unexplained difference.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import sqlite3
+import uuid
+from pathlib import Path
+
+import dagster as dg
+from pydantic import TypeAdapter
+from pyspark.sql import functions as F
+
+from rtdp_dagster.batch import assets as batch
+from rtdp_dagster.batch.intervals import ms_of_date
+from rtdp_dagster.batch.silver import silver_for_days, write_silver_days
+from rtdp_dagster.collection.collector import WindowContext, drain
+from rtdp_dagster.collection.publisher import Publisher
+from rtdp_dagster.collection.source_config import SourceConfig
+from rtdp_dagster.collection.sources.factory import build_source
+from rtdp_dagster.collection.state import CollectionState
+from rtdp_dagster.config import Settings, load_settings
+from rtdp_dagster.envelope.validation import VALUE_OUT_OF_RANGE, PointValidator, Rejection, validate_payload
+from rtdp_dagster.quality import checks as quality
+from rtdp_dagster.quality.evaluate import points_checks
+from rtdp_dagster.quality.reconciliation import reconcile_day
+from rtdp_dagster.resources import DeltaTablesResource
+from rtdp_dagster.resources.platform import PlatformConfigResource
+from rtdp_dagster.stack.process import wait_until
+from rtdp_dagster.streaming.tables import BRONZE_SCHEMA, ENVELOPE_SCHEMA
+from rtdp_dagster.tsdb.query import export_series, force_flush
+from tests.streaming.conftest import rtdp, with_overrides
+
+DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+NOON = ms_of_date(DAY) + 12 * 3_600_000
+TEN_MINUTES = 600_000
+
+
+def _rows() -> list[tuple]:
+    """(ts, host, value, op, version): 3 hosts x 20 points, and what goes wrong with some of them."""
+    rows = []
+    for step in range(20):
+        for host in ("h1", "h2", "h3"):
+            value: object = float(10 * step % 90)
+            if (host, step) == ("h3", 7):
+                value = 150.0  # a CPU share above 100%: valid for the collector, out of range for its kind
+            if (host, step) == ("h3", 8):
+                value = "abc"  # not a number: dead-lettered by the collector
+            rows.append((NOON + step * 30_000, host, value, "i", 1000))
+    rows.append((NOON + 5 * 30_000, "h1", 42.0, "u", 2000))  # a correction
+    rows.append((NOON + 6 * 30_000, "h2", None, "d", 2000))  # a retraction
+    rows.append((NOON + 9 * 30_000, "h1", float(10 * 9 % 90), "i", 1000))  # the source yields a point twice
+    return rows
+
+
+def _collect(settings: Settings, metric: str, database: Path) -> None:
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE metrics (ts INTEGER, host TEXT, value REAL, op TEXT, version INTEGER)")
+        connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", _rows())
+    config = TypeAdapter(SourceConfig).validate_python({
+        "kind": "sql", "name": "quality_sql", "namespace": "sqlite.local.ops.metrics.v1.0.0",
+        "url": f"sqlite:///{database}", "table": "metrics", "timestamp_column": "ts", "value_column": "value",
+        "tag_columns": ["host"], "metric": metric, "op_column": "op", "version_column": "version",
+    })  # fmt: skip
+    state = CollectionState(settings.collection.state_url)
+    publisher = Publisher(settings.kafka)
+    try:
+        for wave in (1, 2):  # wave 2 re-reads both windows: every valid row is on Kafka twice
+            context = WindowContext(
+                build_source(config, settings.nab_data_dir),
+                config.namespace,
+                PointValidator(settings.validation),
+                publisher,
+                state,
+                lambda: NOON + 3_600_000,
+            )
+            state.plan_windows("quality_sql", wave, NOON + 15 * 60_000, TEN_MINUTES, TEN_MINUTES,
+                               first_start_ms=NOON - 5 * 60_000)  # fmt: skip
+            assert len(drain(context, wave)) == 2
+    finally:
+        publisher.close()
+        state.dispose()
+
+
+def test_a_run_with_bad_rows_and_duplicates(stream_env: tuple[Settings, Path], spark) -> None:
+    """The stream and the batch suite reject the same row; reconciliation explains every difference."""
+    _, config_file = stream_env
+    metric = f"rtdp.test.quality.{uuid.uuid4().hex[:8]}.cpu"
+    # The metric's kind comes from configuration: the stream (a subprocess) reads the same file.
+    kinds = {"patterns": [{"pattern": "rtdp.test.quality.*.cpu", "kind": "percent"}]}
+    with_overrides(config_file, quality={"metric_kinds": kinds})
+    settings = load_settings(config_file, environ={**os.environ, "RTDP_RUN_DIR": str(config_file.parent)})
+    _collect(settings, metric, config_file.parent / "source.db")
+    result = rtdp(config_file, "stream", "--once")
+    assert result.returncode == 0, result.stderr[-2000:]
+    bronze = spark.read.format("delta").load(settings.delta.table_path("bronze"))
+    write_silver_days(silver_for_days(bronze, [DAY]), settings.delta.table_path("silver"), [DAY])
+
+    rejected_by_stream_and_batch(spark, settings, metric)
+    reconciled(spark, settings, config_file)
+
+
+def rejected_by_stream_and_batch(spark, settings: Settings, metric: str) -> None:
+    quarantine = spark.read.format("delta").load(settings.delta.table_path("quarantine"))
+    rows = quarantine.where(F.col("reason") == VALUE_OUT_OF_RANGE).collect()
+    assert len(rows) == 2  # the 150% row, read by both waves
+    assert {row["detail"] for row in rows} == {f"value 150.0 of {metric} (kind percent) is outside [0, 100]"}
+
+    # Batch: the same Kafka record, had it reached bronze, fails the bronze suite's range check.
+    raw = quarantine.where(F.col("reason") == VALUE_OUT_OF_RANGE).select(
+        F.from_json("raw_value", ENVELOPE_SCHEMA).alias("e"), "kafka_topic", "kafka_partition", "kafka_offset",
+        "kafka_timestamp",
+    ).select("e.*", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")  # fmt: skip
+    as_bronze = raw.select(
+        *[F.col(f.name) for f in BRONZE_SCHEMA.fields if f.name not in ("batch_id", "ingested_at", "event_date")],
+        F.lit(0).cast("long").alias("batch_id"), F.lit(0).cast("long").alias("ingested_at"),
+        F.to_date(F.timestamp_millis("ums_ts_")).alias("event_date"),
+    )  # fmt: skip
+    outcomes = {o.check: o for o in points_checks(as_bronze, "bronze", DAY, settings, "test-same-row")}
+    assert not outcomes["value_range"].passed and outcomes["value_range"].failing_rows == 2
+    assert outcomes["value_range"].sample[0]["out_of_range_value"] == 150.0
+    assert all(o.passed for check, o in outcomes.items() if check != "value_range")
+
+    # And the other way round: what the batch suite flagged, the stream's validator rejects.
+    for row in quarantine.where(F.col("reason") == VALUE_OUT_OF_RANGE).collect():
+        verdict = validate_payload(row["raw_value"], settings.validation, settings.quality.metric_kinds)
+        assert isinstance(verdict, Rejection) and verdict.reason == VALUE_OUT_OF_RANGE
+
+
+def reconciled(spark, settings: Settings, config_file: Path) -> None:
+    reconciliation = reconcile_day(spark, settings, DAY)
+    stages = {stage.name: stage for stage in reconciliation.stages}
+    nonzero = {name: {k: v for k, v in stage.explained.items() if v} for name, stage in stages.items()}
+    assert reconciliation.passed, reconciliation.markdown()
+    # 63 rows per wave: 60 points, a correction, a retraction, a repeated row; one of them not a number.
+    assert (stages["source"].count, nonzero["source"]) == (126, {"dead_lettered": -2})
+    assert (stages["kafka"].count, nonzero["kafka"]) == (124, {"dead_lettered": -2})
+    assert (stages["bronze"].count, nonzero["bronze"]) == (122, {"quarantined_value_out_of_range": -2})
+    # 58 points reached bronze; each was read twice (plus one repeated by the source), one was
+    # corrected, one retracted (its 4 records go).
+    assert (stages["silver"].count, nonzero["silver"]) == (57, {"duplicates": -60, "superseded": -1, "retracted": -4})
+    assert stages["realtime"].count == 57 and stages["realtime"].unexplained == 0
+
+    # A silver row lost after the fact: unexplained at silver, and the TSDB holds a point silver lacks.
+    # This time through the Dagster check, which also publishes rtdp.dq.* metrics.
+    silver_path = settings.delta.table_path("silver")
+    silver = spark.read.format("delta").load(silver_path)
+    kept = silver.where(~((F.col("tags")["host"] == "h1") & (F.col("ums_ts_") == NOON))).localCheckpoint()
+    kept.write.format("delta").mode("overwrite").save(silver_path)
+    from rtdp_dagster.definitions import defs
+
+    resources = {
+        **dict(defs.resources or {}), "delta": DeltaTablesResource(root=settings.delta.root),
+        "platform": PlatformConfigResource(config_file=str(config_file)),
+    }  # fmt: skip
+    check = quality.silver_reconciliation
+    result = dg.materialize([batch.silver, check], selection=dg.AssetSelection.checks(check),
+                            partition_key=DAY.isoformat(), resources=resources)  # fmt: skip
+    (evaluation,) = result.get_asset_check_evaluations()
+    assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
+    metadata = {key: value.value for key, value in evaluation.metadata.items()}
+    assert (metadata["silver_unexplained"], metadata["realtime_unexplained"], metadata["silver_count"]) == (1, 1, 56)
+    assert "| silver | 56 | duplicates -60, superseded -1, retracted -4 | 1 |" in str(metadata["stages"])
+
+    def published() -> bool:
+        force_flush(settings.tsdb.realtime.url)
+        tags = {"stage": "silver", "day": DAY.isoformat()}
+        series = export_series(settings.tsdb.realtime.url, "rtdp.dq.recon.unexplained", tags)
+        return any(value == 1 for s in series for _, value in s["points"])
+
+    assert wait_until(published, timeout_s=30, interval_s=1)
