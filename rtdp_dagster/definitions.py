@@ -48,6 +48,7 @@ defs = dg.Definitions(
         maintenance.delta_maintenance_job,
         kappa_replay_job,
         quality.bronze_quality_job,
+        quality.reconciliation_job,
     ],
     schedules=[
         build_wave_schedule(wave_jobs[2], settings.collection.wave2_cron),

@@ -11,6 +11,7 @@ from collections.abc import Callable
 
 from rtdp_dagster.collection.collector import WindowContext, drain
 from rtdp_dagster.collection.locks import exclusive
+from rtdp_dagster.collection.metrics import tsdb_sink
 from rtdp_dagster.collection.publisher import Publisher
 from rtdp_dagster.collection.source_config import WaveConfig
 from rtdp_dagster.collection.sources.base import Source
@@ -52,7 +53,14 @@ def run_catchup(
             publisher = Publisher(settings.kafka, client_id=f"rtdp-wave{wave}-{source.name}")
             try:
                 context = WindowContext(
-                    source, namespace, PointValidator(settings.validation), publisher, state, clock_ms
+                    source,
+                    namespace,
+                    PointValidator(settings.validation),
+                    publisher,
+                    state,
+                    clock_ms,
+                    # rtdp.collect.* for the operations dashboard, as wave 1 publishes them.
+                    on_window=tsdb_sink(settings.tsdb.realtime),
                 )
                 logs = drain(context, wave)
             finally:

@@ -8,8 +8,12 @@
 - ``rollup_<level>_quality`` (count > 0, min <= avg <= max; equal to the finer level and to silver)
   is blocking for the next level in the same way.
 - ``silver_reconciliation`` compares counts along the whole path; an unexplained difference fails.
-- ``bronze_quality`` checks a day of bronze (the stream writes it outside Dagster, so the day comes
-  from run config; the daily schedule checks yesterday).
+- ``bronze_quality`` checks a day of bronze (the stream writes it outside Dagster; the daily schedule
+  checks yesterday).
+
+A check judges the days of the partitioned run it is part of; run on its own (``bronze_quality_job``,
+``reconciliation_job``, or checks launched alone from the UI) it judges the run config's ``day``,
+default yesterday.
 
 Every result is also published as ``rtdp.dq.*`` metrics and carries failing counts, a sample of the
 failing rows and a link to the Great Expectations Data Docs page of its validation.
@@ -43,6 +47,19 @@ _DESCRIPTIONS = {
     "matches_finer": "Equal to the next finer level rolled up (the sum of its counts, sums, ...).",
     "matches_silver": "Equal to silver of the day aggregated directly.",
 }
+
+
+class QualityDayConfig(dg.Config):
+    """The day a run without partitions checks (a partitioned run checks its own days)."""
+
+    day: str = Field(default="", description="UTC day to check, YYYY-MM-DD; empty: yesterday.")
+
+
+def _days(context: dg.AssetCheckExecutionContext, config: QualityDayConfig) -> list[dt.date]:
+    if context.has_partition_key or context.has_partition_key_range:
+        return partitions.days_of(context.partition_time_window)
+    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
+    return [dt.date.fromisoformat(config.day) if config.day else yesterday]
 
 
 def _specs(asset: str, checks: Iterable[str], *, blocking: bool, **extra) -> list[dg.AssetCheckSpec]:
@@ -117,8 +134,8 @@ def _run_name(asset: str, day: dt.date, context: dg.AssetCheckExecutionContext) 
     description="The silver suites on each day of the run; ERROR failures keep the day out of the rollups.",
 )
 def silver_quality(
-    context: dg.AssetCheckExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
-    platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
+    context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
+    delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
 ) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
     from rtdp_dagster.quality.evaluate import points_checks
 
@@ -127,7 +144,7 @@ def silver_quality(
     if table is None:
         raise dg.Failure("silver has no table yet: materialize it before checking it")
     outcomes = []
-    for day in partitions.days_of(context.partition_time_window):
+    for day in _days(context, config):
         outcomes += points_checks(table, "silver", day, settings, _run_name("silver", day, context))
     _publish(outcomes, realtime_tsdb)
     yield from _results(outcomes, settings.quality.sample_rows)
@@ -145,8 +162,8 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
         description=f"The {level} rollup suite on each day of the run; ERROR failures stop the next level.",
     )
     def rollup_quality(
-        context: dg.AssetCheckExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
-        platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
+        context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
+        delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
     ) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
         from rtdp_dagster.quality.evaluate import rollup_checks
 
@@ -158,7 +175,7 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
         if level == "1d":
             tables["silver"] = session.read.format("delta").load(delta.table_path("silver"))
         outcomes = []
-        for day in partitions.days_of(context.partition_time_window):
+        for day in _days(context, config):
             outcomes += rollup_checks(tables, level, day, settings, _run_name(asset, day, context))
         _publish(outcomes, realtime_tsdb)
         yield from _results(outcomes, settings.quality.sample_rows)
@@ -178,8 +195,8 @@ rollup_quality_checks = [build_rollup_quality(level) for level in ("1m", "1h", "
     "an unexplained difference fails.",
 )
 def silver_reconciliation(
-    context: dg.AssetCheckExecutionContext, spark: LazyPySparkResource, delta: DeltaTablesResource,
-    platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
+    context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
+    delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
 ) -> dg.AssetCheckResult:  # fmt: skip
     from rtdp_dagster.quality.metrics import check_points, now_ms, publish, reconciliation_points
     from rtdp_dagster.quality.reconciliation import reconcile_day
@@ -187,8 +204,7 @@ def silver_reconciliation(
     settings = platform.settings()
     severity = settings.quality.severities["silver"]["reconciliation"]
     reconciliations = [
-        reconcile_day(spark.spark_session, settings, day, table_path=delta.table_path)
-        for day in partitions.days_of(context.partition_time_window)
+        reconcile_day(spark.spark_session, settings, day, table_path=delta.table_path) for day in _days(context, config)
     ]
     outcomes = [
         CheckOutcome("silver", "reconciliation", r.day, r.passed, severity,
@@ -212,8 +228,11 @@ def silver_reconciliation(
     )
 
 
-class QualityDayConfig(dg.Config):
-    day: str = Field(default="", description="UTC day to check, YYYY-MM-DD; empty: yesterday.")
+reconciliation_job = dg.define_asset_job(
+    "reconciliation_job",
+    selection=dg.AssetSelection.checks(silver_reconciliation),
+    description="Reconciles one day again (run config `day`, default yesterday), e.g. after a repair.",
+)
 
 
 @dg.multi_asset_check(
@@ -228,12 +247,12 @@ def bronze_quality(
     from rtdp_dagster.quality.evaluate import points_checks
 
     settings = platform.settings()
-    yesterday = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
-    day = dt.date.fromisoformat(config.day) if config.day else yesterday
     table = read_table(spark.spark_session, delta.table_path("bronze"))
     if table is None:
         raise dg.Failure("bronze has no table yet: is the stream running?")
-    outcomes = points_checks(table, "bronze", day, settings, _run_name("bronze", day, context))
+    outcomes = []
+    for day in _days(context, config):
+        outcomes += points_checks(table, "bronze", day, settings, _run_name("bronze", day, context))
     _publish(outcomes, realtime_tsdb)
     yield from _results(outcomes, settings.quality.sample_rows)
 

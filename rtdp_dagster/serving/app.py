@@ -70,8 +70,8 @@ class Router:
         levels = [name for name in LEVEL_ORDER if name in settings.batch.history_levels]
         self.max_range_ms = duration_ms(serve.max_range, "serve.max_range")
         if serve.max_range.endswith("y"):
-            # Grafana's "last N years" counts calendar years: allow their leap days.
-            self.max_range_ms += (int(serve.max_range[:-1]) // 4 + 1) * 86_400_000
+            # Grafana's "last N years" counts calendar years: allow leap years (366 days each).
+            self.max_range_ms = int(serve.max_range[:-1]) * 366 * 86_400_000
         self.history_ends = HistoryEnds(self.history, levels, history_retention_ms, serve.history_end_cache_s)
         self.engine = QueryEngine(
             realtime=self.realtime,

@@ -78,4 +78,4 @@ def test_long_range_panels_downsample_coarsely() -> None:
     model = committed_dashboards()["long-range.json"]
     intervals = {target["downsampleInterval"] for panel in _panels(model) for target in panel["targets"]}
     assert intervals == {"1d", "1w", "1n"}
-    assert {panel.get("timeFrom") for panel in _panels(model)} == {None, "156w"}
+    assert {panel.get("timeFrom") for panel in _panels(model)} == {None, "3y"}

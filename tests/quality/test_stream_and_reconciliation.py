@@ -19,7 +19,6 @@ import dagster as dg
 from pydantic import TypeAdapter
 from pyspark.sql import functions as F
 
-from rtdp_dagster.batch import assets as batch
 from rtdp_dagster.batch.intervals import ms_of_date
 from rtdp_dagster.batch.silver import silver_for_days, write_silver_days
 from rtdp_dagster.collection.collector import WindowContext, drain
@@ -29,7 +28,6 @@ from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.envelope.validation import VALUE_OUT_OF_RANGE, PointValidator, Rejection, validate_payload
-from rtdp_dagster.quality import checks as quality
 from rtdp_dagster.quality.evaluate import points_checks
 from rtdp_dagster.quality.reconciliation import reconcile_day
 from rtdp_dagster.resources import DeltaTablesResource
@@ -98,14 +96,21 @@ def test_a_run_with_bad_rows_and_duplicates(stream_env: tuple[Settings, Path], s
     kinds = {"patterns": [{"pattern": "rtdp.test.quality.*.cpu", "kind": "percent"}]}
     with_overrides(config_file, quality={"metric_kinds": kinds})
     settings = load_settings(config_file, environ={**os.environ, "RTDP_RUN_DIR": str(config_file.parent)})
+    import time
+    t = time.perf_counter()
     _collect(settings, metric, config_file.parent / "source.db")
+    print("TIMING collect", time.perf_counter() - t); t = time.perf_counter()
     result = rtdp(config_file, "stream", "--once")
+    print("TIMING stream", time.perf_counter() - t); t = time.perf_counter()
     assert result.returncode == 0, result.stderr[-2000:]
     bronze = spark.read.format("delta").load(settings.delta.table_path("bronze"))
     write_silver_days(silver_for_days(bronze, [DAY]), settings.delta.table_path("silver"), [DAY])
 
+    print("TIMING silver", time.perf_counter() - t); t = time.perf_counter()
     rejected_by_stream_and_batch(spark, settings, metric)
+    print("TIMING same-row", time.perf_counter() - t); t = time.perf_counter()
     reconciled(spark, settings, config_file)
+    print("TIMING recon", time.perf_counter() - t); t = time.perf_counter()
 
 
 def rejected_by_stream_and_batch(spark, settings: Settings, metric: str) -> None:
@@ -155,15 +160,17 @@ def reconciled(spark, settings: Settings, config_file: Path) -> None:
     silver = spark.read.format("delta").load(silver_path)
     kept = silver.where(~((F.col("tags")["host"] == "h1") & (F.col("ums_ts_") == NOON))).localCheckpoint()
     kept.write.format("delta").mode("overwrite").save(silver_path)
+    import time
+    t = time.perf_counter()
     from rtdp_dagster.definitions import defs
 
     resources = {
         **dict(defs.resources or {}), "delta": DeltaTablesResource(root=settings.delta.root),
         "platform": PlatformConfigResource(config_file=str(config_file)),
     }  # fmt: skip
-    check = quality.silver_reconciliation
-    result = dg.materialize([batch.silver, check], selection=dg.AssetSelection.checks(check),
-                            partition_key=DAY.isoformat(), resources=resources)  # fmt: skip
+    config = {"ops": {"silver_reconciliation": {"config": {"day": DAY.isoformat()}}}}
+    result = defs.resolve_job_def("reconciliation_job").execute_in_process(run_config=config, resources=resources)
+    print("TIMING dagster recon", time.perf_counter() - t)
     (evaluation,) = result.get_asset_check_evaluations()
     assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.ERROR
     metadata = {key: value.value for key, value in evaluation.metadata.items()}
