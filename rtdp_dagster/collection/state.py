@@ -238,6 +238,15 @@ class CollectionState:
                 )  # fmt: skip
             connection.execute(collection_log.insert().values(**log.__dict__))
 
+    def covered_until(self, source: str, wave: int) -> int | None:
+        """End of the newest window this wave has collected for the source (None: none yet)."""
+        with self.engine.connect() as connection:
+            return connection.execute(
+                sa.select(sa.func.max(collection_log.c.window_end)).where(
+                    collection_log.c.source == source, collection_log.c.wave == wave
+                )
+            ).scalar()
+
     def prune(self, older_than_ms: int) -> None:
         """Forget seen points and finished queue entries of windows that ended before older_than_ms."""
         with self.engine.begin() as connection:

@@ -66,8 +66,10 @@ def run_catchup(
             finally:
                 publisher.close()
             if wave == 3:
-                # Wave 3 is the last reader of these windows: their seen keys are no longer needed.
-                state.prune(until - int(settings.collection.seen_retention_margin_s * 1000))
+                # Wave 3 is the last reader of these windows: their seen keys are no longer needed,
+                # unless wave 2 has not read them yet (it may be catching up, e.g. a source's history).
+                wave2_until = state.covered_until(source.name, 2) or 0
+                state.prune(min(until, wave2_until) - int(settings.collection.seen_retention_margin_s * 1000))
             return logs
     finally:
         state.dispose()

@@ -172,7 +172,7 @@ def take_screenshots(settings: Settings, backfill_id: str, folder: Path, log: Ca
     ui = f"http://{settings.stack.bind_host}:{settings.dagster.webserver_port}"
     pages = {
         "dagster-asset-graph": "/locations/rtdp/asset-groups/batch",
-        "dagster-backfill": f"/runs/b/{backfill_id}?tab=partitions",
+        "dagster-backfill": f"/runs/b/{backfill_id}?tab=runs",
         "dagster-asset-checks": "/assets/silver?view=checks",
         "dagster-automation": "/automation",
     }

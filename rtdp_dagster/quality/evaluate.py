@@ -84,10 +84,17 @@ def points_checks(
         outcome = profile_outcome(run, suite, profile, dataset, check, label, severities[check], sample,
                                   quality.sample_rows)  # fmt: skip
         if check == "completeness":
+            worst = profile.nlargest(quality.sample_rows, "missing_share") if len(profile) else profile
             outcome.details.update(
                 series=len(profile),
                 missing_points=int(profile["missing"].sum()) if len(profile) else 0,
                 gaps=int(profile["gaps"].sum()) if len(profile) else 0,
+                # The missing share of the least complete series, failing or not.
+                missing_share_by_series={
+                    key: round(float(share), 4)
+                    for key, share in zip(worst["series_key"], worst["missing_share"], strict=True)
+                    if share > 0
+                },
             )
         outcomes.append(outcome)
     return outcomes

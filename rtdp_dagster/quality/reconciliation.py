@@ -158,7 +158,7 @@ def _source_and_kafka(
     records = _records(spark, table_path, day - dt.timedelta(days=1), day)
     if records is None:
         return source, Stage("kafka", 0, {"dead_lettered": 0}, valid), None
-    logged = sorted({w.source for w in own})
+    logged = sorted({w.source for w in windows})
     of_day = F.col("event_date") == F.lit(day)
     # A window's points in a day other than the window's end: (start, midnight) of windows across it.
     moves = [(w, w.start + 1, start - 1, -1) for w in own if w.start < start - 1]
@@ -299,11 +299,11 @@ def reconcile_day(
     bronze = read_table(spark, table_path(tables.BRONZE))
     silver = read_table(spark, table_path("silver"))
     bronze_day = None if bronze is None else bronze.where(F.col("event_date") == F.lit(day))
-    bronze_count = 0 if bronze_day is None else bronze_day.count()
-    quarantined: dict[str, int] = {}
-    if records is not None:
-        rows = records.where(F.col("reason").isNotNull()).groupBy("reason").count().collect()
-        quarantined = {f"quarantined_{row['reason']}": -int(row["count"]) for row in rows}
+    # The day's records by verdict: bronze rows (no reason) and quarantined ones by reason.
+    rows = [] if records is None else records.groupBy("reason").count().collect()
+    by_reason = {row["reason"]: int(row["count"]) for row in rows}
+    bronze_count = by_reason.pop(None, 0)
+    quarantined = {f"quarantined_{reason}": -count for reason, count in sorted(by_reason.items())}
     expected = (kafka.count or 0) + sum(quarantined.values())
     stages.append(Stage("bronze", bronze_count, quarantined, abs(bronze_count - expected)))
     silver_day = None if silver is None else silver.where(F.col("event_date") == F.lit(day))

@@ -45,7 +45,7 @@ def test_a_clean_nab_day_passes_every_check(spark, stack: Settings, nab_dir: Pat
     checks = by_check(outcomes)
     assert len(checks) == 4 + 7 + 1 + 2 + 3  # bronze, silver, rollup_1m, rollup_1h, rollup_1d
     completeness = checks["silver.completeness"]
-    assert completeness.details == {"series": 8, "missing_points": 0, "gaps": 0}
+    assert completeness.details == {"series": 8, "missing_points": 0, "gaps": 0, "missing_share_by_series": {}}
     for outcome in outcomes:
         assert outcome.suite_version.startswith("1-") and outcome.docs_page, outcome
         assert Path(outcome.docs_page).is_file() and outcome.docs_page.endswith(".html")
@@ -114,6 +114,7 @@ def test_each_seeded_defect_fails_exactly_its_check_with_the_exact_count(
     }
     checks = by_check(outcomes)
     assert checks["silver.completeness"].failing_series == 1
+    assert checks["silver.completeness"].details["missing_share_by_series"] == {"sys.cpu.util|host=b": 0.0833}
     assert checks["silver.completeness"].sample[0]["series_key"] == "sys.cpu.util|host=b"
     assert checks["silver.completeness"].sample[0]["gaps"] == 1
     assert checks["silver.completeness"].severity == "WARN"
