@@ -29,20 +29,18 @@ ENVELOPE_SCHEMA = T.StructType(
 )
 ENVELOPE_FIELDS = [field.name for field in ENVELOPE_SCHEMA.fields]
 KAFKA_COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp"]
+# Where a record was on Kafka, then the micro-batch that wrote it: in bronze and in quarantine.
+_LANDING_FIELDS = [
+    T.StructField("kafka_topic", T.StringType()),
+    T.StructField("kafka_partition", T.IntegerType()),
+    T.StructField("kafka_offset", T.LongType()),
+    T.StructField("kafka_timestamp", T.TimestampType()),
+    T.StructField("batch_id", T.LongType()),
+    T.StructField("ingested_at", T.LongType()),
+]
 
 # The bronze table: the envelope, its Kafka coordinates, the micro-batch, the event-date partition.
-BRONZE_SCHEMA = T.StructType(
-    [
-        *ENVELOPE_SCHEMA.fields,
-        T.StructField("kafka_topic", T.StringType()),
-        T.StructField("kafka_partition", T.IntegerType()),
-        T.StructField("kafka_offset", T.LongType()),
-        T.StructField("kafka_timestamp", T.TimestampType()),
-        T.StructField("batch_id", T.LongType()),
-        T.StructField("ingested_at", T.LongType()),
-        T.StructField("event_date", T.DateType()),
-    ]
-)
+BRONZE_SCHEMA = T.StructType([*ENVELOPE_SCHEMA.fields, *_LANDING_FIELDS, T.StructField("event_date", T.DateType())])
 
 
 # Invalid records: the raw record, why it was refused, where it was on Kafka, when it came.
@@ -52,12 +50,7 @@ QUARANTINE_SCHEMA = T.StructType(
         T.StructField("raw_value", T.StringType()),
         T.StructField("reason", T.StringType()),
         T.StructField("detail", T.StringType()),
-        T.StructField("kafka_topic", T.StringType()),
-        T.StructField("kafka_partition", T.IntegerType()),
-        T.StructField("kafka_offset", T.LongType()),
-        T.StructField("kafka_timestamp", T.TimestampType()),
-        T.StructField("batch_id", T.LongType()),
-        T.StructField("ingested_at", T.LongType()),
+        *_LANDING_FIELDS,
         T.StructField("received_date", T.DateType()),
     ]
 )
