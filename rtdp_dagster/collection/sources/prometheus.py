@@ -2,8 +2,8 @@
 
 A scrape sees only the target's current values; nothing at the target remembers the past.
 So ``read_window(start, end, now)`` scrapes once, at ``now`` (the caller's clock), and yields
-the samples only if ``start < now <= end + (end - start)``: wave 1, reading the window that has
-just closed, gets them (stamped at ``min(now, end)``); waves 2 and 3 re-read windows that closed
+the samples only if ``start < now <= end + min(end - start, 30 s)``: wave 1, reading the window
+that has just closed, gets them (stamped at ``min(now, end)``); waves 2 and 3 re-read windows that closed
 minutes or hours ago, scrape nothing and return nothing new. A window that wave 1 missed stays a
 gap (the history would have to come from a TSDB that scraped it, not from the target).
 
@@ -38,6 +38,8 @@ from rtdp_dagster.collection.source_config import PrometheusSourceConfig
 from rtdp_dagster.collection.sources.prometheus_text import BadLine, Sample, parse_exposition
 
 _REFUSED = re.compile(r"[^A-Za-z0-9._/-]")
+# Longest delay after a window's end at which a scrape still belongs to it (below any wave offset).
+GRACE_MS = 30_000
 _INFINITIES = {"+Inf": "inf", "Inf": "inf", "-Inf": "-inf"}
 # Ask for the text format; a server that prefers protobuf or OpenMetrics still sends text.
 _ACCEPT = "text/plain;version=0.0.4;q=1,*/*;q=0.1"
@@ -113,8 +115,9 @@ class PrometheusScrapeSource:
 
     def read_window(self, start_ms: int, end_ms: int, now_ms: int) -> Iterator[RawRecord]:
         # Wave 1's worker reads a window just after it closes: a scrape less than one window
-        # length after its end still belongs to it, stamped at the end so it stays inside.
-        if not start_ms < now_ms <= end_ms + (end_ms - start_ms):
+        # length (at most GRACE_MS) after its end still belongs to it, stamped at the end so it
+        # stays inside. The cap keeps a catch-up wave's long windows from scraping "now".
+        if not start_ms < now_ms <= end_ms + min(end_ms - start_ms, GRACE_MS):
             return  # the past cannot be scraped (module docstring)
         yield from self.records(self.scrape(), min(now_ms, end_ms))
 

@@ -177,6 +177,8 @@ def test_only_the_window_containing_now_or_just_closed_is_scraped(metrics_server
         late = list(source.read_window(1_000, 2_000, now_ms=2_500))
         stamps = {record.ts_ms for record in late}
         assert 2_000 in stamps and 2_500 not in stamps
+        # A catch-up wave's hour-long window, read a minute after its end, is not scraped.
+        assert list(source.read_window(0, 3_600_000, now_ms=3_660_000)) == []
         # A failed scrape is an error of the read, not an empty window.
         metrics_server["status"] = 500
         with pytest.raises(ScrapeError, match="500"):
