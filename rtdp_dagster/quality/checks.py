@@ -128,6 +128,25 @@ def _run_name(asset: str, day: dt.date, context: dg.AssetCheckExecutionContext) 
     return f"{asset}-{day.isoformat()}-{context.run.run_id[:8]}"
 
 
+def _points_suite(
+    asset: str, missing_hint: str, context: dg.AssetCheckExecutionContext, config: QualityDayConfig,
+    spark: LazyPySparkResource, delta: DeltaTablesResource, platform: PlatformConfigResource,
+    realtime_tsdb: TsdbResource,
+) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+    """The points suites (bronze or silver) on each day of the run, published and as check results."""
+    from rtdp_dagster.quality.evaluate import points_checks
+
+    settings = platform.settings()
+    table = read_table(spark.spark_session, delta.table_path(asset))
+    if table is None:
+        raise dg.Failure(f"{asset} has no table yet: {missing_hint}")
+    outcomes = []
+    for day in _days(context, config):
+        outcomes += points_checks(table, asset, day, settings, _run_name(asset, day, context))
+    _publish(outcomes, realtime_tsdb)
+    yield from _results(outcomes, settings.quality.sample_rows)
+
+
 @dg.multi_asset_check(
     specs=_specs("silver", [c for c in CHECKS["silver"] if c != "reconciliation"], blocking=True),
     name="silver_quality",
@@ -137,17 +156,9 @@ def silver_quality(
     context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
     delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
 ) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
-    from rtdp_dagster.quality.evaluate import points_checks
-
-    settings = platform.settings()
-    table = read_table(spark.spark_session, delta.table_path("silver"))
-    if table is None:
-        raise dg.Failure("silver has no table yet: materialize it before checking it")
-    outcomes = []
-    for day in _days(context, config):
-        outcomes += points_checks(table, "silver", day, settings, _run_name("silver", day, context))
-    _publish(outcomes, realtime_tsdb)
-    yield from _results(outcomes, settings.quality.sample_rows)
+    yield from _points_suite(
+        "silver", "materialize it before checking it", context, config, spark, delta, platform, realtime_tsdb
+    )
 
 
 def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
@@ -244,17 +255,7 @@ def bronze_quality(
     context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
     delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
 ) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
-    from rtdp_dagster.quality.evaluate import points_checks
-
-    settings = platform.settings()
-    table = read_table(spark.spark_session, delta.table_path("bronze"))
-    if table is None:
-        raise dg.Failure("bronze has no table yet: is the stream running?")
-    outcomes = []
-    for day in _days(context, config):
-        outcomes += points_checks(table, "bronze", day, settings, _run_name("bronze", day, context))
-    _publish(outcomes, realtime_tsdb)
-    yield from _results(outcomes, settings.quality.sample_rows)
+    yield from _points_suite("bronze", "is the stream running?", context, config, spark, delta, platform, realtime_tsdb)
 
 
 bronze_quality_job = dg.define_asset_job(
