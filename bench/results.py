@@ -45,15 +45,25 @@ class Record:
         return record
 
 
+def merged_with_latest(records: list[Record], latest: Path) -> list[Record]:
+    """The scenarios of this run, plus the other scenarios' last results (a partial run keeps them)."""
+    if not latest.exists():
+        return records
+    ran = {record.scenario for record in records}
+    kept = [Record(**row) for row in json.loads(latest.read_text()) if row["scenario"] not in ran]
+    return kept + records
+
+
 def write_results(records: list[Record], directory: Path = RESULTS_DIR) -> Path:
+    """This run to ``<date>.json``; ``latest.json``, ``summary.md`` and the plots to every scenario's last run."""
     directory.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps([record.to_json() for record in records], indent=2) + "\n"
     stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%dT%H%M%SZ")
-    (directory / f"{stamp}.json").write_text(payload)
+    (directory / f"{stamp}.json").write_text(json.dumps([record.to_json() for record in records], indent=2) + "\n")
     latest = directory / "latest.json"
-    latest.write_text(payload)
-    (directory / "summary.md").write_text(summary_markdown(records))
-    plot(records, directory)
+    current = merged_with_latest(records, latest)
+    latest.write_text(json.dumps([record.to_json() for record in current], indent=2) + "\n")
+    (directory / "summary.md").write_text(summary_markdown(current))
+    plot(records, directory)  # samples are not kept in JSON: only this run's scenarios are re-plotted
     return latest
 
 
@@ -65,14 +75,15 @@ def _number(value: float | None) -> str:
 
 def summary_markdown(records: list[Record]) -> str:
     lines = [
-        f"Benchmarks on {records[0].machine if records else machine()}, {records[0].date if records else ''}",
+        f"Benchmarks on {records[0].machine if records else machine()}",
         "",
-        "| scenario | figure | value | unit | baseline | ratio |",
-        "|---|---|---:|---|---:|---:|",
+        "| scenario | figure | value | unit | baseline | ratio | measured |",
+        "|---|---|---:|---|---:|---:|---|",
     ]
     for r in records:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
-        lines.append(f"| {r.scenario} | {r.figure} | {_number(r.value)} | {r.unit} | {_number(r.baseline)} | {ratio} |")
+        lines.append(f"| {r.scenario} | {r.figure} | {_number(r.value)} | {r.unit} | {_number(r.baseline)} | {ratio} "
+                     f"| {r.date} |")  # fmt: skip
     return "\n".join(lines) + "\n"
 
 

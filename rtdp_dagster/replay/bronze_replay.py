@@ -1,7 +1,7 @@
 """Replaying Kafka offset ranges into bronze and quarantine, each record at most once.
 
-The records go through the stream's own code: ``checked_records`` (the collectors' validation rules
-as a vectorised UDF, then the typed envelope) and ``BronzeWriter`` (valid rows to bronze, invalid
+The records go through the stream's own code: ``checked_records`` and ``verdicts`` (the collectors'
+validation rules, natively or in Python) and ``BronzeWriter`` (valid rows to bronze, invalid
 ones to quarantine, one idempotent Delta transaction each). Before writing, every record whose
 Kafka coordinates (topic, partition, offset) are already in bronze or quarantine is dropped
 (an anti-join restricted to the replayed ranges, which Delta's per-file min/max of the offsets
@@ -26,7 +26,7 @@ from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.replay.offsets import OffsetRange, offset_ranges, spark_offsets
 from rtdp_dagster.streaming.bronze import BronzeWriter
-from rtdp_dagster.streaming.parse import checked_records
+from rtdp_dagster.streaming.parse import checked_records, verdicts
 
 COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset"]
 
@@ -99,12 +99,14 @@ def replay_into_bronze(
     else:
         marks = stored.distinct().withColumn("_stored", F.lit(True))
         flagged = checked.join(marks, COORDINATES, "left").withColumn("_stored", F.coalesce("_stored", F.lit(False)))
-    flagged = flagged.persist()  # the validation UDF and the Kafka read run once
+    flagged = flagged.persist()  # Kafka is read and the JSON parsed once
     try:
-        # The event date exactly as BronzeWriter derives it.
-        day = F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).cast("string")
-        counts = flagged.groupBy("_stored", F.col("reason").isNull().alias("valid"), day.alias("day")).count().collect()
-        for row in counts:
+        with verdicts(flagged, rules, kinds) as judged:
+            # The event date exactly as BronzeWriter derives it.
+            day = F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).cast("string")
+            counts = judged.groupBy("_stored", F.col("reason").isNull().alias("valid"), day.alias("day")).count()
+            rows = counts.collect()
+        for row in rows:
             result.records_read += row["count"]
             if row["_stored"]:
                 result.already_stored += row["count"]
@@ -112,10 +114,10 @@ def replay_into_bronze(
                 result.bronze_added += row["count"]
             else:
                 result.quarantined_added += row["count"]
-        result.days = sorted({row["day"] for row in counts if not row["_stored"] and row["valid"]})
+        result.days = sorted({row["day"] for row in rows if not row["_stored"] and row["valid"]})
         if result.bronze_added or result.quarantined_added:
             new = flagged.where(~F.col("_stored")).drop("_stored")
-            BronzeWriter(bronze_path, quarantine_path, app_id, lambda *_: None)(new, 0)
+            BronzeWriter(bronze_path, quarantine_path, app_id, lambda *_: None, rules, kinds)(new, 0)
     finally:
         flagged.unpersist()
     return result

@@ -20,4 +20,7 @@ def platform_conf(settings: Settings) -> dict[str, str]:
         # Delta replays its log with 50 tasks by default: far too many for small tables on 2 cores.
         "spark.databricks.delta.snapshotPartitions": "2",
         "spark.ui.showConsoleProgress": "false",
+        # A JSON object with a repeated key keeps the last one, as Python's JSON readers do
+        # (Spark's default raises, failing a whole micro-batch over one odd record).
+        "spark.sql.mapKeyDedupPolicy": "LAST_WIN",
     }

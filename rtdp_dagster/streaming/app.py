@@ -95,7 +95,8 @@ class QueryStarter:
         checked = checked_records(kafka, settings.validation, settings.quality.metric_kinds)
         writer = BronzeWriter(
             settings.delta.table_path(tables.BRONZE), settings.delta.table_path(tables.QUARANTINE),
-            checkpoint_app_id(self.root / "bronze"), self.recorder.count,
+            checkpoint_app_id(self.root / "bronze"), self.recorder.count, settings.validation,
+            settings.quality.metric_kinds,
         )  # fmt: skip
         return self._start(checked, "bronze", writer)
 

@@ -1,12 +1,23 @@
-"""Kafka records → validated rows, with the collectors' own Python rules (one source of truth).
+"""Kafka records → validated rows, with the collectors' own rules (one source of truth).
 
-Validation runs as a vectorised pandas UDF calling ``validate_payload``: a record rejected here
-is rejected by a collector and by the batch checks with the same reason, and the other way round.
-Accepted rows are then typed by Spark's native ``from_json`` with the explicit envelope schema.
+Two paths give one verdict:
+
+- **native** (in the JVM, no Python): a record whose JSON is exactly the canonical encoding of
+  what Spark parsed from it (``to_json(from_json(v)) == v``) was read by Spark as Python reads it
+  (same fields, same JSON types: a number in a string field re-encodes with quotes, an extra or
+  duplicate field disappears), so the point rules can be checked on the typed columns. Records
+  a collector wrote (orjson, fixed field order) take this path; it only ever *accepts*.
+- **Python** (``validate_payload`` in a vectorised UDF): every record the native path did not
+  accept, i.e. the rejects and anything unusual. Its verdict and reason are final.
+
+The native checks are each at least as strict as Python's, so a record accepted natively is one
+Python accepts (``tests/streaming/test_parse.py`` holds both paths to the same verdicts).
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from functools import lru_cache
 from typing import Any, cast
 
@@ -15,9 +26,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
-from rtdp_dagster.envelope.schema import Envelope
+from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR, Envelope
 from rtdp_dagster.envelope.validation import PointRules, validate_payload
+from rtdp_dagster.quality.kinds import out_of_range
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
+
+# Java regex; \z (not $) so a trailing line break is never accepted natively.
+_NAME = r"^[A-Za-z0-9._/-]+\z"
+_VERSION = rf"^{SCHEMA_MAJOR}\.[0-9]+\z"
 
 
 @lru_cache(maxsize=4)
@@ -52,24 +68,90 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     return validate
 
 
+def _name_ok(name: Column, max_length: int) -> Column:
+    return name.isNotNull() & (F.length(name) <= max_length) & name.rlike(_NAME)
+
+
+def natively_valid(envelope: Column, raw_value: Column, rules: PointRules, kinds: MetricKinds | None) -> Column:
+    """True only where the record is canonical and every point rule holds (never null)."""
+    field = envelope.getField
+    tags = field("tags")
+    op, value, ts = field("ums_op_"), field("value"), field("ums_ts_")
+    canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
+    required = [field(name).isNotNull() for name in ("namespace", "point_key", "ums_id_", "wave", "source",
+                                                       "collected_at", "schema_version")]  # fmt: skip
+    tag_ok = F.forall(
+        F.map_entries(tags),
+        lambda entry: (
+            _name_ok(entry["key"], rules.max_tag_key_length) & _name_ok(entry["value"], rules.max_tag_value_length)
+        ),
+    )
+    is_retraction = op == "d"
+    finite = value.isNotNull() & ~F.isnan(value) & (F.abs(value) < F.lit(float("inf")))
+    checks = [
+        canonical,
+        *required,
+        field("schema_version").rlike(_VERSION),
+        _name_ok(field("metric"), rules.max_metric_length),
+        tags.isNotNull() & (F.size(tags) <= rules.max_tags) & tag_ok,
+        op.isin(*OPS),
+        ts.isNotNull() & (ts >= rules.min_timestamp_ms),
+        ts <= field("collected_at") + F.lit(rules.max_future_s * 1000),
+        is_retraction | finite,
+    ]
+    if kinds is not None:
+        checks.append(is_retraction | ~out_of_range(field("metric"), value, kinds))
+    verdict = checks[0]
+    for check in checks[1:]:
+        verdict = verdict & check
+    return F.coalesce(verdict, F.lit(False))
+
+
 def checked_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
-    """Kafka coordinates, the raw value, the verdict, and the typed envelope of accepted rows.
+    """Kafka coordinates, the raw record, its typed envelope and whether the native path accepts it.
 
     kinds (``quality.metric_kinds``): values outside their metric kind's range are rejected too.
+    The verdict of the other records comes from ``verdicts``.
     """
-    validate = cast(Any, validation_udf(rules, kinds))  # a pandas UDF: called on a Column, not a Series
-    verdict = cast(Column, validate(F.col("value")))
+    raw_value = F.col("value").cast("string")
+    parsed = F.from_json(raw_value, ENVELOPE_SCHEMA)
+    # from_json keeps a repeated tag key twice; Python keeps the last value (mapKeyDedupPolicy).
+    keys = F.map_keys(parsed.getField("tags"))
+    deduplicated = F.map_from_arrays(keys, F.map_values(parsed.getField("tags")))
+    envelope = parsed.withField(
+        "tags", F.when(F.size(keys) == F.size(F.array_distinct(keys)), parsed.getField("tags")).otherwise(deduplicated)
+    )
     return kafka.select(
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
         F.col("key").cast("string").alias("raw_key"),
-        F.col("value").cast("string").alias("raw_value"),
-        verdict.alias("verdict"),
-    ).select(
-        "*",
-        F.col("verdict.reason").alias("reason"),
-        F.col("verdict.detail").alias("detail"),
-        F.when(F.col("verdict.reason").isNull(), F.from_json("raw_value", ENVELOPE_SCHEMA)).alias("envelope"),
+        raw_value.alias("raw_value"),
+        F.col("value").alias("raw_bytes"),  # what Python validates: the bytes as they are on Kafka
+        envelope.alias("envelope"),
+    ).withColumn("native_valid", natively_valid(F.col("envelope"), F.col("raw_value"), rules, kinds))
+
+
+@contextmanager
+def verdicts(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> Iterator[DataFrame]:
+    """checked (persisted by the caller) with ``reason`` and ``detail``: null for an accepted record.
+
+    Only the records the native path did not accept go through Python; their verdicts are cached
+    while the block runs, so the UDF sees each of them once however often the result is read.
+    """
+    validate = cast(Any, validation_udf(rules, kinds))  # a pandas UDF: called on a Column, not a Series
+    # Any other column of checked (a caller's flag) is passed through.
+    kept = [name for name in checked.columns if name not in ("native_valid", "raw_bytes", "envelope")]
+    accepted = checked.where("native_valid").select(
+        *kept, F.lit(None).cast("string").alias("reason"), F.lit(None).cast("string").alias("detail"), "envelope"
     )
+    slow = checked.where(~F.col("native_valid")).withColumn("verdict", cast(Column, validate(F.col("raw_bytes"))))
+    judged = slow.select(
+        *kept, "verdict.reason", "verdict.detail",
+        F.when(F.col("verdict.reason").isNull(), F.col("envelope")).alias("envelope"),
+    ).persist()  # fmt: skip
+    try:
+        yield accepted.unionByName(judged)
+    finally:
+        judged.unpersist()

@@ -3,6 +3,7 @@ the realtime TSDB with each point once and its latest value."""
 
 import json
 import time
+import uuid
 from pathlib import Path
 
 from kafka import KafkaProducer
@@ -15,8 +16,9 @@ from rtdp_dagster.tsdb.query import export_series, force_flush
 
 from .conftest import rtdp
 
-# Kind "free" (quality.metric_kinds): the test values are not bounded like a CPU share.
-METRIC = "sys.load.avg"
+# Kind "free" (quality.metric_kinds): the test values are not bounded like a CPU share. Unique to
+# the session: the realtime TSDB is shared, and `rtdp demo` writes the fleet's own sys.load.avg.
+METRIC = f"test.stream.load{uuid.uuid4().hex[:8]}"
 
 
 def envelope(host: str, ts: int, value: float | None, *, op: str = "i", wave: int = 1, version: int) -> Envelope:
