@@ -12,7 +12,7 @@ from rtdp_dagster.maintenance.delta_upkeep import maintain_table, table_plans
 from rtdp_dagster.maintenance.tsdb_repair import TSDB_REPAIR_DONE, repair_realtime
 from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
 from rtdp_dagster.resources.platform import PlatformConfigResource
-from rtdp_dagster.streaming.tables import BRONZE, TSDB_REPAIR
+from rtdp_dagster.streaming.tables import BRONZE, STREAM_PROGRESS, TSDB_REPAIR
 
 # Runs that write the tables upkeep rewrites: a daily or late-data run, a backfill, a replay.
 WRITER_JOBS = frozenset({"daily_batch_job", "kappa_replay_job"})
@@ -43,6 +43,7 @@ def repair_realtime_tsdb(
         bronze_path=delta.table_path(BRONZE),
         repair_path=delta.table_path(TSDB_REPAIR),
         done_path=delta.table_path(TSDB_REPAIR_DONE),
+        progress_path=delta.table_path(STREAM_PROGRESS),
         master_path=delta.table_path(settings.master_data.table),
         query_url=realtime_tsdb.url,
         put_http_url=realtime_tsdb.put_http_url,

@@ -1,8 +1,10 @@
 """Re-putting the points the stream could not write to the realtime TSDB, from bronze.
 
 The stream appends each micro-batch whose puts failed to ``tsdb_repair`` (the event-time range of
-the batch and how many points failed). Its realtime query reads bronze, so bronze already holds
-every point of a recorded failure. For every failure not repaired yet, this reads bronze in
+the batch and how many points failed). Its realtime query reads Kafka beside the bronze query, so
+a failure is repaired only once bronze has caught up past it: a bronze micro-batch that started
+after the failure was recorded ended with no Kafka lag (``stream_progress``), so every record the
+failed batch read is in bronze. Until then it waits. For every failure due, this reads bronze in
 those ranges, keeps the latest version of each point with retractions removed (silver's rule),
 enriches it with the current master data and tags it exactly as the stream does, and puts what the
 TSDB does not hold yet. One export per metric and range decides that: VictoriaMetrics keeps every
@@ -52,6 +54,7 @@ _REL_TOL = 1e-9
 @dataclass
 class RepairResult:
     pending: int = 0  # failures handled in this run
+    waiting: int = 0  # failures bronze has not caught up past yet: left for a later run
     ranges: list[tuple[int, int]] = field(default_factory=list)
     checked: int = 0  # latest points in the ranges (bronze)
     present: int = 0  # already in the TSDB with that value
@@ -63,6 +66,7 @@ class RepairResult:
     def metadata(self) -> dict:
         return {
             "failures_pending": self.pending,
+            "failures_waiting_for_bronze": self.waiting,
             "failures_repaired": self.repaired,
             "ranges": [list(r) for r in self.ranges],
             "points_checked": self.checked,
@@ -104,6 +108,15 @@ def pending_failures(spark: SparkSession, repair_path: str, done_path: str) -> l
     if done is not None:
         failures = failures.join(done.select(*FAILURE_KEY), FAILURE_KEY, "left_anti")
     return [row.asDict() for row in failures.select(*FAILURE_KEY, "failed").collect()]
+
+
+def bronze_caught_up_at(spark: SparkSession, progress_path: str) -> int:
+    """Start time (epoch ms) of the latest bronze micro-batch that ended with no Kafka lag; 0 if none."""
+    progress = read_table(spark, progress_path)
+    if progress is None:
+        return 0
+    row = progress.where((F.col("query") == "bronze") & (F.col("kafka_lag") == 0)).agg(F.max("timestamp_ms")).first()
+    return int(row[0]) if row is not None and row[0] is not None else 0
 
 
 def latest_points(bronze: DataFrame, ranges: list[tuple[int, int]]) -> DataFrame:
@@ -198,6 +211,7 @@ def repair_realtime(
     bronze_path: str,
     repair_path: str,
     done_path: str,
+    progress_path: str,
     master_path: str,
     query_url: str,
     put_http_url: str,
@@ -206,7 +220,10 @@ def repair_realtime(
 ) -> RepairResult:
     """Repair every pending failure; see the module docstring."""
     failures = pending_failures(spark, repair_path, done_path)
-    result = RepairResult(pending=len(failures))
+    caught_up_at = bronze_caught_up_at(spark, progress_path) if failures else 0
+    due = [failure for failure in failures if int(failure["recorded_at"]) <= caught_up_at]
+    result = RepairResult(pending=len(due), waiting=len(failures) - len(due))
+    failures = due
     if not failures:
         return result
     result.ranges = merge_ranges((int(f["min_ts"]), int(f["max_ts"])) for f in failures)

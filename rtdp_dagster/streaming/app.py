@@ -1,11 +1,12 @@
 """`rtdp stream`: the two streaming queries, their progress, and a clean stop.
 
 - ``bronze``: Kafka → validate → quarantine + bronze (exactly once per Kafka record);
-- ``realtime``: bronze (a Delta stream of the rows validated once) → dedup within the watermark
-  → master data → realtime TSDB. Reading bronze instead of Kafka again halves the work (one
-  Kafka read, one validation) and keeps the TSDB a subset of bronze by construction.
+- ``realtime``: Kafka → the same validation → dedup within the watermark → master data →
+  realtime TSDB. It reads Kafka itself, beside bronze rather than after it: waiting for bronze's
+  Delta commit and reading it back doubled the latency. Both keep exactly the records the same
+  rules accept, so the TSDB holds no point that bronze will not.
 Each query has its own checkpoint folder. SIGTERM stops each query between micro-batches;
-``once`` drains what is on Kafka now (availableNow) into bronze, then bronze into the TSDB, and exits.
+``once`` drains what is on Kafka now (availableNow) and exits.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pyspark.sql.streaming.query import StreamingQuery
 from rtdp_dagster.config import Settings
 from rtdp_dagster.streaming import tables
 from rtdp_dagster.streaming.bronze import BronzeWriter
-from rtdp_dagster.streaming.parse import checked_records
+from rtdp_dagster.streaming.parse import accepted_records, checked_records
 from rtdp_dagster.streaming.progress import ProgressRecorder
 from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
 
@@ -59,13 +60,6 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
         .option("maxOffsetsPerTrigger", settings.stream.max_offsets_per_trigger)
         .load()
     )
-
-
-def bronze_stream(spark: SparkSession, settings: Settings) -> DataFrame:
-    """Bronze as a stream source; maintenance (OPTIMIZE, retention deletes) is not new data."""
-    path = settings.delta.table_path(tables.BRONZE)
-    tables.ensure_bronze(spark, path)
-    return spark.readStream.format("delta").option("skipChangeCommits", "true").load(path)
 
 
 class QueryStarter:
@@ -109,9 +103,12 @@ class QueryStarter:
             self.spark, settings.tsdb.realtime, settings.tsdb.timeout_s, settings.stream.tsdb_put_chunk, master,
             settings.delta.table_path(tables.TSDB_REPAIR), self.recorder.count,
         )  # fmt: skip
+        checked = checked_records(
+            kafka_stream(self.spark, settings), settings.validation, settings.quality.metric_kinds
+        )
         deduplicated = (
-            bronze_stream(self.spark, settings)
-            .select(*tables.ENVELOPE_FIELDS, "kafka_timestamp")
+            accepted_records(checked, settings.validation, settings.quality.metric_kinds)
+            .select(*[F.col(f"envelope.{name}").alias(name) for name in tables.ENVELOPE_FIELDS], "kafka_timestamp")
             .withColumn("event_time", F.timestamp_millis("ums_ts_"))
             .withWatermark("event_time", f"{int(settings.stream.dedup_ttl_s)} seconds")
             # A re-read (same point, value and operation) is a duplicate; a correction is not.
@@ -134,9 +131,7 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
     spark = stream_session(settings)
     recorder = ProgressRecorder(settings, spark)
     starter = QueryStarter(spark, settings, recorder, once)
-    # Draining once: bronze first, then the TSDB from everything bronze holds by then.
-    pending = [starter.realtime] if once else []
-    queries = [starter.bronze()] if once else [starter.bronze(), starter.realtime()]
+    queries = [starter.bronze(), starter.realtime()]
     logger.info("stream running: queries %s, checkpoints under %s", [q.name for q in queries],
                 settings.stream.checkpoint_root)  # fmt: skip
     last_flush = time.monotonic()
@@ -150,9 +145,7 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
                 recorder.flush()
                 last_flush = time.monotonic()
             if once and not any(query.isActive for query in queries):
-                if not pending:
-                    break
-                queries.append(pending.pop(0)())
+                break
             stop.wait(0.5)
     finally:
         for query in queries:

@@ -80,7 +80,8 @@ def natively_valid(envelope: Column, raw_value: Column, rules: PointRules, kinds
     canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
     required = [field(name).isNotNull() for name in ("namespace", "point_key", "ums_id_", "wave", "source",
                                                        "collected_at", "schema_version")]  # fmt: skip
-    tag_ok = F.forall(
+    keys = F.map_keys(tags)
+    tag_ok = (F.size(keys) == F.size(F.array_distinct(keys))) & F.forall(
         F.map_entries(tags),
         lambda entry: (
             _name_ok(entry["key"], rules.max_tag_key_length) & _name_ok(entry["value"], rules.max_tag_value_length)
@@ -114,13 +115,6 @@ def checked_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | No
     The verdict of the other records comes from ``verdicts``.
     """
     raw_value = F.col("value").cast("string")
-    parsed = F.from_json(raw_value, ENVELOPE_SCHEMA)
-    # from_json keeps a repeated tag key twice; Python keeps the last value (mapKeyDedupPolicy).
-    keys = F.map_keys(parsed.getField("tags"))
-    deduplicated = F.map_from_arrays(keys, F.map_values(parsed.getField("tags")))
-    envelope = parsed.withField(
-        "tags", F.when(F.size(keys) == F.size(F.array_distinct(keys)), parsed.getField("tags")).otherwise(deduplicated)
-    )
     return kafka.select(
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
@@ -129,8 +123,33 @@ def checked_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | No
         F.col("key").cast("string").alias("raw_key"),
         raw_value.alias("raw_value"),
         F.col("value").alias("raw_bytes"),  # what Python validates: the bytes as they are on Kafka
-        envelope.alias("envelope"),
+        F.from_json(raw_value, ENVELOPE_SCHEMA).alias("envelope"),
     ).withColumn("native_valid", natively_valid(F.col("envelope"), F.col("raw_value"), rules, kinds))
+
+
+def _last_tag_wins(envelope: Column) -> Column:
+    """from_json keeps a repeated tag key twice; Python keeps the last value (mapKeyDedupPolicy)."""
+    tags = envelope.getField("tags")
+    return envelope.withField("tags", F.map_from_arrays(F.map_keys(tags), F.map_values(tags)))
+
+
+def accepted_records(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
+    """The records of checked that the rules accept, as a stream can use them (nothing cached).
+
+    Python sees only the records the native path did not accept; the two parts are re-joined.
+    """
+    validate = cast(Any, validation_udf(rules, kinds))
+    slow = checked.where(~F.col("native_valid")).withColumn("verdict", cast(Column, validate(F.col("raw_bytes"))))
+    columns = [name for name in checked.columns if name not in ("native_valid", "raw_bytes", "envelope")]
+    return (
+        checked.where("native_valid")
+        .select(*columns, "envelope")
+        .unionByName(
+            slow.where(F.col("verdict.reason").isNull()).select(
+                *columns, _last_tag_wins(F.col("envelope")).alias("envelope")
+            )
+        )
+    )
 
 
 @contextmanager
@@ -149,7 +168,7 @@ def verdicts(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = 
     slow = checked.where(~F.col("native_valid")).withColumn("verdict", cast(Column, validate(F.col("raw_bytes"))))
     judged = slow.select(
         *kept, "verdict.reason", "verdict.detail",
-        F.when(F.col("verdict.reason").isNull(), F.col("envelope")).alias("envelope"),
+        F.when(F.col("verdict.reason").isNull(), _last_tag_wins(F.col("envelope"))).alias("envelope"),
     ).persist()  # fmt: skip
     try:
         yield accepted.unionByName(judged)

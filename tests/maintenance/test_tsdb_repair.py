@@ -1,5 +1,6 @@
 """The realtime-TSDB repair job against the session stack: failures recorded by the stream's own writer
-(its TSDB port closed), a first run while the TSDB is still unreachable, then the repair: each point
+(its TSDB port closed), a run that waits for bronze to catch up, one while the TSDB is still
+unreachable, then the repair: each point
 once with its latest value, none of those already there doubled, and a re-run that repairs nothing."""
 
 import time
@@ -12,7 +13,7 @@ from rtdp_dagster.config import Settings, TsdbEndpoint
 from rtdp_dagster.maintenance.jobs import tsdb_repair_job
 from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
 from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
-from rtdp_dagster.streaming.tables import TSDB_REPAIR
+from rtdp_dagster.streaming.tables import STREAM_PROGRESS, TSDB_REPAIR
 from rtdp_dagster.tsdb.put import TsdbPoint, http_put
 from rtdp_dagster.tsdb.query import export_series, force_flush
 from tests.batch.bronze_rows import Record, bronze_frame, write_bronze
@@ -58,14 +59,21 @@ def test_failed_points_are_repaired_once_with_their_latest_value(
     ]
 
     resources = {**dict(defs.resources or {}), "delta": delta}
+    tsdb = TsdbResource(url=realtime.url, put_host=realtime.put_host, put_port=realtime.put_port,
+                        put_http_url=realtime.put_http_url)  # fmt: skip
+    waiting = run_repair(resources, tsdb)
+    assert waiting["failures_waiting_for_bronze"] == 1 and waiting["points_written"] == 0, "bronze has not caught up"
+    # The bronze query's next micro-batch ends with no Kafka lag: every record of the failed batch is in bronze.
+    spark.createDataFrame([("bronze", 0, int(time.time() * 1000) + 1000, 0)],
+                          "query string, batch_id long, timestamp_ms long, kafka_lag long",
+                          ).write.format("delta").save(delta.table_path(STREAM_PROGRESS))  # fmt: skip
+
     down = TsdbResource(url=closed.url, put_host="127.0.0.1", put_port=1, put_http_url=closed.put_http_url,
                         timeout_s=1.0)  # fmt: skip
     still_down = run_repair(resources, down)
     assert still_down["failures_pending"] == 1 and still_down["points_failed"] == 4
     assert still_down["failures_repaired"] == 0, "a failure is kept until its points are in the TSDB"
 
-    tsdb = TsdbResource(url=realtime.url, put_host=realtime.put_host, put_port=realtime.put_port,
-                        put_http_url=realtime.put_http_url)  # fmt: skip
     repaired = run_repair(resources, tsdb)
     # Points 0 (corrected), 2, 3, 4; point 1 was retracted.
     assert repaired["points_checked"] == 4 and repaired["points_already_present"] == 1
