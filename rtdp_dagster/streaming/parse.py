@@ -51,11 +51,16 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     kinds_json = None if kinds is None else kinds.model_dump_json()
 
     @F.pandas_udf("reason string, detail string")  # type: ignore[call-overload]
-    def validate(values: pd.Series) -> pd.DataFrame:
+    def validate(native: pd.Series, values: pd.Series) -> pd.DataFrame:
+        """native: accepted already (its value is not even sent); values: the raw Kafka bytes."""
         active, active_kinds = _rules(rules_json), _kinds(kinds_json)
         reasons: list[str | None] = []
         details: list[str | None] = []
-        for value in values:
+        for accepted, value in zip(native, values, strict=True):
+            if accepted:
+                reasons.append(None)
+                details.append(None)
+                continue
             result = validate_payload(value, active, active_kinds)
             if isinstance(result, Envelope):
                 reasons.append(None)
@@ -136,18 +141,17 @@ def _last_tag_wins(envelope: Column) -> Column:
 def accepted_records(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
     """The records of checked that the rules accept, as a stream can use them (nothing cached).
 
-    Python sees only the records the native path did not accept; the two parts are re-joined.
+    Python is sent the bytes only of the records the native path did not accept (null otherwise).
     """
     validate = cast(Any, validation_udf(rules, kinds))
-    slow = checked.where(~F.col("native_valid")).withColumn("verdict", cast(Column, validate(F.col("raw_bytes"))))
+    native = F.col("native_valid")
+    verdict = cast(Column, validate(native, F.when(~native, F.col("raw_bytes"))))
     columns = [name for name in checked.columns if name not in ("native_valid", "raw_bytes", "envelope")]
     return (
-        checked.where("native_valid")
-        .select(*columns, "envelope")
-        .unionByName(
-            slow.where(F.col("verdict.reason").isNull()).select(
-                *columns, _last_tag_wins(F.col("envelope")).alias("envelope")
-            )
+        checked.withColumn("verdict", verdict)
+        .where(F.col("verdict.reason").isNull())
+        .select(
+            *columns, F.when(native, F.col("envelope")).otherwise(_last_tag_wins(F.col("envelope"))).alias("envelope")
         )
     )
 
@@ -165,7 +169,9 @@ def verdicts(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = 
     accepted = checked.where("native_valid").select(
         *kept, F.lit(None).cast("string").alias("reason"), F.lit(None).cast("string").alias("detail"), "envelope"
     )
-    slow = checked.where(~F.col("native_valid")).withColumn("verdict", cast(Column, validate(F.col("raw_bytes"))))
+    slow = checked.where(~F.col("native_valid")).withColumn(
+        "verdict", cast(Column, validate(F.col("native_valid"), F.col("raw_bytes")))
+    )
     judged = slow.select(
         *kept, "verdict.reason", "verdict.detail",
         F.when(F.col("verdict.reason").isNull(), _last_tag_wins(F.col("envelope"))).alias("envelope"),
