@@ -32,7 +32,7 @@ class Record:
     ratio: float | None = None
     machine: str = field(default_factory=machine)
     date: str = field(default_factory=lambda: dt.datetime.now(dt.UTC).isoformat(timespec="seconds"))
-    # Raw samples behind a figure (latencies, per-second rates) for the plots; not in the JSON.
+    # Raw samples behind a figure (latencies, per-window rates) for the plots.
     samples: list[float] = field(default_factory=list, repr=False)
 
     def __post_init__(self) -> None:
@@ -41,7 +41,8 @@ class Record:
 
     def to_json(self) -> dict:
         record = asdict(self)
-        record.pop("samples")
+        if not record["samples"]:
+            record.pop("samples")
         return record
 
 
@@ -63,7 +64,7 @@ def write_results(records: list[Record], directory: Path = RESULTS_DIR) -> Path:
     current = merged_with_latest(records, latest)
     latest.write_text(json.dumps([record.to_json() for record in current], indent=2) + "\n")
     (directory / "summary.md").write_text(summary_markdown(current))
-    plot(records, directory)  # samples are not kept in JSON: only this run's scenarios are re-plotted
+    plot(current, directory)
     return latest
 
 
@@ -87,32 +88,46 @@ def summary_markdown(records: list[Record]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _short(figure: str) -> str:
+    return figure.replace("/api/query ", "").replace(", 100 series", "")
+
+
 def plot(records: list[Record], directory: Path) -> None:
-    """One PNG per scenario: each figure beside its baseline; sample series where recorded."""
+    """One PNG per scenario: a grouped bar chart per unit (each figure beside its baseline), then
+    the distribution of every recorded sample series (latencies, per-window rates) as box plots."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    scenarios = sorted({r.scenario for r in records})
-    for scenario in scenarios:
+    for scenario in sorted({r.scenario for r in records}):
         rows = [r for r in records if r.scenario == scenario]
-        compared = [r for r in rows if r.baseline is not None]
+        units = sorted({r.unit for r in rows if r.baseline is not None})
         with_samples = [r for r in rows if r.samples]
-        panels = len(compared) + len(with_samples)
+        panels = len(units) + (1 if with_samples else 0)
         if not panels:
             continue
-        figure, axes = plt.subplots(1, panels, figsize=(5 * panels, 4), squeeze=False)
-        for axis, record in zip(axes[0], compared, strict=False):
-            axis.bar(["rtdp", "baseline"], [record.value, record.baseline or 0], color=["tab:blue", "tab:gray"])
-            axis.set_title(f"{scenario}: {record.figure}")
-            axis.set_ylabel(record.unit)
-            axis.text(0.5, 0.02, f"ratio {record.ratio:.2f}", transform=axis.transAxes, ha="center")
-        for axis, record in zip(axes[0][len(compared) :], with_samples, strict=False):
-            axis.plot(record.samples)
-            axis.set_title(f"{scenario}: {record.figure} samples")
-            axis.set_ylabel(record.unit)
-            axis.set_xlabel("sample")
+        figure, axes = plt.subplots(panels, 1, figsize=(11, 4.2 * panels), squeeze=False)
+        for axis, unit in zip(axes[:, 0], units, strict=False):
+            compared = [r for r in rows if r.baseline is not None and r.unit == unit]
+            positions = range(len(compared))
+            axis.bar([x - 0.2 for x in positions], [r.value for r in compared], 0.4, label="rtdp", color="tab:blue")
+            axis.bar([x + 0.2 for x in positions], [r.baseline or 0 for r in compared], 0.4, label="baseline",
+                     color="tab:gray")  # fmt: skip
+            for x, record in zip(positions, compared, strict=True):
+                axis.annotate(f"x{record.ratio:.2f}", (x, max(record.value, record.baseline or 0)), ha="center",
+                              va="bottom", fontsize=8)  # fmt: skip
+            axis.set_xticks(list(positions), [_short(r.figure) for r in compared], rotation=20, ha="right", fontsize=8)
+            axis.set_ylabel(unit)
+            axis.set_title(f"{scenario}: rtdp beside its baseline (same run; label: ratio)")
+            axis.legend()
+        if with_samples:
+            axis = axes[-1, 0]
+            axis.boxplot([r.samples for r in with_samples], showfliers=True)
+            axis.set_xticks(range(1, len(with_samples) + 1), [_short(r.figure) for r in with_samples], rotation=20,
+                            ha="right", fontsize=8)  # fmt: skip
+            axis.set_ylabel(", ".join(sorted({r.unit for r in with_samples})))
+            axis.set_title(f"{scenario}: distribution of the samples")
         figure.tight_layout()
-        figure.savefig(directory / f"{scenario}.png", dpi=100)
+        figure.savefig(directory / f"{scenario}.png", dpi=90)
         plt.close(figure)
