@@ -31,6 +31,10 @@ from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
 logger = logging.getLogger("rtdp.stream")
 
 FLUSH_EVERY_S = 5.0
+# The realtime query's checkpoint folder. It reads Kafka now; "realtime" held the offsets of the
+# bronze Delta stream it read before, which a Kafka source cannot resume from.
+REALTIME_CHECKPOINT = "realtime-kafka"
+LEGACY_REALTIME_CHECKPOINT = "realtime"
 
 
 class StreamError(Exception):
@@ -51,12 +55,37 @@ def checkpoint_app_id(checkpoint: Path) -> str:
     return app_id
 
 
-def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
+def committed_offsets(checkpoint: Path) -> str | None:
+    """The Kafka end offsets (JSON) of a query's last committed micro-batch, from its checkpoint."""
+    commits = checkpoint / "commits"
+    done = [int(name.name) for name in commits.iterdir() if name.name.isdigit()] if commits.is_dir() else []
+    if not done:
+        return None
+    lines = (checkpoint / "offsets" / str(max(done))).read_text().strip().splitlines()
+    return lines[-1] if len(lines) >= 3 and lines[-1].startswith("{") else None
+
+
+def realtime_starting_offsets(root: Path) -> str:
+    """Earliest for a new stream. After an upgrade from the bronze-fed realtime query (its old
+    checkpoint present, the new one not), where bronze has committed: the old query had written
+    (nearly) all of that, and re-reading Kafka from the start would write every point twice."""
+    if (root / REALTIME_CHECKPOINT / "offsets").exists() or not (root / LEGACY_REALTIME_CHECKPOINT).exists():
+        return "earliest"
+    offsets = committed_offsets(root / "bronze")
+    if offsets is None:
+        return "earliest"
+    logger.warning("realtime: checkpoint %s is of the bronze-fed query; starting a new one in %s at bronze's "
+                   "committed Kafka offsets %s", root / LEGACY_REALTIME_CHECKPOINT, root / REALTIME_CHECKPOINT,
+                   offsets)  # fmt: skip
+    return offsets
+
+
+def kafka_stream(spark: SparkSession, settings: Settings, starting_offsets: str = "earliest") -> DataFrame:
     return (
         spark.readStream.format("kafka")
         .options(**settings.kafka.spark_options())
         .option("subscribePattern", settings.stream.topic_pattern)
-        .option("startingOffsets", "earliest")
+        .option("startingOffsets", starting_offsets)
         .option("maxOffsetsPerTrigger", settings.stream.max_offsets_per_trigger)
         .load()
     )
@@ -69,11 +98,11 @@ class QueryStarter:
         self.spark, self.settings, self.recorder, self.once = spark, settings, recorder, once
         self.root = Path(settings.stream.checkpoint_root)
 
-    def _start(self, frame: DataFrame, name: str, batch_function: object) -> StreamingQuery:
+    def _start(self, frame: DataFrame, name: str, batch_function: object, checkpoint: str) -> StreamingQuery:
         writer = (
             frame.writeStream.queryName(name)
             .foreachBatch(batch_function)  # type: ignore[arg-type]
-            .option("checkpointLocation", str(self.root / name))
+            .option("checkpointLocation", str(self.root / checkpoint))
         )
         if self.once:
             writer = writer.trigger(availableNow=True)
@@ -92,7 +121,7 @@ class QueryStarter:
             checkpoint_app_id(self.root / "bronze"), self.recorder.count, settings.validation,
             settings.quality.metric_kinds,
         )  # fmt: skip
-        return self._start(checked, "bronze", writer)
+        return self._start(checked, "bronze", writer, "bronze")
 
     def realtime(self) -> StreamingQuery:
         settings = self.settings
@@ -114,7 +143,7 @@ class QueryStarter:
             # A re-read (same point, value and operation) is a duplicate; a correction is not.
             .dropDuplicatesWithinWatermark(["point_key", "value", "ums_op_"])
         )
-        return self._start(deduplicated, "realtime", writer)
+        return self._start(deduplicated, "realtime", writer, REALTIME_CHECKPOINT)
 
 
 def _stop_between_batches(query: StreamingQuery, timeout_s: float) -> None:
