@@ -82,7 +82,8 @@ def _java_peak_mib(pid: int) -> float:
 
 def _prepare(settings: Settings, name: str) -> tuple[Settings, Path]:
     folder = settings.run_dir / "bench" / f"{name}-{uuid.uuid4().hex[:6]}"
-    topic = f"rtdp.points.bench{folder.name.replace('-', '')}"
+    # Outside the platform's own pattern (rtdp.points.*): a running stream must not consume it.
+    topic = f"rtdpbench.points.{folder.name.replace('-', '')}"
     config = {
         "delta": {"root": str(folder / "delta")},
         "kafka": {"points_topic": topic, "topics": [TopicConfig(name=topic, partitions=3).model_dump()]},
