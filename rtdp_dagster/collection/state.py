@@ -247,11 +247,18 @@ class CollectionState:
                 )
             ).scalar()
 
-    def prune(self, older_than_ms: int) -> None:
-        """Forget seen points and finished queue entries of windows that ended before older_than_ms."""
+    def prune(self, source: str, older_than_ms: int) -> None:
+        """Forget the source's seen points and finished queue entries of windows that ended before
+        older_than_ms. Per source: each source's waves have their own progress."""
         with self.engine.begin() as connection:
-            connection.execute(seen_points.delete().where(seen_points.c.end_ms < older_than_ms))
-            connection.execute(window_queue.delete().where(window_queue.c.done, window_queue.c.end_ms < older_than_ms))
+            connection.execute(
+                seen_points.delete().where(seen_points.c.source == source, seen_points.c.end_ms < older_than_ms)
+            )
+            connection.execute(
+                window_queue.delete().where(
+                    window_queue.c.source == source, window_queue.c.done, window_queue.c.end_ms < older_than_ms
+                )
+            )
 
     def log_rows(self, source: str | None = None, wave: int | None = None) -> list[LogRow]:
         query = sa.select(collection_log).order_by(collection_log.c.id)

@@ -66,10 +66,12 @@ def run_catchup(
             finally:
                 publisher.close()
             if wave == 3:
-                # Wave 3 is the last reader of these windows: their seen keys are no longer needed,
-                # unless wave 2 has not read them yet (it may be catching up, e.g. a source's history).
+                # Wave 3 is the last reader of this source's windows: their seen keys are no longer
+                # needed, unless wave 2 has not read them yet (it may be catching up, e.g. a history).
+                # Only this source's: another source's wave 3 may not have read its windows yet.
                 wave2_until = state.covered_until(source.name, 2) or 0
-                state.prune(min(until, wave2_until) - int(settings.collection.seen_retention_margin_s * 1000))
+                margin_ms = int(settings.collection.seen_retention_margin_s * 1000)
+                state.prune(source.name, min(until, wave2_until) - margin_ms)
             return logs
     finally:
         state.dispose()

@@ -79,5 +79,10 @@ def test_later_waves_see_what_earlier_waves_published(tmp_path: Path) -> None:
     seen = store.seen_before("src", 2, 0, 200 * S)
     assert np.isin(key_hashes([*keys[:5], "f" * 32]), seen).tolist() == [True] * 5 + [False]
     assert store.seen_before("src", 1, 0, 200 * S).size == 0, "a wave does not count itself as earlier"
-    store.prune(older_than_ms=101 * S)
+    store.plan_windows("other", 1, 100 * S, 10 * S, 60 * S, first_start_ms=90 * S)
+    other = store.next_window("other", 1)
+    assert other is not None
+    store.complete_window(other, log_for(other, 10), key_hashes(keys))
+    store.prune("src", older_than_ms=101 * S)
     assert store.seen_before("src", 2, 0, 200 * S).size == 0
+    assert store.seen_before("other", 2, 0, 200 * S).size == 10, "another source's seen points are its own"
