@@ -18,6 +18,7 @@ from rtdp_dagster.collection.metrics import log_points
 from rtdp_dagster.collection.state import LogRow
 from rtdp_dagster.config import Settings
 from rtdp_dagster.master_data import load_master_data
+from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.streaming.progress import METRICS as STREAM_FIGURES
 from rtdp_dagster.tsdb.history import rollup_points
 from rtdp_dagster.tsdb.put import TsdbPoint, http_put
@@ -148,6 +149,14 @@ def fill(settings: Settings) -> dict[str, int]:
         "realtime": http_put(settings.tsdb.realtime.put_http_url, realtime, timeout_s=30),
         "history": http_put(settings.tsdb.history.put_http_url, history, timeout_s=30),
     }
-    force_flush(settings.tsdb.realtime.url)
     force_flush(settings.tsdb.history.url)
+    # A series written for the first time can take a moment to be listed (variables list sites
+    # from the series); the demo's earlier series of some sites are listed at once, the rest not.
+    expected = {(tags["host"], tags["site"]) for tags in hosts}
+
+    def listed() -> bool:
+        force_flush(settings.tsdb.realtime.url)
+        return expected <= {(tags["host"], tags["site"]) for tags in existing_hosts(settings.tsdb.realtime.url)}
+
+    assert wait_until(listed, timeout_s=60, interval_s=1), "the workload's series were not listed within 60 s"
     return written
