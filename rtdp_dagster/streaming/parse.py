@@ -138,15 +138,24 @@ def _last_tag_wins(envelope: Column) -> Column:
     return envelope.withField("tags", F.map_from_arrays(F.map_keys(tags), F.map_values(tags)))
 
 
+def _validator(rules: PointRules, kinds: MetricKinds | None) -> Any:
+    return cast(Any, validation_udf(rules, kinds))  # a pandas UDF: called on Columns, not Series
+
+
+def _passed_through(checked: DataFrame) -> list[str]:
+    """The columns of checked kept as they are (Kafka coordinates, raw record, a caller's flag)."""
+    return [name for name in checked.columns if name not in ("native_valid", "raw_bytes", "envelope")]
+
+
 def accepted_records(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
     """The records of checked that the rules accept, as a stream can use them (nothing cached).
 
     Python is sent the bytes only of the records the native path did not accept (null otherwise).
     """
-    validate = cast(Any, validation_udf(rules, kinds))
+    validate = _validator(rules, kinds)
     native = F.col("native_valid")
     verdict = cast(Column, validate(native, F.when(~native, F.col("raw_bytes"))))
-    columns = [name for name in checked.columns if name not in ("native_valid", "raw_bytes", "envelope")]
+    columns = _passed_through(checked)
     return (
         checked.withColumn("verdict", verdict)
         .where(F.col("verdict.reason").isNull())
@@ -163,9 +172,8 @@ def verdicts(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = 
     Only the records the native path did not accept go through Python; their verdicts are cached
     while the block runs, so the UDF sees each of them once however often the result is read.
     """
-    validate = cast(Any, validation_udf(rules, kinds))  # a pandas UDF: called on a Column, not a Series
-    # Any other column of checked (a caller's flag) is passed through.
-    kept = [name for name in checked.columns if name not in ("native_valid", "raw_bytes", "envelope")]
+    validate = _validator(rules, kinds)
+    kept = _passed_through(checked)
     accepted = checked.where("native_valid").select(
         *kept, F.lit(None).cast("string").alias("reason"), F.lit(None).cast("string").alias("detail"), "envelope"
     )
