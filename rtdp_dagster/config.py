@@ -244,6 +244,9 @@ class StreamConfig(_Model):
     # Default: the wave-3 offset (1 h) plus a 15 min margin.
     dedup_ttl_s: float = Field(default=4500.0, gt=0)
     max_offsets_per_trigger: int = Field(default=500_000, ge=1)
+    # Each micro-batch's Kafka ranges are split into at least this many tasks: a multiple of the
+    # cores keeps them all busy (3 partitions on 2 cores left one idle a third of the time).
+    min_partitions: int = Field(default=4, ge=1)
     # Empty: <run_dir>/checkpoints. One folder per query below it.
     checkpoint_root: str = ""
     # The stream is its own Spark application (in production: spark-submit to the cluster).

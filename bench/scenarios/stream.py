@@ -1,12 +1,13 @@
 """Speed-layer benchmarks: end-to-end latency at a steady rate, drain throughput, driver memory.
 
-- latency: after a warm-up set has gone through both queries, envelopes produced at `rate`
+- latency: after a warm-up set has gone through the stream, envelopes produced at `rate`
   points/s with probe points among them; a probe's
   latency is the time from its send to it being queryable in the realtime TSDB (polled every
   200 ms with a flush), p50/p95 over the run;
 - throughput: `rtdp stream` drains a backlog of `backlog` points already on Kafka; its rate
-  (rows / time from the first micro-batch to the last) against Spark reading and counting the same
-  topic in one batch job (the bare Kafka consume rate) in the same run;
+  (rows after the first micro-batch / time from the first micro-batch to the last; with start-up
+  too) against Spark reading and counting the same topic in one batch job (the bare Kafka consume
+  rate) in the same run;
 - peak resident memory of the stream's Spark driver (JVM) during both.
 """
 
@@ -109,7 +110,7 @@ def _start_stream(config_file: Path) -> subprocess.Popen:
 
 
 def _stop(process: subprocess.Popen) -> None:
-    os.killpg(process.pid, signal.SIGTERM)
+    process.send_signal(signal.SIGTERM)  # the stream itself, which stops its JVM after the last batch
     try:
         process.wait(timeout=120)
     except subprocess.TimeoutExpired:
@@ -142,15 +143,15 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
     process = _start_stream(config_file)
     peak = 0.0
     try:
-        first_rows_at: float | None = None
+        first: tuple[float, int] | None = None  # when the first micro-batch was reported, and its rows
 
         def drained() -> bool:
-            nonlocal first_rows_at, peak
+            nonlocal first, peak
             peak = max(peak, _java_peak_mib(process.pid))
             totals = _totals(config_file)
             done = min(totals.get("bronze.bronze_rows", 0), totals.get("realtime.num_input_rows", 0))
-            if done and first_rows_at is None:
-                first_rows_at = time.perf_counter()
+            if done and first is None:
+                first = (time.perf_counter(), done)
             return done >= backlog
 
         began = time.perf_counter()
@@ -158,12 +159,16 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
         finished = time.perf_counter()
     finally:
         _stop(process)
-    # Rate over the whole drain, JVM start excluded (from the process start to the last rows,
-    # minus the time before the first progress report would hide the first batch).
-    rate = backlog / (finished - began)
-    log(f"stream: {rate:,.0f} points/s (incl. start-up); Spark batch read: {bare_rate:,.0f} records/s")
+    assert first is not None
+    # Steady rate: after the first micro-batch (JVM start, code generation and the first Delta
+    # commits take ~20 s that a running stream has paid long ago), to the last.
+    steady = (backlog - first[1]) / max(finished - first[0], 1e-9)
+    with_start_up = backlog / (finished - began)
+    log(f"stream: {steady:,.0f} points/s after its first batch ({with_start_up:,.0f} with start-up); "
+        f"Spark batch read: {bare_rate:,.0f} records/s")  # fmt: skip
     return [
-        Record(SCENARIO, "drain_points_per_s", round(rate), "points/s", baseline=round(bare_rate)),
+        Record(SCENARIO, "drain_points_per_s", round(steady), "points/s", baseline=round(bare_rate)),
+        Record(SCENARIO, "drain_points_per_s_with_start_up", round(with_start_up), "points/s"),
         Record(SCENARIO, "driver_peak_rss_throughput", round(peak), "MiB"),
     ]
 
@@ -253,4 +258,4 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
 
 
 def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
-    return latency(settings, seconds, rate=10_000, log=log) + throughput(settings, backlog=500_000, log=log)
+    return latency(settings, seconds, rate=10_000, log=log) + throughput(settings, backlog=1_000_000, log=log)

@@ -1,7 +1,8 @@
 """Re-putting the points the stream could not write to the realtime TSDB, from bronze.
 
 The stream appends each micro-batch whose puts failed to ``tsdb_repair`` (the event-time range of
-the batch and how many points failed). Its realtime query reads Kafka beside the bronze query, so
+the range of the points not written and how many). The failure is recorded while the same
+micro-batch's bronze write may still be running, so
 a failure is repaired only once bronze has caught up past it: a bronze micro-batch that started
 after the failure was recorded ended with no Kafka lag (``stream_progress``), so every record the
 failed batch read is in bronze. Until then it waits. For every failure due, this reads bronze in

@@ -104,20 +104,22 @@ def replay_into_bronze(
         with verdicts(flagged, rules, kinds) as judged:
             # The event date exactly as BronzeWriter derives it.
             day = F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).cast("string")
-            counts = judged.groupBy("_stored", F.col("reason").isNull().alias("valid"), day.alias("day")).count()
-            rows = counts.collect()
-        for row in rows:
-            result.records_read += row["count"]
-            if row["_stored"]:
-                result.already_stored += row["count"]
-            elif row["valid"]:
-                result.bronze_added += row["count"]
-            else:
-                result.quarantined_added += row["count"]
-        result.days = sorted({row["day"] for row in rows if not row["_stored"] and row["valid"]})
-        if result.bronze_added or result.quarantined_added:
-            new = flagged.where(~F.col("_stored")).drop("_stored")
-            BronzeWriter(bronze_path, quarantine_path, app_id, lambda *_: None, rules, kinds)(new, 0)
+            rows = judged.groupBy("_stored", "reason", day.alias("day")).count().collect()
+            by_reason: dict[str, int] = {}
+            for row in rows:
+                result.records_read += row["count"]
+                if row["_stored"]:
+                    result.already_stored += row["count"]
+                elif row["reason"] is None:
+                    result.bronze_added += row["count"]
+                else:
+                    result.quarantined_added += row["count"]
+                    by_reason[row["reason"]] = by_reason.get(row["reason"], 0) + row["count"]
+            result.days = sorted({row["day"] for row in rows if not row["_stored"] and row["reason"] is None})
+            if result.bronze_added or result.quarantined_added:
+                BronzeWriter(bronze_path, quarantine_path, app_id).write(
+                    judged.where(~F.col("_stored")), 0, result.bronze_added, by_reason
+                )
     finally:
         flagged.unpersist()
     return result

@@ -81,7 +81,7 @@ def stream_heartbeat_fresh(platform: PlatformConfigResource) -> dg.AssetCheckRes
         metadata={
             "heartbeat_age_s": round(age_s, 1),
             "stale_after_s": settings.stream.heartbeat_stale_s,
-            "kafka_lag": sum(int(q.get("kafka_lag", 0)) for q in queries.values()),
+            "kafka_lag": max((int(q.get("kafka_lag", 0)) for q in queries.values()), default=0),
             "last_batch": {name: q.get("batch_id") for name, q in queries.items()},
             "totals": dg.MetadataValue.json(beat.get("totals", {})),
         },

@@ -51,16 +51,12 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     kinds_json = None if kinds is None else kinds.model_dump_json()
 
     @F.pandas_udf("reason string, detail string")  # type: ignore[call-overload]
-    def validate(native: pd.Series, values: pd.Series) -> pd.DataFrame:
-        """native: accepted already (its value is not even sent); values: the raw Kafka bytes."""
+    def validate(values: pd.Series) -> pd.DataFrame:
+        """values: the raw Kafka bytes of records the native path did not accept."""
         active, active_kinds = _rules(rules_json), _kinds(kinds_json)
         reasons: list[str | None] = []
         details: list[str | None] = []
-        for accepted, value in zip(native, values, strict=True):
-            if accepted:
-                reasons.append(None)
-                details.append(None)
-                continue
+        for value in values:
             result = validate_payload(value, active, active_kinds)
             if isinstance(result, Envelope):
                 reasons.append(None)
@@ -143,43 +139,29 @@ def _validator(rules: PointRules, kinds: MetricKinds | None) -> Any:
 
 
 def _passed_through(checked: DataFrame) -> list[str]:
-    """The columns of checked kept as they are (Kafka coordinates, raw record, a caller's flag)."""
-    return [name for name in checked.columns if name not in ("native_valid", "raw_bytes", "envelope")]
-
-
-def accepted_records(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
-    """The records of checked that the rules accept, as a stream can use them (nothing cached).
-
-    Python is sent the bytes only of the records the native path did not accept (null otherwise).
-    """
-    validate = _validator(rules, kinds)
-    native = F.col("native_valid")
-    verdict = cast(Column, validate(native, F.when(~native, F.col("raw_bytes"))))
-    columns = _passed_through(checked)
-    return (
-        checked.withColumn("verdict", verdict)
-        .where(F.col("verdict.reason").isNull())
-        .select(
-            *columns, F.when(native, F.col("envelope")).otherwise(_last_tag_wins(F.col("envelope"))).alias("envelope")
-        )
-    )
+    """The columns of checked kept as they are (Kafka coordinates, raw record, the native flag)."""
+    return [name for name in checked.columns if name not in ("raw_bytes", "envelope")]
 
 
 @contextmanager
-def verdicts(checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> Iterator[DataFrame]:
+def verdicts(
+    checked: DataFrame, rules: PointRules, kinds: MetricKinds | None = None, all_native: bool = False
+) -> Iterator[DataFrame]:
     """checked (persisted by the caller) with ``reason`` and ``detail``: null for an accepted record.
 
     Only the records the native path did not accept go through Python; their verdicts are cached
     while the block runs, so the UDF sees each of them once however often the result is read.
+    all_native: the caller knows that every record was accepted natively (no Python at all).
     """
-    validate = _validator(rules, kinds)
     kept = _passed_through(checked)
     accepted = checked.where("native_valid").select(
         *kept, F.lit(None).cast("string").alias("reason"), F.lit(None).cast("string").alias("detail"), "envelope"
     )
-    slow = checked.where(~F.col("native_valid")).withColumn(
-        "verdict", cast(Column, validate(F.col("native_valid"), F.col("raw_bytes")))
-    )
+    if all_native:
+        yield accepted
+        return
+    validate = _validator(rules, kinds)
+    slow = checked.where(~F.col("native_valid")).withColumn("verdict", cast(Column, validate(F.col("raw_bytes"))))
     judged = slow.select(
         *kept, "verdict.reason", "verdict.detail",
         F.when(F.col("verdict.reason").isNull(), _last_tag_wins(F.col("envelope"))).alias("envelope"),

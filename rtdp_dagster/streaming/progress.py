@@ -1,7 +1,8 @@
 """Per micro-batch progress of the stream: Delta `stream_progress`, `rtdp.stream.*` metrics, heartbeat.
 
-Spark's own progress (rates, duration, watermark, offsets, state-operator counters) is merged
-with what the micro-batch functions counted themselves (quarantined, TSDB writes, unknown hosts).
+Spark's own progress (rates, duration, offsets) is merged with what the micro-batch counted
+itself. A batch gives one row per part, ``bronze`` and ``realtime`` (the ``query`` column and
+tag): dashboards, the repair job and reconciliation read the two sinks' figures apart.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ METRICS = (
     "deduplicated", "late_for_realtime", "tsdb_written", "tsdb_failed", "unknown_hosts", "latency_avg_ms",
     "latency_max_ms",
 )  # fmt: skip
+# The parts of each micro-batch, each with a row of its own.
+PARTS = ("bronze", "realtime")
 _COLUMNS = ("query", "batch_id", "timestamp_ms", "num_input_rows", *METRICS, "watermark_ms", "lag_by_partition")
 
 
@@ -49,14 +52,6 @@ def kafka_lag(progress: dict[str, Any]) -> dict[str, int]:
             for partition, offset in partitions.items():
                 lag[f"{topic}/{partition}"] = max(0, int(offset) - int((end or {}).get(topic, {}).get(partition, 0)))
     return lag
-
-
-def _operator_sum(progress: dict[str, Any], key: str, custom: bool = False) -> int:
-    total = 0
-    for operator in progress.get("stateOperators", []):
-        source = operator.get("customMetrics", {}) if custom else operator
-        total += int(source.get(key, 0) or 0)
-    return total
 
 
 class ProgressRecorder:
@@ -88,35 +83,39 @@ class ProgressRecorder:
                 if batch_id <= self._last_batch.get(name, -1):
                     continue
                 self._last_batch[name] = batch_id
-                self._rows.append(self._row(name, batch_id, progress))
+                self._log(batch_id, progress)
+                self._rows += [self._row(part, batch_id, progress) for part in PARTS]
+
+    @staticmethod
+    def _log(batch_id: int, progress: dict[str, Any]) -> None:
+        durations = progress.get("durationMs", {})
+        steps = ", ".join(f"{k} {v}" for k, v in sorted(durations.items()) if k != "triggerExecution")
+        logger.info("batch %d: %d rows in %d ms (%s)", batch_id, int(progress.get("numInputRows", 0)),
+                    int(durations.get("triggerExecution", 0)), steps)  # fmt: skip
 
     def _row(self, name: str, batch_id: int, progress: dict[str, Any]) -> dict:
         with self._lock:
             counted = self._counted.pop((name, batch_id), {})
         lag = kafka_lag(progress)
-        durations = progress.get("durationMs", {})
-        logger.info("%s batch %d: %d rows in %d ms (%s)", name, batch_id, int(progress.get("numInputRows", 0)),
-                    int(durations.get("triggerExecution", 0)),
-                    ", ".join(f"{k} {v}" for k, v in sorted(durations.items()) if k != "triggerExecution"))  # fmt: skip
         row = {
             "query": name,
             "batch_id": batch_id,
             "timestamp_ms": _epoch_ms(progress.get("timestamp")) or int(time.time() * 1000),
-            "num_input_rows": int(progress.get("numInputRows", 0)),
+            "num_input_rows": int(counted.get("num_input_rows", progress.get("numInputRows", 0))),
             "input_rows_per_s": float(progress.get("inputRowsPerSecond", 0.0) or 0.0),
             "processed_rows_per_s": float(progress.get("processedRowsPerSecond", 0.0) or 0.0),
             "batch_duration_ms": int(progress.get("durationMs", {}).get("triggerExecution", 0)),
             "kafka_lag": sum(lag.values()),
             "quarantined": int(counted.get("quarantined", 0)),
             "bronze_rows": int(counted.get("bronze_rows", 0)),
-            "deduplicated": _operator_sum(progress, "numDroppedDuplicateRows", custom=True),
-            "late_for_realtime": _operator_sum(progress, "numRowsDroppedByWatermark"),
+            "deduplicated": int(counted.get("deduplicated", 0)),
+            "late_for_realtime": int(counted.get("late_for_realtime", 0)),
             "tsdb_written": int(counted.get("tsdb_written", 0)),
             "tsdb_failed": int(counted.get("tsdb_failed", 0)),
             "unknown_hosts": int(counted.get("unknown_hosts", 0)),
             "latency_avg_ms": int(counted.get("latency_avg_ms", 0)),
             "latency_max_ms": int(counted.get("latency_max_ms", 0)),
-            "watermark_ms": _epoch_ms(progress.get("eventTime", {}).get("watermark")),
+            "watermark_ms": counted.get("watermark_ms"),
             "lag_by_partition": json.dumps(lag, sort_keys=True),
         }
         for key in ("quarantined", "bronze_rows", "deduplicated", "late_for_realtime", "tsdb_written", "tsdb_failed",

@@ -1,74 +1,39 @@
-"""The realtime query's micro-batch: enrich with master data, write to the realtime TSDB.
+"""The realtime TSDB half of a micro-batch: dedup within the watermark, master data, bulk put.
 
-Duplicates were dropped upstream within the watermark (same point_key, value and op: a re-read
-by a later wave); a correction has another value and is written, after its original, so queries
-of the TSDB return it. A retraction cannot delete one sample of a TSDB series: it is counted and
-left to the batch layer. When the TSDB cannot be reached, the batch's time range is recorded in
-the ``tsdb_repair`` table for the repair job and the stream goes on: bronze never waits for it.
+The JVM does the per-row work (master-data join, OpenTSDB JSON of each point, dedup hashes); the
+driver gets those few columns as Arrow and decides with numpy what is written:
+
+1. late rows (behind the watermark) and duplicates (same point_key, value and op: a re-read by a
+   later wave) are dropped and counted (``dedup.WatermarkDedup``);
+2. of a point's versions inside one batch only the latest is written, so the TSDB never has to
+   order two samples of equal timestamp that arrived together; a correction in a later batch is
+   written after its original, so queries return it;
+3. a retraction cannot delete one sample of a TSDB series: it is counted and left to the batch layer.
+
+When the TSDB cannot be reached, the time range of the points not written is recorded in the
+``tsdb_repair`` table for the repair job and the batch goes on: bronze never waits for the TSDB.
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable, Iterator
+from pathlib import Path
 
-import pandas as pd
-from pyspark.sql import DataFrame, SparkSession, Window
+import numpy as np
+import pyarrow as pa
+import requests
+from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from rtdp_dagster.config import TsdbEndpoint
-from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tag_dict
-from rtdp_dagster.tsdb.put import TsdbPoint, TsdbWriteError, http_put
+from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tags
+from rtdp_dagster.streaming.dedup import WatermarkDedup
+from rtdp_dagster.streaming.realtime_state import dedup_hash, save_max_event
+from rtdp_dagster.tsdb.put import TsdbWriteError, http_put_json
 
-_RESULT_SCHEMA = (
-    "written long, failed long, unknown_hosts long, retractions long, min_ts long, max_ts long, "
-    "latency_sum_ms long, latency_max_ms long"
-)
-
-
-def tsdb_writer(
-    put_http_url: str, timeout_s: float, chunk: int
-) -> Callable[[Iterable[pd.DataFrame]], Iterable[pd.DataFrame]]:
-    """A mapInPandas function putting each partition's points; yields its counts."""
-
-    def write(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
-        written = failed = unknown = retractions = latency_sum = latency_max = 0
-        min_ts, max_ts = None, None
-        for frame in frames:
-            points, received = [], []
-            for metric, tags, value, ts, op, site, app, known, kafka_ms in zip(
-                frame["metric"], frame["tags"], frame["value"], frame["ums_ts_"], frame["ums_op_"], frame["site"],
-                frame["app"], frame["host_known"], frame["kafka_ms"], strict=True,
-            ):  # fmt: skip
-                if op == "d":  # a TSDB cannot delete one sample: left to the batch layer, counted
-                    retractions += 1
-                    continue
-                labels = enriched_tag_dict(dict(tags), {"site": site, "app": app}, bool(known))
-                points.append(TsdbPoint(metric, int(ts), float(value), labels))
-                received.append(int(kafka_ms))
-                unknown += 0 if known else 1
-            if not points:
-                continue
-            low, high = int(frame["ums_ts_"].min()), int(frame["ums_ts_"].max())
-            min_ts = low if min_ts is None else min(min_ts, low)
-            max_ts = high if max_ts is None else max(max_ts, high)
-            for start in range(0, len(points), chunk):
-                part = points[start : start + chunk]
-                try:
-                    written += http_put(put_http_url, part, timeout_s=timeout_s, attempts=3)
-                except (TsdbWriteError, ValueError):
-                    failed += len(part)
-                    continue
-                # End-to-end latency: from the record's arrival on Kafka to its write to the TSDB.
-                done_ms = int(time.time() * 1000)
-                latencies = [done_ms - ms for ms in received[start : start + chunk]]
-                latency_sum += sum(latencies)
-                latency_max = max(latency_max, *latencies)
-        yield pd.DataFrame([{"written": written, "failed": failed, "unknown_hosts": unknown,
-                             "retractions": retractions, "min_ts": min_ts, "max_ts": max_ts,
-                             "latency_sum_ms": latency_sum, "latency_max_ms": latency_max}])  # fmt: skip
-
-    return write
+# Attempts per put request; once one request has failed them all the TSDB is taken as down and the
+# rest of the batch is recorded for repair at once (a dead TSDB must not hold bronze up for long).
+PUT_ATTEMPTS = 3
 
 
 class MasterDataCache:
@@ -103,6 +68,38 @@ def with_master_data(points: DataFrame, hosts: DataFrame | None) -> DataFrame:
     return enrich(points, hosts, host_column="host_key")
 
 
+def realtime_rows(accepted: DataFrame, hosts: DataFrame | None) -> DataFrame:
+    """Per accepted row (bronze's columns) what the driver needs to decide and write it.
+
+    The verdict columns ``native_valid`` and ``reason`` are passed through where present: a caller
+    that sends rows not accepted yet sets those aside by them.
+    """
+    enriched = with_master_data(accepted, hosts)
+    tags = enriched_tags(F.col("tags"), {"site": F.col("site"), "app": F.col("app")}, F.col("host_known"))
+    point = F.struct(F.col("metric"), F.col("ums_ts_").alias("timestamp"), F.col("value"), tags.alias("tags"))
+    return enriched.select(
+        *[name for name in ("native_valid", "reason") if name in accepted.columns],
+        F.to_json(point).alias("put_json"),
+        F.xxhash64("point_key").alias("point_hash"),
+        dedup_hash().alias("dedup_hash"),
+        "ums_id_",
+        "ums_ts_",
+        (F.col("ums_op_") == "d").alias("retraction"),
+        "host_known",
+        F.unix_millis("kafka_timestamp").alias("kafka_ms"),
+    )
+
+
+def latest_versions(point_hash: np.ndarray, version: np.ndarray, rows: np.ndarray) -> np.ndarray:
+    """Of the given row indices, the one with the highest version of each point."""
+    if not len(rows):
+        return rows
+    order = rows[np.lexsort((version[rows], point_hash[rows]))]  # by point, then version
+    hashes = point_hash[order]
+    last_of_point = np.append(hashes[1:] != hashes[:-1], True)
+    return order[last_of_point]
+
+
 class RealtimeWriter:
     def __init__(
         self,
@@ -112,50 +109,65 @@ class RealtimeWriter:
         chunk: int,
         master: MasterDataCache,
         repair_path: str,
-        record: Callable[[str, int, dict], None],
+        dedup: WatermarkDedup,
+        state_file: Path | None = None,
     ) -> None:
-        self.spark, self.master, self.repair_path, self.record = spark, master, repair_path, record
-        self.write = tsdb_writer(tsdb.put_http_url, timeout_s, chunk)
+        self.spark, self.master, self.repair_path, self.dedup = spark, master, repair_path, dedup
+        self.state_file = state_file
+        self.put_url, self.timeout_s, self.chunk = tsdb.put_http_url, timeout_s, chunk
+        self.session = requests.Session()
 
-    def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        # Versions of one point inside a batch: only the latest is written, so the TSDB never has
-        # to order two samples of equal timestamp that arrived together. One job per batch.
-        newest_first = Window.partitionBy("point_key").orderBy(F.col("ums_id_").desc())
-        latest = batch.withColumn("version_rank", F.row_number().over(newest_first)).where(F.col("version_rank") == 1)
-        totals = (
-            with_master_data(latest, self.master.current())
-            .select(
-                "metric",
-                "tags",
-                "value",
-                "ums_ts_",
-                "ums_op_",
-                "site",
-                "app",
-                "host_known",
-                F.unix_millis("kafka_timestamp").alias("kafka_ms"),
-            )
-            .mapInPandas(self.write, _RESULT_SCHEMA)
-            .agg(
-                *[F.sum(c).alias(c) for c in ("written", "failed", "unknown_hosts", "retractions", "latency_sum_ms")],
-                F.max("latency_max_ms").alias("latency_max_ms"),
-                F.min("min_ts").alias("min_ts"),
-                F.max("max_ts").alias("max_ts"),
-            )
-            .first()
-        )
-        names = ("written", "failed", "unknown_hosts", "retractions", "latency_sum_ms", "latency_max_ms")
-        figures = {name: int(totals[name] or 0) for name in names} if totals else {}
-        if totals is not None and figures["failed"]:
+    def collect(self, accepted: DataFrame) -> pa.Table:
+        """The realtime columns of a batch's rows (a Spark job); see ``realtime_rows``."""
+        return realtime_rows(accepted, self.master.current()).toArrow()
+
+    def __call__(self, accepted: DataFrame, batch_id: int) -> dict:
+        return self.write(self.collect(accepted), batch_id)
+
+    def write(self, rows: pa.Table, batch_id: int) -> dict:
+        """Decide and put one batch's rows; returns its figures for the progress table."""
+        column = {name: rows.column(name).to_numpy(zero_copy_only=False) for name in rows.column_names}
+        max_event_before = self.dedup.max_event_ms
+        admitted = self.dedup.admit(column["dedup_hash"], column["ums_ts_"])
+        latest = latest_versions(column["point_hash"], column["ums_id_"], np.flatnonzero(admitted.keep))
+        retraction = column["retraction"][latest]
+        to_write = np.sort(latest[~retraction])  # in Kafka order
+        written, failed, latencies = self._put(column["put_json"], column["kafka_ms"], to_write)
+        if len(failed):
+            timestamps = column["ums_ts_"][failed]
             self.spark.createDataFrame(
-                [(batch_id, int(totals["min_ts"]), int(totals["max_ts"]), figures["failed"], int(time.time() * 1000))],
+                [(batch_id, int(timestamps.min()), int(timestamps.max()), len(failed), int(time.time() * 1000))],
                 "batch_id long, min_ts long, max_ts long, failed long, recorded_at long",
             ).write.format("delta").mode("append").save(self.repair_path)
-        self.record("realtime", batch_id, {"tsdb_written": figures.get("written", 0),
-                                           "tsdb_failed": figures.get("failed", 0),
-                                           "unknown_hosts": figures.get("unknown_hosts", 0),
-                                           "retractions_not_applied": figures.get("retractions", 0),
-                                           "latency_avg_ms": figures.get("latency_sum_ms", 0)
-                                           // max(1, figures.get("written", 0)),
-                                           "latency_max_ms": figures.get("latency_max_ms", 0),
-                                           "master_version": self.master.version})  # fmt: skip
+        if self.state_file is not None:
+            save_max_event(self.state_file, batch_id, max_event_before, self.dedup.max_event_ms)
+        return {
+            "tsdb_written": written,
+            "tsdb_failed": len(failed),
+            "deduplicated": admitted.duplicates,
+            "late_for_realtime": admitted.late,
+            "unknown_hosts": int((~column["host_known"][to_write]).sum()),
+            "retractions_not_applied": int(retraction.sum()),
+            "latency_avg_ms": int(latencies.mean()) if len(latencies) else 0,
+            "latency_max_ms": int(latencies.max()) if len(latencies) else 0,
+            "watermark_ms": self.dedup.watermark_ms,
+            "master_version": self.master.version,
+        }
+
+    def _put(self, points_json: np.ndarray, kafka_ms: np.ndarray, rows: np.ndarray):
+        """Put the rows in chunks; returns (written, indices not written, latencies of the written)."""
+        written, not_written, latencies = 0, [rows[:0]], [np.empty(0, dtype=np.int64)]
+        for start in range(0, len(rows), self.chunk):
+            part = rows[start : start + self.chunk]
+            try:
+                written += http_put_json(self.session, self.put_url, points_json[part].tolist(),
+                                         timeout_s=self.timeout_s, attempts=PUT_ATTEMPTS)  # fmt: skip
+            except ValueError:  # this request was refused (HTTP 4xx): the next ones may not be
+                not_written.append(part)
+                continue
+            except TsdbWriteError:  # the TSDB is down: the rest waits for the repair job
+                not_written.append(rows[start:])
+                break
+            # End-to-end latency: from the record's arrival on Kafka to its write to the TSDB.
+            latencies.append(int(time.time() * 1000) - kafka_ms[part])
+        return written, np.concatenate(not_written), np.concatenate(latencies)

@@ -127,6 +127,19 @@ class TelnetPutWriter:
         self.close()
 
 
+def _post_put(session: requests.Session, base_url: str, data: bytes, timeout_s: float, attempts: int,
+              backoff_s: float) -> None:  # fmt: skip
+    def attempt() -> None:
+        response = session.post(f"{base_url.rstrip('/')}/api/put", data=data, headers=_JSON, timeout=timeout_s)
+        if response.status_code >= 500:
+            raise TsdbWriteError(f"HTTP {response.status_code}")
+        if response.status_code >= 400:
+            # A client error will not get better by retrying.
+            raise ValueError(f"/api/put rejected the points: HTTP {response.status_code} {response.text[:200]}")
+
+    _with_retries(attempt, f"HTTP put to {base_url}", attempts, backoff_s)
+
+
 def http_put(
     base_url: str,
     points: Sequence[TsdbPoint],
@@ -144,16 +157,19 @@ def http_put(
             {"metric": p.metric, "timestamp": p.timestamp_ms, "value": p.value, "tags": dict(p.tags)}
             for p in points[start : start + chunk]
         ]
-
-        def attempt(body: list[dict] = body) -> None:
-            response = session.post(
-                f"{base_url.rstrip('/')}/api/put", data=orjson.dumps(body), headers=_JSON, timeout=timeout_s
-            )
-            if response.status_code >= 500:
-                raise TsdbWriteError(f"HTTP {response.status_code}")
-            if response.status_code >= 400:
-                # A client error will not get better by retrying.
-                raise ValueError(f"/api/put rejected the points: HTTP {response.status_code} {response.text[:200]}")
-
-        _with_retries(attempt, f"HTTP put to {base_url}", attempts, backoff_s)
+        _post_put(session, base_url, orjson.dumps(body), timeout_s, attempts, backoff_s)
     return len(points)
+
+
+def http_put_json(
+    session: requests.Session,
+    base_url: str,
+    points_json: Sequence[str],
+    timeout_s: float = 10.0,
+    attempts: int = 4,
+    backoff_s: float = 0.2,
+) -> int:
+    """POST points already encoded as OpenTSDB JSON objects (validated by whoever encoded them)
+    to ``/api/put`` in one request; returns how many were written."""
+    _post_put(session, base_url, ("[" + ",".join(points_json) + "]").encode(), timeout_s, attempts, backoff_s)
+    return len(points_json)

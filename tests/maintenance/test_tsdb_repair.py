@@ -12,6 +12,7 @@ import pytest
 from rtdp_dagster.config import Settings, TsdbEndpoint
 from rtdp_dagster.maintenance.jobs import tsdb_repair_job
 from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
+from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
 from rtdp_dagster.streaming.tables import STREAM_PROGRESS, TSDB_REPAIR
 from rtdp_dagster.tsdb.put import TsdbPoint, http_put
@@ -51,7 +52,7 @@ def test_failed_points_are_repaired_once_with_their_latest_value(
     closed = TsdbEndpoint(url=f"http://127.0.0.1:{free_ports(1)[0]}", put_host="127.0.0.1", put_port=1,
                           put_http_url=f"http://127.0.0.1:{free_ports(1)[0]}")  # fmt: skip
     writer = RealtimeWriter(spark, closed, 1.0, 100, MasterDataCache(spark, delta.table_path("master_data_hosts")),
-                            delta.table_path(TSDB_REPAIR), lambda *_: None)  # fmt: skip
+                            delta.table_path(TSDB_REPAIR), WatermarkDedup(ttl_ms=3_600_000))  # fmt: skip
     writer(bronze_frame(spark, originals), 7)
     failures = spark.read.format("delta").load(delta.table_path(TSDB_REPAIR)).collect()
     assert [(r["batch_id"], r["min_ts"], r["max_ts"], r["failed"]) for r in failures] == [

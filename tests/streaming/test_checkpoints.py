@@ -1,10 +1,9 @@
-"""Where the realtime query starts: from the beginning of Kafka on a new stream, and where bronze
-has committed after an upgrade from the bronze-fed realtime query (whose checkpoint a Kafka source
-cannot resume)."""
+"""What a restart reads beside Spark's checkpoint: the last committed batch and its Kafka offsets,
+and the watermark base of the realtime dedup state (the value before a batch that was not committed)."""
 
 from pathlib import Path
 
-from rtdp_dagster.streaming.app import REALTIME_CHECKPOINT, committed_offsets, realtime_starting_offsets
+from rtdp_dagster.streaming.realtime_state import last_committed, max_event_through, save_max_event
 
 OFFSETS_3 = '{"rtdp.points.v1":{"0":131592,"1":98016,"2":128514}}'
 
@@ -17,19 +16,25 @@ def _batch(checkpoint: Path, batch_id: int, offsets: str, committed: bool) -> No
         (checkpoint / "commits" / str(batch_id)).write_text('v1\n{"nextBatchWatermarkMs":0}\n')
 
 
-def test_a_new_stream_reads_kafka_from_the_beginning(tmp_path: Path) -> None:
-    assert realtime_starting_offsets(tmp_path) == "earliest"
-    _batch(tmp_path / "bronze", 0, OFFSETS_3, committed=True)
-    assert realtime_starting_offsets(tmp_path) == "earliest"  # no old realtime checkpoint: nothing to resume
+def test_a_new_checkpoint_has_nothing_committed(tmp_path: Path) -> None:
+    assert last_committed(tmp_path / "bronze") is None
+    _batch(tmp_path / "bronze", 0, OFFSETS_3, committed=False)
+    assert last_committed(tmp_path / "bronze") is None
 
 
-def test_an_upgraded_stream_starts_where_bronze_committed(tmp_path: Path) -> None:
-    (tmp_path / "realtime" / "offsets").mkdir(parents=True)
+def test_the_last_committed_batch_is_read_with_its_end_offsets(tmp_path: Path) -> None:
     _batch(tmp_path / "bronze", 2, '{"rtdp.points.v1":{"0":10}}', committed=True)
     _batch(tmp_path / "bronze", 3, OFFSETS_3, committed=True)
     _batch(tmp_path / "bronze", 4, '{"rtdp.points.v1":{"0":999999}}', committed=False)  # planned, not done
-    assert committed_offsets(tmp_path / "bronze") == OFFSETS_3
-    assert realtime_starting_offsets(tmp_path) == OFFSETS_3
-    # Once the new checkpoint exists, Spark resumes from it and the starting offsets no longer apply.
-    (tmp_path / REALTIME_CHECKPOINT / "offsets").mkdir(parents=True)
-    assert realtime_starting_offsets(tmp_path) == "earliest"
+    assert last_committed(tmp_path / "bronze") == (3, OFFSETS_3)
+
+
+def test_the_watermark_base_is_the_one_of_the_last_committed_batch(tmp_path: Path) -> None:
+    state = tmp_path / "bronze.realtime-state.json"
+    assert max_event_through(state, 3) == (False, None)  # a checkpoint from before the file
+    save_max_event(state, 3, before=1_000, after=2_000)
+    assert max_event_through(state, 3) == (True, 2_000)
+    save_max_event(state, 4, before=2_000, after=5_000)
+    assert max_event_through(state, 3) == (True, 2_000), "batch 4 is replayed: its rows were not seen"
+    assert max_event_through(state, 4) == (True, 5_000)
+    assert max_event_through(state, 1) == (False, None), "a file of another checkpoint"

@@ -14,7 +14,7 @@ from rtdp_dagster.envelope.keys import point_key
 from rtdp_dagster.envelope.schema import Envelope, encode
 from rtdp_dagster.tsdb.query import export_series, force_flush
 
-from .conftest import rtdp
+from .conftest import publish, rtdp
 
 # Kind "free" (quality.metric_kinds): the test values are not bounded like a CPU share. Unique to
 # the session: the realtime TSDB is shared, and `rtdp demo` writes the fleet's own sys.load.avg.
@@ -82,6 +82,33 @@ def test_known_mix_lands_exactly_where_it_belongs(stream_env: tuple[Settings, Pa
     assert sorted(r["reason"] for r in quarantine.collect()) == sorted(bad)
     assert quarantine.where("raw_value IS NULL").count() == 1  # the empty record, kept with its reason
 
+    assert_realtime_holds(settings, now, originals, corrections, retractions)
+
+    progress = spark.read.format("delta").load(settings.delta.table_path("stream_progress"))
+    totals = {r["query"]: r for r in progress.groupBy("query").sum().collect()}
+    assert totals["bronze"]["sum(quarantined)"] == len(bad)
+    assert totals["bronze"]["sum(bronze_rows)"] == valid
+    assert totals["realtime"]["sum(tsdb_failed)"] == 0
+    assert totals["realtime"]["sum(deduplicated)"] == len(duplicates)
+
+    # A later wave re-reads the same points after the stream restarted: its dedup state comes back
+    # from bronze, so bronze keeps the re-reads and the TSDB gets none of them.
+    rereads = [envelope(e.tags["host"], e.ums_ts_, e.value or 0.0, wave=3, version=e.ums_id_ + 4 * 10**6)
+               for e in originals[:30]]  # fmt: skip
+    publish(settings, rereads)
+    result = rtdp(config_file, "stream", "--once")
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert spark.read.format("delta").load(settings.delta.table_path("bronze")).count() == valid + len(rereads)
+    assert_realtime_holds(settings, now, originals, corrections, retractions)
+    progress = spark.read.format("delta").load(settings.delta.table_path("stream_progress"))
+    realtime = progress.where("query = 'realtime'").groupBy().sum("deduplicated", "tsdb_written").first()
+    assert realtime is not None and realtime["sum(deduplicated)"] == len(duplicates) + len(rereads)
+
+
+def assert_realtime_holds(
+    settings: Settings, now: int, originals: list[Envelope], corrections: list[Envelope], retractions: list[Envelope]
+) -> None:
+    """Each point once with its latest value; a correction after its original at most."""
     force_flush(settings.tsdb.realtime.url)
     samples: dict[tuple[str, int], list[float]] = {}
     for series in export_series(settings.tsdb.realtime.url, METRIC, {}):
@@ -102,10 +129,3 @@ def test_known_mix_lands_exactly_where_it_belongs(stream_env: tuple[Settings, Pa
             assert len(samples[key]) <= 2
         else:
             assert samples[key] == [e.value], f"{key}: {samples.get(key)}"
-
-    progress = spark.read.format("delta").load(settings.delta.table_path("stream_progress"))
-    totals = {r["query"]: r for r in progress.groupBy("query").sum().collect()}
-    assert totals["bronze"]["sum(quarantined)"] == len(bad)
-    assert totals["bronze"]["sum(bronze_rows)"] == valid
-    assert totals["realtime"]["sum(tsdb_failed)"] == 0
-    assert totals["realtime"]["sum(deduplicated)"] == len(duplicates)

@@ -1,0 +1,89 @@
+"""The realtime dedup state across restarts, rebuilt from bronze.
+
+Bronze holds every accepted record of every committed micro-batch, and the query's checkpoint
+says up to which Kafka offsets the batches were committed: those records went through the
+realtime half too. Their hashes within the TTL are the state. The watermark's base (the highest
+event time seen) is saved beside the checkpoint after each batch, with the value before the batch
+for the case that the batch is replayed.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
+
+from rtdp_dagster.master_data.table import read_table
+from rtdp_dagster.streaming.dedup import WatermarkDedup
+
+logger = logging.getLogger("rtdp.stream")
+
+
+def dedup_hash(point_key: str = "point_key", value: str = "value", op: str = "ums_op_") -> Column:
+    """What makes a row a duplicate of another, as 64-bit hashes (the same in the stream and here)."""
+    return F.xxhash64(point_key, value, op)
+
+
+def state_file(checkpoint: Path) -> Path:
+    return checkpoint.parent / f"{checkpoint.name}.realtime-state.json"
+
+
+def last_committed(checkpoint: Path) -> tuple[int, str] | None:
+    """The last committed micro-batch of a query and its Kafka end offsets (JSON), from its checkpoint."""
+    commits = checkpoint / "commits"
+    done = [int(name.name) for name in commits.iterdir() if name.name.isdigit()] if commits.is_dir() else []
+    if not done:
+        return None
+    lines = (checkpoint / "offsets" / str(max(done))).read_text().strip().splitlines()
+    return (max(done), lines[-1]) if len(lines) >= 3 and lines[-1].startswith("{") else None
+
+
+def save_max_event(path: Path, batch_id: int, before: int | None, after: int | None) -> None:
+    staged = path.with_suffix(".tmp")
+    staged.write_text(json.dumps({"batch_id": batch_id, "max_event_ms_before": before, "max_event_ms_after": after}))
+    os.replace(staged, path)  # atomic: a crash leaves the old file or the new one
+
+
+def max_event_through(path: Path, committed_batch: int) -> tuple[bool, int | None]:
+    """(known, value): the highest event time through the committed batch, if the file says."""
+    if not path.exists():
+        return False, None
+    saved = json.loads(path.read_text())
+    if saved["batch_id"] <= committed_batch:
+        return True, saved["max_event_ms_after"]
+    if saved["batch_id"] == committed_batch + 1:  # written, then the batch was not committed
+        return True, saved["max_event_ms_before"]
+    return False, None
+
+
+def restore_dedup_state(spark: SparkSession, dedup: WatermarkDedup, checkpoint: Path, bronze_path: str) -> int:
+    """Fill dedup from bronze as of the checkpoint's last committed batch; returns the hashes loaded."""
+    committed = last_committed(checkpoint)
+    bronze = read_table(spark, bronze_path)
+    if committed is None or bronze is None:
+        return 0
+    batch_id, offsets = committed
+    ends = [(topic, int(partition), int(end)) for topic, parts in json.loads(offsets).items()
+            for partition, end in parts.items()]  # fmt: skip
+    ends_frame = spark.createDataFrame(ends, "kafka_topic string, kafka_partition int, end_offset long")
+    processed = bronze.join(F.broadcast(ends_frame), ["kafka_topic", "kafka_partition"]).where(
+        F.col("kafka_offset") < F.col("end_offset")
+    )
+    known, max_event = max_event_through(state_file(checkpoint), batch_id)
+    if not known:  # a checkpoint from before the state file: one scan of bronze
+        max_event = processed.agg(F.max("ums_ts_")).first()[0]  # type: ignore[index]
+    if max_event is None:
+        return 0
+    watermark = int(max_event) - dedup.ttl_ms
+    recent = processed.where(
+        (F.col("event_date") >= F.to_date(F.timestamp_millis(F.lit(watermark)))) & (F.col("ums_ts_") >= watermark)
+    )
+    table = recent.select(dedup_hash().alias("hash"), "ums_ts_").toArrow()
+    dedup.restore(table.column("hash").to_numpy(), table.column("ums_ts_").to_numpy(), int(max_event))
+    logger.info("realtime dedup state: %d point(s) from bronze up to batch %d, watermark %d", table.num_rows,
+                batch_id, watermark)  # fmt: skip
+    return table.num_rows
