@@ -29,6 +29,10 @@ DAILY_ASSETS = ("silver", "rollup_1m", "rollup_1h", "rollup_1d")
 # Records on Kafka not yet in bronze below which the stream counts as caught up.
 CAUGHT_UP_LAG = 5_000
 COARSE_ASSETS = {"rollup_1w": "weekly", "rollup_1mo": "monthly", "rollup_1y": "yearly"}
+# Right after the backfill a rollup may still be publishing its window (an automation run), or a
+# series written moments ago may not be searchable yet: panels without data are verified again
+# for this long before the summary counts them.
+PANELS_SETTLE_S = 90.0
 
 
 @dataclass(frozen=True)
@@ -183,8 +187,32 @@ def take_screenshots(settings: Settings, backfill_id: str, folder: Path, log: Ca
             log(f"  screenshot {name} skipped: {exc}")
 
 
-def collect_summary(settings: Settings, api: DagsterApi, backfill: BackfillProgress | None) -> DemoSummary:
+def router_url(settings: Settings) -> str:
+    return f"http://{settings.serve.host}:{settings.serve.port}"
+
+
+def settled_panels(settings: Settings, log: Callable[[str], None] = print) -> list:
+    """Every dashboard panel verified through the router, panels without data again until they
+    have some or PANELS_SETTLE_S has passed."""
     from rtdp_dagster.grafana.verify import DATA, verify
+    from rtdp_dagster.tsdb.query import force_flush
+
+    deadline = time.monotonic() + PANELS_SETTLE_S
+    while True:
+        for endpoint in (settings.tsdb.realtime, settings.tsdb.history):
+            force_flush(endpoint.url, settings.tsdb.timeout_s)
+        panels = verify(router_url(settings))
+        without = [f"{p.dashboard} / {p.panel}" for p in panels if p.status != DATA]
+        if not without or time.monotonic() >= deadline:
+            return panels
+        log(f"  {len(without)} panel(s) without data yet ({', '.join(without)}); verifying again in 10 s")
+        time.sleep(10)
+
+
+def collect_summary(
+    settings: Settings, api: DagsterApi, backfill: BackfillProgress | None, log: Callable[[str], None] = print
+) -> DemoSummary:
+    from rtdp_dagster.grafana.verify import DATA
 
     summary = DemoSummary()
     summary.waves, summary.late_caught = collection_figures(settings)
@@ -193,8 +221,8 @@ def collect_summary(settings: Settings, api: DagsterApi, backfill: BackfillProgr
         summary.checks[check["status"]] = summary.checks.get(check["status"], 0) + 1
         if check["status"] in ("FAILED", "EXECUTION_FAILED"):
             summary.failed_checks.append(f"{check['asset']}:{check['check']}")
-    router = f"http://{settings.serve.host}:{settings.serve.port}"
-    panels = verify(router)
+    router = router_url(settings)
+    panels = settled_panels(settings, log)
     summary.panels = {"total": len(panels), "data": sum(1 for p in panels if p.status == DATA)}
     summary.panels_without_data = [f"{p.dashboard} / {p.panel}: {p.status}" for p in panels if p.status != DATA]
     if backfill is not None:
@@ -229,7 +257,7 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoSu
         backfill_id, backfill = run_backfill(api, options, log)
         if options.screenshots:
             take_screenshots(settings, backfill_id, options.screenshots, log)
-        summary = collect_summary(settings, api, backfill)
+        summary = collect_summary(settings, api, backfill, log)
         log(format_summary(summary))
         if options.summary_file:
             options.summary_file.write_text(json.dumps(summary.as_dict(), indent=2, default=str))

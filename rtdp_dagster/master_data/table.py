@@ -25,7 +25,9 @@ SCHEMA = T.StructType(
 COLUMNS = tuple(SCHEMA.fieldNames())
 PARTITION_COLUMN = "version"
 # Error conditions Spark reports for a table that was never written.
-_MISSING = ("PATH_NOT_FOUND",)
+# Nothing at the path, or a folder whose first commit is still being written (a table that another
+# process is creating: the stream looks for master data while `rtdp master load` writes it).
+_MISSING = ("PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND")
 
 Row = tuple[int, int, int | None, str, str, str, str, str, str, str, str, str, list[str]]
 

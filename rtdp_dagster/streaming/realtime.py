@@ -16,6 +16,7 @@ When the TSDB cannot be reached, the time range of the points not written is rec
 
 from __future__ import annotations
 
+import logging
 import time
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tags
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.streaming.realtime_state import dedup_hash, save_max_event
 from rtdp_dagster.tsdb.put import TsdbWriteError, http_put_json
+
+logger = logging.getLogger("rtdp.stream")
 
 # Attempts per put request; once one request has failed them all the TSDB is taken as down and the
 # rest of the batch is recorded for repair at once (a dead TSDB must not hold bronze up for long).
@@ -47,16 +50,22 @@ class MasterDataCache:
 
     def current(self) -> DataFrame | None:
         if time.monotonic() - self._checked >= self.check_every_s:
-            from rtdp_dagster.master_data.lookup import hosts_as_of, latest_version
-
             self._checked = time.monotonic()
-            version = latest_version(self.spark, self.path)
-            if version != self.version:
-                if self.hosts is not None:
-                    self.hosts.unpersist()
-                self.hosts = None if version is None else hosts_as_of(self.spark, self.path).cache()
-                self.version = version
+            try:
+                self._refresh()
+            except Exception as exc:  # a lookup: the stream goes on with the version it has
+                logger.warning("master data at %s not read (version %s stays): %s", self.path, self.version, exc)
         return self.hosts
+
+    def _refresh(self) -> None:
+        from rtdp_dagster.master_data.lookup import hosts_as_of, latest_version
+
+        version = latest_version(self.spark, self.path)
+        if version != self.version:
+            hosts = None if version is None else hosts_as_of(self.spark, self.path).cache()
+            if self.hosts is not None:
+                self.hosts.unpersist()
+            self.hosts, self.version = hosts, version
 
 
 def with_master_data(points: DataFrame, hosts: DataFrame | None) -> DataFrame:

@@ -57,6 +57,8 @@ class _Session:
 def test_missing_table_reads_as_none_and_other_errors_raise(eager: bool) -> None:
     missing = cast(Any, _Session(_Condition("PATH_NOT_FOUND"), eager))
     assert read_table(missing, "/nowhere") is None
+    being_created = cast(Any, _Session(_Condition("DELTA_TABLE_NOT_FOUND"), eager))  # no first commit yet
+    assert read_table(being_created, "/empty-folder") is None
     broken = cast(Any, _Session(_Condition("DELTA_MISSING_DELTA_TABLE"), eager))
     with pytest.raises(AnalysisException):
         read_table(broken, "/not-delta")
