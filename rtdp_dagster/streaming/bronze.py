@@ -13,7 +13,7 @@ import time
 from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
-from rtdp_dagster.streaming.tables import ENVELOPE_FIELDS, KAFKA_COORDINATES
+from rtdp_dagster.streaming.tables import KAFKA_COORDINATES, envelope_columns
 
 
 def _append(frame: DataFrame, path: str, app_id: str, batch_id: int, partition_by: str) -> None:
@@ -47,7 +47,7 @@ class BronzeWriter:
             _append(quarantine, self.quarantine_path, self.app_id, batch_id, "received_date")
         if accepted:
             bronze = judged.where(F.col("reason").isNull()).select(
-                *[F.col(f"envelope.{name}").alias(name) for name in ENVELOPE_FIELDS], *KAFKA_COORDINATES,
+                *envelope_columns(), *KAFKA_COORDINATES,
                 *stamp, F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).alias("event_date"),
             )  # fmt: skip
             _append(bronze, self.bronze_path, self.app_id, batch_id, "event_date")

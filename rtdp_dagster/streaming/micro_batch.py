@@ -22,15 +22,14 @@ from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.streaming.bronze import BronzeWriter
 from rtdp_dagster.streaming.parse import verdicts
 from rtdp_dagster.streaming.realtime import RealtimeWriter
-from rtdp_dagster.streaming.tables import ENVELOPE_FIELDS, KAFKA_COORDINATES
+from rtdp_dagster.streaming.tables import KAFKA_COORDINATES, envelope_columns
 
 logger = logging.getLogger("rtdp.stream")
 
 
 def _flat(frame: DataFrame, *extra: str) -> DataFrame:
     """The envelope's fields as columns (bronze's shape), the Kafka coordinates, and extra."""
-    fields = [F.col(f"envelope.{name}").alias(name) for name in ENVELOPE_FIELDS]
-    return frame.select(*extra, *fields, *KAFKA_COORDINATES)
+    return frame.select(*extra, *envelope_columns(), *KAFKA_COORDINATES)
 
 
 def split_by_reason(rows: pa.Table) -> tuple[pa.Table, dict[str, int]]:

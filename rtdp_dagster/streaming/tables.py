@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from pyspark.sql import SparkSession
+from pyspark.sql import Column, SparkSession
+from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
 BRONZE = "bronze"
@@ -29,6 +30,13 @@ ENVELOPE_SCHEMA = T.StructType(
 )
 ENVELOPE_FIELDS = [field.name for field in ENVELOPE_SCHEMA.fields]
 KAFKA_COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp"]
+
+
+def envelope_columns() -> list[Column]:
+    """The parsed ``envelope`` struct's fields as top-level columns, as bronze stores them."""
+    return [F.col(f"envelope.{name}").alias(name) for name in ENVELOPE_FIELDS]
+
+
 # Where a record was on Kafka, then the micro-batch that wrote it: in bronze and in quarantine.
 _LANDING_FIELDS = [
     T.StructField("kafka_topic", T.StringType()),
