@@ -107,6 +107,7 @@ def _cmd_ingest(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
+    import logging
     import signal
     import threading
 
@@ -116,8 +117,25 @@ def _cmd_stream(settings: Settings, args: argparse.Namespace) -> int:
     log_file = log_to_file(settings.run_dir, "stream")
     print(f"stream: {'draining Kafka once' if args.once else 'running'}, log {log_file}", file=sys.stderr)
     stop = threading.Event()
+    grace_s = settings.stack.stop_timeout_s + 30
+
+    def force_exit() -> None:
+        logging.getLogger("rtdp.stream").error("stream: not stopped %.0f s after the signal; exiting", grace_s)
+        os._exit(1)
+
+    def on_signal(*_: object) -> None:
+        if stop.is_set():
+            return
+        stop.set()
+        # A signal sent to the whole process group also stops the JVM, maybe in the middle of a
+        # micro-batch, and py4j calls into it may then never return. The checkpoint and the
+        # tagged Delta commits make a forced exit safe: a restart redoes the unfinished batch.
+        watchdog = threading.Timer(grace_s, force_exit)
+        watchdog.daemon = True
+        watchdog.start()
+
     for signum in (signal.SIGTERM, signal.SIGINT):
-        signal.signal(signum, lambda *_: stop.set())
+        signal.signal(signum, on_signal)
     try:
         totals = run_stream(settings, stop, once=args.once)
     except StreamError as exc:

@@ -28,6 +28,8 @@ METRICS = (
     "deduplicated", "late_for_realtime", "tsdb_written", "tsdb_failed", "unknown_hosts", "latency_avg_ms",
     "latency_max_ms",
 )  # fmt: skip
+# Progress rows are appended to Delta this often (metrics and heartbeat go out at every flush).
+ROWS_EVERY_S = 30.0
 # The parts of each micro-batch, each with a row of its own.
 PARTS = ("bronze", "realtime")
 _COLUMNS = ("query", "batch_id", "timestamp_ms", "num_input_rows", *METRICS, "watermark_ms", "lag_by_partition")
@@ -61,7 +63,9 @@ class ProgressRecorder:
         self.heartbeat_file = settings.run_dir / "stream" / "heartbeat.json"
         self._counted: dict[tuple[str, int], dict] = {}
         self._last_batch: dict[str, int] = {}
-        self._rows: list[dict] = []
+        self._rows: list[dict] = []  # not published yet
+        self._unwritten: list[dict] = []  # published, not in Delta yet
+        self._appended_at = float("-inf")
         self._latest: dict[str, dict] = {}
         self._lock = threading.Lock()
         self._writer: threading.Thread | None = None
@@ -125,20 +129,27 @@ class ProgressRecorder:
         return row
 
     def flush(self, wait: bool = False) -> None:
-        """Heartbeat and metrics now; the Delta rows in a background thread.
+        """Heartbeat and metrics now; the Delta rows every ``ROWS_EVERY_S``, in a background thread.
 
-        The Delta append is a Spark job and queues behind the stream's own micro-batches; the
-        heartbeat must not wait for it, or a busy stream would look dead. wait: the final flush.
+        The Delta append is a Spark job and a commit that compete with the stream's own
+        micro-batches for the cores, and the heartbeat must not wait for it, or a busy stream would
+        look dead. wait: the final flush, which writes every row left.
         """
         self.write_heartbeat()
+        fresh, self._rows = self._rows, []
+        if fresh:
+            self._publish(fresh)
+            self._unwritten += fresh
+        if not wait and time.monotonic() - self._appended_at < ROWS_EVERY_S:
+            return
         if self._writer is not None and self._writer.is_alive():
             if not wait:
                 return  # the rows wait for the next flush
             self._writer.join()
-        rows, self._rows = self._rows, []
+        rows, self._unwritten = self._unwritten, []
         if not rows:
             return
-        self._publish(rows)
+        self._appended_at = time.monotonic()
         self._writer = threading.Thread(target=self._append, args=(rows,), name="stream-progress", daemon=True)
         self._writer.start()
         if wait:

@@ -68,6 +68,12 @@ QUARANTINE_SCHEMA = T.StructType(
 # event time (repair, the stream's restart), Kafka coordinates (replay). Min/max of every string
 # column cost a third of each micro-batch's bronze write.
 BRONZE_STATS_COLUMNS = "ums_ts_,ums_id_,kafka_partition,kafka_offset,batch_id"
+BRONZE_PROPERTIES = {
+    "delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS,
+    # The stream commits about once a second, and a Delta checkpoint stalls its micro-batch for 2 s
+    # or more; every 100 commits instead of every 10 (readers replay at most 100 small commit files).
+    "delta.checkpointInterval": "100",
+}
 
 
 def ensure_table(
@@ -78,17 +84,30 @@ def ensure_table(
     properties: dict[str, str] | None = None,
 ) -> None:
     """An empty table where there is none yet: readers (the stream's restart, checks, reconciliation)
-    can start before the first micro-batch, and a batch with nothing for a table needs no commit."""
-    from delta.tables import DeltaTable
+    can start before the first micro-batch, and a batch with nothing for a table needs no commit.
 
-    builder = DeltaTable.createIfNotExists(spark).location(path).addColumns(schema).partitionedBy(partition_column)
-    for key, value in (properties or {}).items():
-        builder = builder.property(key, value)
-    builder.execute()
+    properties: set on a new table, and on an existing one that has other values (tables created
+    by an earlier version keep up).
+    """
+    # SQL rather than DeltaTable's builder: it works the same in the stream's classic Spark and
+    # through Spark Connect.
+    properties = properties or {}
+    columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in schema.fields)
+    listed = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(properties.items()))
+    spark.sql(
+        f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({columns}) USING DELTA PARTITIONED BY (`{partition_column}`)"
+        + (f" TBLPROPERTIES ({listed})" if properties else "")
+    )
+    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()
+    have = (detail["properties"] if detail else None) or {}
+    stale = {key: value for key, value in properties.items() if have.get(key) != value}
+    if stale:
+        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(stale.items()))
+        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({assignments})")
 
 
 def ensure_bronze(spark: SparkSession, path: str) -> None:
-    ensure_table(spark, path, BRONZE_SCHEMA, "event_date", {"delta.dataSkippingStatsColumns": BRONZE_STATS_COLUMNS})
+    ensure_table(spark, path, BRONZE_SCHEMA, "event_date", BRONZE_PROPERTIES)
 
 
 def ensure_quarantine(spark: SparkSession, path: str) -> None:
