@@ -28,6 +28,7 @@ from pyspark.sql import SparkSession
 from rtdp_dagster.batch.intervals import BUCKET_DATE, BUCKET_YEAR, interval, ms_of_date
 from rtdp_dagster.config import Settings
 from rtdp_dagster.master_data.table import read_table
+from rtdp_dagster.spark.session import delta_table_sql
 from rtdp_dagster.streaming.tables import BRONZE, QUARANTINE, STREAM_PROGRESS
 
 
@@ -81,25 +82,21 @@ def optimize_predicate(plan: TablePlan, today: dt.date, min_age_days: int) -> st
     return f"`{BUCKET_YEAR}` < {newest.year}"
 
 
-def _table(path: str) -> str:
-    return "delta.`" + path.replace("`", "``") + "`"
-
-
 def table_files(spark: SparkSession, path: str) -> tuple[int, int]:
     """Files and bytes of the table's current version."""
-    row = spark.sql(f"DESCRIBE DETAIL {_table(path)}").select("numFiles", "sizeInBytes").first()
+    row = spark.sql(f"DESCRIBE DETAIL {delta_table_sql(path)}").select("numFiles", "sizeInBytes").first()
     return (int(row["numFiles"] or 0), int(row["sizeInBytes"] or 0)) if row else (0, 0)
 
 
 def delete_where(spark: SparkSession, path: str, predicate: str) -> int:
     """Delete the matching rows; returns how many."""
-    row = spark.sql(f"DELETE FROM {_table(path)} WHERE {predicate}").first()
+    row = spark.sql(f"DELETE FROM {delta_table_sql(path)} WHERE {predicate}").first()
     return int(row["num_affected_rows"] or 0) if row else 0
 
 
 def optimize(spark: SparkSession, path: str, predicate: str | None, zorder: tuple[str, ...]) -> tuple[int, int]:
     """Compact (and ZORDER) the selected partitions; returns (files removed, files added)."""
-    statement = f"OPTIMIZE {_table(path)}"
+    statement = f"OPTIMIZE {delta_table_sql(path)}"
     if predicate:
         statement += f" WHERE {predicate}"
     if zorder:
@@ -137,9 +134,9 @@ def vacuum(spark: SparkSession, path: str, retain_hours: float, listing_tasks: i
         "spark.sql.sources.parallelPartitionDiscovery.parallelism": str(listing_tasks),
     }
     with _session_conf(spark, conf):
-        deleted = spark.sql(f"VACUUM {_table(path)} {retain} DRY RUN").count()
+        deleted = spark.sql(f"VACUUM {delta_table_sql(path)} {retain} DRY RUN").count()
         if deleted:
-            spark.sql(f"VACUUM {_table(path)} {retain}").collect()
+            spark.sql(f"VACUUM {delta_table_sql(path)} {retain}").collect()
     return deleted
 
 

@@ -20,10 +20,14 @@ def connect(settings: Settings) -> SparkSession:
     return builder.getOrCreate()
 
 
+def delta_table_sql(path: str) -> str:
+    """The Delta table at path as a SQL table name (a backtick in the path escaped)."""
+    return "delta.`" + path.replace("`", "``") + "`"
+
+
 def delta_version(spark: SparkSession, path: str) -> int:
     """The latest commit version of the Delta table at path."""
-    quoted = path.replace("`", "``")
-    row = spark.sql(f"DESCRIBE HISTORY delta.`{quoted}` LIMIT 1").select("version").first()
+    row = spark.sql(f"DESCRIBE HISTORY {delta_table_sql(path)} LIMIT 1").select("version").first()
     if row is None:
         raise ValueError(f"{path}: not a Delta table with history")
     return int(row["version"])

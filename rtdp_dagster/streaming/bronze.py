@@ -20,6 +20,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from rtdp_dagster.master_data.table import is_missing_table
+from rtdp_dagster.spark.session import delta_table_sql
 from rtdp_dagster.streaming.tables import KAFKA_COORDINATES, envelope_columns
 
 # Commits looked at first for a writer's last batch; the whole history only when none is found.
@@ -44,7 +45,7 @@ def last_committed_batch(spark: SparkSession, path: str, app_id: str) -> int:
     """The highest batch app_id committed to the table at path, by its commits' tags; -1 if none
     (also when there is no table yet: a writer's first commit may create it)."""
     for limit in (RECENT_COMMITS, None):
-        query = f"DESCRIBE HISTORY delta.`{path}`" + (f" LIMIT {limit}" if limit else "")
+        query = f"DESCRIBE HISTORY {delta_table_sql(path)}" + (f" LIMIT {limit}" if limit else "")
         try:
             commits = spark.sql(query).select("userMetadata").collect()
         except AnalysisException as exc:

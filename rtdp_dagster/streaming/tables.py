@@ -6,6 +6,8 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from rtdp_dagster.spark.session import delta_table_sql
+
 BRONZE = "bronze"
 QUARANTINE = "quarantine"
 STREAM_PROGRESS = "stream_progress"
@@ -95,15 +97,15 @@ def ensure_table(
     columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in schema.fields)
     listed = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(properties.items()))
     spark.sql(
-        f"CREATE TABLE IF NOT EXISTS delta.`{path}` ({columns}) USING DELTA PARTITIONED BY (`{partition_column}`)"
-        + (f" TBLPROPERTIES ({listed})" if properties else "")
+        f"CREATE TABLE IF NOT EXISTS {delta_table_sql(path)} ({columns}) USING DELTA"
+        f" PARTITIONED BY (`{partition_column}`)" + (f" TBLPROPERTIES ({listed})" if properties else "")
     )
-    detail = spark.sql(f"DESCRIBE DETAIL delta.`{path}`").select("properties").first()
+    detail = spark.sql(f"DESCRIBE DETAIL {delta_table_sql(path)}").select("properties").first()
     have = (detail["properties"] if detail else None) or {}
     stale = {key: value for key, value in properties.items() if have.get(key) != value}
     if stale:
         assignments = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(stale.items()))
-        spark.sql(f"ALTER TABLE delta.`{path}` SET TBLPROPERTIES ({assignments})")
+        spark.sql(f"ALTER TABLE {delta_table_sql(path)} SET TBLPROPERTIES ({assignments})")
 
 
 def ensure_bronze(spark: SparkSession, path: str) -> None:
