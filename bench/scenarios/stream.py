@@ -8,7 +8,11 @@
   (rows after the first micro-batch / time from the first micro-batch to the last; with start-up
   too) against Spark reading and counting the same topic in one batch job (the bare Kafka consume
   rate) in the same run;
+- floor: a Spark stream of the same topic that only parses it and appends it to Delta (no
+  validation, quarantine, dedup, master data or TSDB): the most the speed layer could reach here;
 - peak resident memory of the stream's Spark driver (JVM) during both.
+
+The sustained rate (``sustained.py``) is the issue's throughput figure.
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ import uuid
 from pathlib import Path
 
 import yaml
+from pyspark.sql import functions as F
 
 from bench.results import Record
 from rtdp_dagster.collection.publisher import Publisher
@@ -34,6 +39,8 @@ from rtdp_dagster.heartbeat import read_heartbeat
 from rtdp_dagster.spark.session import connect
 from rtdp_dagster.stack.process import memory_mib, wait_until
 from rtdp_dagster.stack.topics import ensure_topics
+from rtdp_dagster.streaming.app import KAFKA_FETCH
+from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 from rtdp_dagster.tsdb.query import export_series, force_flush
 
 SCENARIO = "stream"
@@ -72,7 +79,7 @@ def _descendants(pid: int) -> list[int]:
     return found
 
 
-def _java_peak_mib(pid: int) -> float:
+def java_peak_mib(pid: int) -> float:
     """Peak resident memory of the Java processes below pid."""
     peak = 0.0
     for child in _descendants(pid):
@@ -84,7 +91,7 @@ def _java_peak_mib(pid: int) -> float:
     return peak
 
 
-def _prepare(settings: Settings, name: str) -> tuple[Settings, Path]:
+def prepare(settings: Settings, name: str, max_offsets_per_trigger: int = 200_000) -> tuple[Settings, Path]:
     folder = settings.run_dir / "bench" / f"{name}-{uuid.uuid4().hex[:6]}"
     # Outside the platform's own pattern (rtdp.points.*): a running stream must not consume it.
     topic = f"rtdpbench.points.{folder.name.replace('-', '')}"
@@ -92,7 +99,7 @@ def _prepare(settings: Settings, name: str) -> tuple[Settings, Path]:
         "delta": {"root": str(folder / "delta")},
         "kafka": {"points_topic": topic, "topics": [TopicConfig(name=topic, partitions=3).model_dump()]},
         "stream": {"topic_pattern": topic.replace(".", "\\."), "checkpoint_root": str(folder / "checkpoints"),
-                   "max_offsets_per_trigger": 200_000},
+                   "max_offsets_per_trigger": max_offsets_per_trigger},
     }  # fmt: skip
     folder.mkdir(parents=True, exist_ok=True)
     config_file = folder / "rtdp.yaml"
@@ -105,14 +112,14 @@ def _prepare(settings: Settings, name: str) -> tuple[Settings, Path]:
     return bench_settings, config_file
 
 
-def _start_stream(config_file: Path) -> subprocess.Popen:
+def start_stream(config_file: Path) -> subprocess.Popen:
     environment = {**os.environ, "RTDP_RUN_DIR": str(config_file.parent)}
     return subprocess.Popen([sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), "stream"],
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
                             start_new_session=True)  # fmt: skip
 
 
-def _stop(process: subprocess.Popen) -> None:
+def stop_stream(process: subprocess.Popen) -> None:
     process.send_signal(signal.SIGTERM)  # the stream itself, which stops its JVM after the last batch
     try:
         process.wait(timeout=120)
@@ -120,13 +127,51 @@ def _stop(process: subprocess.Popen) -> None:
         os.killpg(process.pid, signal.SIGKILL)
 
 
-def _totals(config_file: Path) -> dict:
+def stream_totals(config_file: Path) -> dict:
     beat = read_heartbeat(config_file.parent / "stream" / "heartbeat.json") or {}
     return beat.get("totals", {})
 
 
+def spark_read_rate(settings: Settings, bench: Settings) -> tuple[int, float]:
+    """(records, records/s) of Spark reading and counting the bench topic in one batch job."""
+    spark = connect(settings)
+    started = time.perf_counter()
+    reader = spark.read.format("kafka").options(**bench.kafka.spark_options())
+    counted = reader.option("subscribe", bench.kafka.points_topic).option("startingOffsets", "earliest").load().count()
+    return counted, counted / (time.perf_counter() - started)
+
+
+def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -> float:
+    """Points/s of the least a Spark stream to Delta does with the topic: parse, append, nothing else.
+
+    On the warm Spark Connect server, availableNow, with the stream's Kafka options; run twice and
+    the second run timed (the first compiles the code). No validation, quarantine, dedup, master
+    data or TSDB: what is left of the speed layer's work when everything the issue asks is removed.
+    """
+    spark = connect(settings)
+    rate = 0.0
+    for run in ("warm-up", "timed"):
+        source = (
+            spark.readStream.format("kafka").options(**KAFKA_FETCH).options(**bench.kafka.spark_options())
+            .option("subscribe", bench.kafka.points_topic).option("startingOffsets", "earliest")
+            .option("maxOffsetsPerTrigger", settings.stream.max_offsets_per_trigger)
+            .option("minPartitions", settings.stream.min_partitions).load()
+        )  # fmt: skip
+        parsed = source.select(F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA).alias("point"))
+        query = (
+            parsed.select("point.*").writeStream.format("delta")
+            .option("checkpointLocation", str(folder / f"{run}-checkpoint")).trigger(availableNow=True)
+            .start(str(folder / run))
+        )  # fmt: skip
+        started = time.perf_counter()
+        query.awaitTermination()
+        elapsed = time.perf_counter() - started
+        rate = spark.read.format("delta").load(str(folder / run)).count() / elapsed
+    return rate
+
+
 def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
-    bench, config_file = _prepare(settings, "throughput")
+    bench, config_file = prepare(settings, "throughput")
     log(f"stream throughput: producing a backlog of {backlog:,} points ...")
     start = (int(time.time()) - 3600) * 1000
     publisher = Publisher(bench.kafka, client_id="rtdp-bench-stream")
@@ -136,22 +181,20 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
     publisher.close()
 
     log("baseline: Spark reads and counts the same topic in one batch job ...")
-    spark = connect(settings)
-    started = time.perf_counter()
-    reader = spark.read.format("kafka").options(**bench.kafka.spark_options())
-    counted = reader.option("subscribe", bench.kafka.points_topic).option("startingOffsets", "earliest").load().count()
-    bare_rate = counted / (time.perf_counter() - started)
+    _, bare_rate = spark_read_rate(settings, bench)
+    log("floor: a Spark stream that only parses the same topic and appends it to Delta ...")
+    floor_rate = spark_stream_floor_rate(settings, bench, config_file.parent / "floor")
 
     log("rtdp stream draining the backlog ...")
-    process = _start_stream(config_file)
+    process = start_stream(config_file)
     peak = 0.0
     try:
         first: tuple[float, int] | None = None  # when the first micro-batch was reported, and its rows
 
         def drained() -> bool:
             nonlocal first, peak
-            peak = max(peak, _java_peak_mib(process.pid))
-            totals = _totals(config_file)
+            peak = max(peak, java_peak_mib(process.pid))
+            totals = stream_totals(config_file)
             done = min(totals.get("bronze.bronze_rows", 0), totals.get("realtime.num_input_rows", 0))
             if done and first is None:
                 first = (time.perf_counter(), done)
@@ -161,24 +204,26 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
         assert wait_until(drained, timeout_s=1800, interval_s=0.5), "the stream did not drain the backlog"
         finished = time.perf_counter()
     finally:
-        _stop(process)
+        stop_stream(process)
     assert first is not None
     # Steady rate: after the first micro-batch (JVM start, code generation and the first Delta
     # commits take ~20 s that a running stream has paid long ago), to the last.
     steady = (backlog - first[1]) / max(finished - first[0], 1e-9)
     with_start_up = backlog / (finished - began)
     log(f"stream: {steady:,.0f} points/s after its first batch ({with_start_up:,.0f} with start-up); "
-        f"Spark batch read: {bare_rate:,.0f} records/s")  # fmt: skip
+        f"Spark batch read: {bare_rate:,.0f} records/s; Spark stream parse + Delta append only: "
+        f"{floor_rate:,.0f} points/s")  # fmt: skip
     return [
         Record(SCENARIO, "drain_points_per_s", round(steady), "points/s", baseline=round(bare_rate)),
         Record(SCENARIO, "drain_points_per_s_with_start_up", round(with_start_up), "points/s"),
+        Record(SCENARIO, "spark_stream_floor_points_per_s", round(floor_rate), "points/s", baseline=round(bare_rate)),
         Record(SCENARIO, "driver_peak_rss_throughput", round(peak), "MiB"),
     ]
 
 
 def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Record]:
-    bench, config_file = _prepare(settings, "latency")
-    process = _start_stream(config_file)
+    bench, config_file = prepare(settings, "latency")
+    process = start_stream(config_file)
     sent: dict[int, float] = {}
     latencies: list[float] = []
     stop = threading.Event()
@@ -194,7 +239,7 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
         publisher.confirm()
 
         def warm() -> bool:
-            totals = _totals(config_file)
+            totals = stream_totals(config_file)
             through = min(totals.get("bronze.bronze_rows", 0), totals.get("realtime.tsdb_written", 0))
             return through >= WARM_UP_POINTS or process.poll() is not None
 
@@ -236,7 +281,7 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
                     if ts in sent and ts not in seen:
                         seen.add(ts)
                         latencies.append(time.perf_counter() - sent[ts])
-            peak = max(peak, _java_peak_mib(process.pid))
+            peak = max(peak, java_peak_mib(process.pid))
             time.sleep(0.2)
         stop.set()
         producer.join()
@@ -245,7 +290,7 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
             raise RuntimeError(f"the producer failed: {failures[0]!r}")
     finally:
         stop.set()
-        _stop(process)
+        stop_stream(process)
     # The first probes wait for the stream's first (cold) micro-batches; steady state is what counts.
     if not latencies:
         raise RuntimeError(f"no probe became queryable in {seconds:.0f} s ({len(sent)} sent)")
@@ -261,6 +306,13 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
 
 
 def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
+    from bench.scenarios.sustained import sustained
+
     # Latency over three times the sustained-rate duration (3 min by default): the percentiles of
     # one minute swing by a second with the stream's periodic work (Delta checkpoints, progress rows).
-    return latency(settings, 3 * seconds, rate=10_000, log=log) + throughput(settings, backlog=1_000_000, log=log)
+    # The sustained rate is held five times as long (the issue's 5 minutes), its ladder steps once.
+    return (
+        latency(settings, 3 * seconds, rate=10_000, log=log)
+        + throughput(settings, backlog=1_000_000, log=log)
+        + sustained(settings, hold_s=5 * seconds, step_s=seconds, log=log)
+    )
