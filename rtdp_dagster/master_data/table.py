@@ -11,6 +11,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import types as T
 
 from rtdp_dagster.master_data.models import MasterVersion
+from rtdp_dagster.spark.session import is_missing_table
 
 _TEXT_COLUMNS = ("host", "site", "site_name", "region", "app", "app_name", "owner", "role", "environment")
 SCHEMA = T.StructType(
@@ -24,10 +25,6 @@ SCHEMA = T.StructType(
 )
 COLUMNS = tuple(SCHEMA.fieldNames())
 PARTITION_COLUMN = "version"
-# Error conditions Spark reports for a table that was never written.
-# Nothing at the path, or a folder whose first commit is still being written (a table that another
-# process is creating: the stream looks for master data while `rtdp master load` writes it).
-_MISSING = ("PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND")
 
 Row = tuple[int, int, int | None, str, str, str, str, str, str, str, str, str, list[str]]
 
@@ -39,10 +36,6 @@ def host_rows(version: MasterVersion, valid_to_ms: int | None) -> list[Row]:
          entry.app, entry.app_name, entry.owner, entry.role, entry.environment, list(entry.apps))
         for entry in version.hosts()
     ]  # fmt: skip
-
-
-def is_missing_table(error: AnalysisException) -> bool:
-    return error.getCondition() in _MISSING
 
 
 def read_table(spark: SparkSession, path: str) -> DataFrame | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pyspark.errors import AnalysisException
 from pyspark.sql import SparkSession
 
 from rtdp_dagster.config import Settings
@@ -18,6 +19,16 @@ def connect(settings: Settings) -> SparkSession:
     for key, value in client_config(settings).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
+
+
+# Error conditions Spark reports for a Delta table that was never written: nothing at the path,
+# or a folder whose first commit is still being written (a table another process is creating:
+# the stream looks for master data while `rtdp master load` writes it).
+_MISSING_TABLE = ("PATH_NOT_FOUND", "DELTA_TABLE_NOT_FOUND")
+
+
+def is_missing_table(error: AnalysisException) -> bool:
+    return error.getCondition() in _MISSING_TABLE
 
 
 def delta_table_sql(path: str) -> str:

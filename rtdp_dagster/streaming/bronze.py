@@ -19,8 +19,7 @@ from pyspark.errors import AnalysisException
 from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
-from rtdp_dagster.master_data.table import is_missing_table
-from rtdp_dagster.spark.session import delta_table_sql
+from rtdp_dagster.spark.session import delta_table_sql, is_missing_table
 from rtdp_dagster.streaming.tables import KAFKA_COORDINATES, envelope_columns
 
 # Commits looked at first for a writer's last batch; the whole history only when none is found.
