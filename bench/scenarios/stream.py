@@ -39,7 +39,7 @@ from rtdp_dagster.heartbeat import read_heartbeat
 from rtdp_dagster.spark.session import connect
 from rtdp_dagster.stack.process import memory_mib, wait_until
 from rtdp_dagster.stack.topics import ensure_topics
-from rtdp_dagster.streaming.app import KAFKA_FETCH
+from rtdp_dagster.streaming.app import kafka_stream
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 from rtdp_dagster.tsdb.query import export_series, force_flush
 
@@ -107,6 +107,7 @@ def prepare(settings: Settings, name: str, max_offsets_per_trigger: int = 200_00
     bench_settings = settings.model_copy(deep=True)
     bench_settings.kafka.points_topic = topic
     bench_settings.kafka.topics = [TopicConfig(name=topic, partitions=3)]
+    bench_settings.stream.topic_pattern = config["stream"]["topic_pattern"]
     bench_settings.delta.root = str(folder / "delta")
     ensure_topics(bench_settings.kafka)
     return bench_settings, config_file
@@ -151,13 +152,8 @@ def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -
     spark = connect(settings)
     rate = 0.0
     for run in ("warm-up", "timed"):
-        source = (
-            spark.readStream.format("kafka").options(**KAFKA_FETCH).options(**bench.kafka.spark_options())
-            .option("subscribe", bench.kafka.points_topic).option("startingOffsets", "earliest")
-            .option("maxOffsetsPerTrigger", settings.stream.max_offsets_per_trigger)
-            .option("minPartitions", settings.stream.min_partitions).load()
-        )  # fmt: skip
-        parsed = source.select(F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA).alias("point"))
+        point = F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA).alias("point")
+        parsed = kafka_stream(spark, bench).select(point)
         query = (
             parsed.select("point.*").writeStream.format("delta")
             .option("checkpointLocation", str(folder / f"{run}-checkpoint")).trigger(availableNow=True)

@@ -78,6 +78,10 @@ BRONZE_PROPERTIES = {
 }
 
 
+def _properties_sql(properties: dict[str, str]) -> str:
+    return ", ".join(f"'{key}' = '{value}'" for key, value in sorted(properties.items()))
+
+
 def ensure_table(
     spark: SparkSession,
     path: str,
@@ -95,17 +99,16 @@ def ensure_table(
     # through Spark Connect.
     properties = properties or {}
     columns = ", ".join(f"`{field.name}` {field.dataType.simpleString()}" for field in schema.fields)
-    listed = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(properties.items()))
+    listed = f" TBLPROPERTIES ({_properties_sql(properties)})" if properties else ""
     spark.sql(
         f"CREATE TABLE IF NOT EXISTS {delta_table_sql(path)} ({columns}) USING DELTA"
-        f" PARTITIONED BY (`{partition_column}`)" + (f" TBLPROPERTIES ({listed})" if properties else "")
+        f" PARTITIONED BY (`{partition_column}`){listed}"
     )
     detail = spark.sql(f"DESCRIBE DETAIL {delta_table_sql(path)}").select("properties").first()
     have = (detail["properties"] if detail else None) or {}
     stale = {key: value for key, value in properties.items() if have.get(key) != value}
     if stale:
-        assignments = ", ".join(f"'{key}' = '{value}'" for key, value in sorted(stale.items()))
-        spark.sql(f"ALTER TABLE {delta_table_sql(path)} SET TBLPROPERTIES ({assignments})")
+        spark.sql(f"ALTER TABLE {delta_table_sql(path)} SET TBLPROPERTIES ({_properties_sql(stale)})")
 
 
 def ensure_bronze(spark: SparkSession, path: str) -> None:
