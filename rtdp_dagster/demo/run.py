@@ -33,6 +33,8 @@ COARSE_ASSETS = {"rollup_1w": "weekly", "rollup_1mo": "monthly", "rollup_1y": "y
 # series written moments ago may not be searchable yet: panels without data are verified again
 # for this long before the summary counts them.
 PANELS_SETTLE_S = 90.0
+# Asset checks still running (a run materialized just before the summary) are waited for this long.
+CHECKS_SETTLE_S = 180.0
 
 
 @dataclass(frozen=True)
@@ -209,6 +211,19 @@ def settled_panels(settings: Settings, log: Callable[[str], None] = print) -> li
         time.sleep(10)
 
 
+def settled_checks(api: DagsterApi, log: Callable[[str], None] = print) -> list[dict[str, str]]:
+    """The asset checks' latest results, read again while some are still running (a run that
+    materialized just before the summary) until none is or CHECKS_SETTLE_S has passed."""
+    deadline = time.monotonic() + CHECKS_SETTLE_S
+    while True:
+        checks = api.latest_checks()
+        running = sum(1 for check in checks if check["status"] == "IN_PROGRESS")
+        if not running or time.monotonic() >= deadline:
+            return checks
+        log(f"  {running} asset check(s) still running; reading again in 5 s")
+        time.sleep(5)
+
+
 def collect_summary(
     settings: Settings, api: DagsterApi, backfill: BackfillProgress | None, log: Callable[[str], None] = print
 ) -> DemoSummary:
@@ -217,7 +232,7 @@ def collect_summary(
     summary = DemoSummary()
     summary.waves, summary.late_caught = collection_figures(settings)
     summary.table_rows = table_counts(settings)
-    for check in api.latest_checks():
+    for check in settled_checks(api, log):
         summary.checks[check["status"]] = summary.checks.get(check["status"], 0) + 1
         if check["status"] in ("FAILED", "EXECUTION_FAILED"):
             summary.failed_checks.append(f"{check['asset']}:{check['check']}")
