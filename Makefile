@@ -6,12 +6,13 @@ UV := .tools/bin/uv
 VENV := .venv
 RTDP := $(VENV)/bin/rtdp
 
-.PHONY: bench demo test setup system-deps jars stack-up stack-down stack-status dagster lint clean help
+.PHONY: bench demo test test-clock-ahead setup system-deps jars stack-up stack-down stack-status dagster lint clean help
 
 help:
 	@echo "make demo   - set up, then the whole platform on three workloads: summary and URLs (Ctrl-C stops it)"
 	@echo "make test   - set up, then run the test suite against a real stack"
 	@echo "make dagster - the Dagster UI and daemon on the rtdp code location"
+	@echo "make test-clock-ahead - the test suite with every clock of the stack a year ahead (no test may depend on the date)"
 	@echo "make bench  - every benchmark scenario; results in bench/results/"
 	@echo "make lint   - ruff and pyright"
 	@echo "make stack-down - stop every service the stack started"
@@ -23,6 +24,11 @@ demo: setup
 test: setup
 	$(VENV)/bin/ruff check rtdp_dagster tests bench
 	$(VENV)/bin/pytest
+
+# Every clock of the stack (Python, JVMs, VictoriaMetrics) moved ahead; CLOCK_SHIFT=+730d for two years.
+CLOCK_SHIFT ?= +365d
+test-clock-ahead: setup
+	tests/clock_ahead.sh $(CLOCK_SHIFT)
 
 setup: $(VENV)/.synced system-deps jars
 

@@ -16,10 +16,13 @@ from rtdp_dagster.batch import assets
 from rtdp_dagster.config import Settings
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.tsdb.query import export_series, force_flush
+from tests.recent_days import partition_keys, recent_monday
 
 from .bronze_rows import Record, ms, write_bronze
 
-FIRST, LAST = "2026-10-05", "2026-10-11"  # Monday to Sunday: one ISO week, inside one month
+MONDAY = recent_monday(week_in_one_month=True)
+FIRST, LAST = MONDAY.isoformat(), (MONDAY + dt.timedelta(days=6)).isoformat()  # one ISO week, in one month
+KEYS = partition_keys(MONDAY)
 DAILY = ["silver", "rollup_1m", "rollup_1h", "rollup_1d"]
 TABLES = [*DAILY, "rollup_1w", "rollup_1mo", "rollup_1y"]
 
@@ -38,7 +41,7 @@ def week_of_records(metric: str) -> list[Record]:
 
 
 def coarse_levels(resources: dict) -> None:
-    for asset, key in ((assets.rollups[3], FIRST), (assets.rollups[4], "2026-10-01"), (assets.rollups[5], "2026")):
+    for asset, key in ((assets.rollups[3], FIRST), (assets.rollups[4], KEYS["1mo"]), (assets.rollups[5], KEYS["1y"])):
         assert dg.materialize([asset], partition_key=key, resources=resources).success
 
 

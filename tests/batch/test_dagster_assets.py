@@ -11,10 +11,13 @@ from rtdp_dagster.batch import assets
 from rtdp_dagster.config import Settings
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.tsdb.query import export_series, force_flush
+from tests.recent_days import partition_keys, recent_monday
 
 from .bronze_rows import Record, ms, write_bronze
 
-DAY = "2026-10-05"  # a Monday: the ISO week partition has the same key
+MONDAY = recent_monday()
+DAY = MONDAY.isoformat()  # a Monday: the ISO week partition has the same key
+KEYS = partition_keys(MONDAY)
 
 
 def records(metric: str) -> list[Record]:
@@ -34,8 +37,8 @@ def materialize_all(resources: dict) -> None:
     for selection, key in (
         ([assets.silver, *assets.rollups[:3]], DAY),
         ([assets.rollups[3]], DAY),
-        ([assets.rollups[4]], "2026-10-01"),
-        ([assets.rollups[5]], "2026"),
+        ([assets.rollups[4]], KEYS["1mo"]),
+        ([assets.rollups[5]], KEYS["1y"]),
     ):
         result = dg.materialize(selection, partition_key=key, resources=resources, selection=selection)
         assert result.success
@@ -72,9 +75,9 @@ def test_day_to_year_twice_gives_identical_tables_and_no_doubled_history(
 
     history = stack.tsdb.history.url
     force_flush(history)
-    buckets = {"1d": f"{DAY}T00:00:00", "1w": f"{DAY}T00:00:00", "1mo": "2026-10-01T00:00:00",
-               "1y": "2026-01-01T00:00:00"}  # fmt: skip
-    parts = {"1d": DAY, "1w": DAY, "1mo": "2026-10-01", "1y": "2026"}
+    buckets = {"1d": f"{DAY}T00:00:00", "1w": f"{DAY}T00:00:00", "1mo": f"{KEYS['1mo']}T00:00:00",
+               "1y": f"{KEYS['1y']}-01-01T00:00:00"}  # fmt: skip
+    parts = {level: KEYS[level] for level in ("1d", "1w", "1mo", "1y")}
     for level, part in parts.items():
         series = export_series(history, metric, {"rollup": level, "agg": "count", "part": part})
         counts = {s["tags"]["host"]: [tuple(p) for p in s["points"]] for s in series}

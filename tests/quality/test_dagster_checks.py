@@ -16,8 +16,10 @@ from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.tsdb.query import export_series, force_flush
 from tests.batch.bronze_rows import Record, ms, write_bronze
+from tests.recent_days import today
 
-DAY = "2026-10-06"
+# A closed day past the realtime retention (as the batch layer usually sees it), never overtaken by time.
+DAY = (today() - dt.timedelta(days=30)).isoformat()
 
 
 def _records(host: str, bad: dict[int, float]) -> list[Record]:
@@ -79,7 +81,7 @@ def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
     assert value_range.metadata["days"].value == DAY
     assert Path(str(value_range.metadata["data_docs"].value)).is_file()
     sample = str(value_range.metadata["failing_sample"].value)
-    assert f"sys.cpu.util\\|app=unknown,host={host},site=unknown | percent | 2 | 2026-10-06T08:07:00Z | 150.0" in sample
+    assert f"sys.cpu.util\\|app=unknown,host={host},site=unknown | percent | 2 | {DAY}T08:07:00Z | 150.0" in sample
     assert _statuses(stack, "value_range", 1, started_ms) == [0.0]
 
     # The operator corrects the source, the day is re-read into bronze, and the day runs again.

@@ -5,7 +5,7 @@ import threading
 from rtdp_dagster.collection.ingest import SourceRunner
 from rtdp_dagster.collection.source_config import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.collection.sources.factory import build_source
-from rtdp_dagster.collection.state import CollectionState
+from rtdp_dagster.collection.state import CollectionState, now_ms
 from rtdp_dagster.config import Settings
 from rtdp_dagster.envelope import validation as v
 
@@ -31,7 +31,7 @@ def test_each_malformed_kind_is_dead_lettered_with_its_reason(isolated: Settings
         hosts_per_site=10,
         malformed=MalformedRatesConfig(**{kind: 0.02 for kind in REASON_OF_KIND}),
     )
-    t0 = 1_795_000_000_000
+    t0 = (now_ms() // 300_000 - 12) * 300_000  # an hour ago: inside every retention, whatever today is
     clock = lambda: t0 + 600_000  # noqa: E731 - everything of the window is ready
     state = CollectionState(isolated.collection.state_url)
     runner = SourceRunner(build_source(config, isolated.nab_data_dir), config.namespace, 300.0, 300.0,
@@ -58,9 +58,11 @@ def test_window_figures_reach_the_realtime_tsdb(stack: Settings) -> None:
     from rtdp_dagster.collection.state import LogRow
     from rtdp_dagster.tsdb.query import export_series, force_flush
 
-    row = LogRow("metrics_test", 2, 1_795_000_000_000, 1_795_000_010_000, 40, 38, 5, 2, 120, "ok", 1, 0)
+    # A window that closed a minute ago: inside the realtime TSDB's retention whatever today is.
+    end = (now_ms() // 10_000 - 6) * 10_000
+    row = LogRow("metrics_test", 2, end - 10_000, end, 40, 38, 5, 2, 120, "ok", 1, 0)
     tsdb_sink(stack.tsdb.realtime)(row)
     force_flush(stack.tsdb.realtime.url)
     (series,) = export_series(stack.tsdb.realtime.url, "rtdp.collect.rows_new", {"source": "metrics_test"})
     assert series["tags"] == {"source": "metrics_test", "wave": "2"}
-    assert series["points"] == [[1_795_000_010_000, 5]] or series["points"] == [(1_795_000_010_000, 5)]
+    assert [tuple(point) for point in series["points"]] == [(end, 5)]

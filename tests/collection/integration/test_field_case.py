@@ -15,7 +15,7 @@ from pydantic import TypeAdapter
 from rtdp_dagster.collection.ingest import SourceRunner
 from rtdp_dagster.collection.source_config import SourceConfig
 from rtdp_dagster.collection.sources.factory import build_source
-from rtdp_dagster.collection.state import CollectionState
+from rtdp_dagster.collection.state import CollectionState, now_ms
 from rtdp_dagster.collection.waves import run_catchup
 from rtdp_dagster.config import Settings
 from rtdp_dagster.envelope.keys import point_key
@@ -35,7 +35,7 @@ class SimulatedClock:
 
 def test_late_rows_are_caught_by_waves_and_every_row_is_accounted(isolated: Settings, tmp_path: Path) -> None:
     rng = random.Random(7)
-    t0 = (1_795_000_000_000 // MINUTE) * MINUTE
+    t0 = (now_ms() // MINUTE - 180) * MINUTE  # three hours ago: the simulated clock stays in the past
     hosts = [f"web-{i:02d}" for i in range(20)]
     rows = []  # (visible_at, ts, host, value)
     for step in range(60):
