@@ -26,5 +26,5 @@ chmod +x "$wrappers/victoria-metrics"
 
 echo "running the suite with the clock at $(LD_PRELOAD=$lib FAKETIME=$shift_by date -u +%FT%TZ)"
 export RTDP_STACK__VICTORIA_METRICS__BINARY="$wrappers/victoria-metrics"
-export LD_PRELOAD=$lib FAKETIME=$shift_by DONT_FAKE_MONOTONIC=1
+export LD_PRELOAD=$lib FAKETIME=$shift_by
 .venv/bin/pytest "$@"
