@@ -71,9 +71,12 @@ def stack(settings: Settings) -> Iterator[Settings]:
     """The running test stack; stopped and removed at the end of the session."""
     from rtdp_dagster.stack import manager
 
-    manager.up(settings, log=lambda _: None)
-    yield settings
-    manager.down(settings, log=lambda _: None)
+    try:
+        manager.up(settings, log=lambda _: None)
+        yield settings
+    finally:
+        # Also when a service failed to start: what did start must not outlive the session.
+        manager.down(settings, log=lambda _: None)
     if not os.environ.get("RTDP_TEST_KEEP_RUN_DIR"):
         shutil.rmtree(_RUN_DIR, ignore_errors=True)
 
