@@ -15,11 +15,13 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from rtdp_dagster.batch import partitions
+from rtdp_dagster.batch.automation import coarse_rollup_condition
 from rtdp_dagster.batch.history import publish_partitions
 from rtdp_dagster.batch.intervals import BUCKET_DATE, interval
 from rtdp_dagster.batch.rollups import ROLLUP_STATS_COLUMNS, rollup_columns, rollup_points, rollup_rollups
 from rtdp_dagster.batch.silver import SILVER_COLUMNS, SILVER_STATS_COLUMNS, series_key_column, silver_for_days
 from rtdp_dagster.batch.writes import write_days
+from rtdp_dagster.config import load_settings
 from rtdp_dagster.master_data.lookup import enrich_as_of
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tags
@@ -34,6 +36,7 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 # A week, month or year also covers days before the start date or not yet closed: those are absent,
 # not an error (a backfill of this year must not be refused for them).
 TOLERANT_MAPPING = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
+COARSE_AUTOMATION = coarse_rollup_condition(load_settings().batch.retention_days)
 
 
 def with_master_data(spark: SparkSession, silver: DataFrame, master_path: str) -> DataFrame:
@@ -105,8 +108,8 @@ def build_rollup(level: str, source: str, partitions_def: dg.PartitionsDefinitio
         name=name,
         partitions_def=partitions_def,
         deps=[dg.AssetDep(source, partition_mapping=TOLERANT_MAPPING)] if coarse else [source],
-        # A week, month or year is recomputed once its days are there, and again when one changes.
-        automation_condition=dg.AutomationCondition.eager() if coarse else None,
+        # A week, month or year is recomputed whenever one of its days changes, closed or not.
+        automation_condition=COARSE_AUTOMATION if coarse else None,
         backfill_policy=SINGLE_RUN,
         group_name=GROUP,
         owners=OWNERS,

@@ -3,8 +3,9 @@
 The cursor is the last bronze commit version considered. Each tick reads the commits after it
 (from the Delta log, no Spark), finds event days that are closed and already materialized in
 silver, and requests the daily batch job for them (silver and the 1m/1h/1d rollups; the week,
-month and year rollups follow by their eager automation). At most ``batch.late_days_per_tick``
-days per tick: the cursor only moves past commits whose days were all requested.
+month and year rollups follow by their automation condition, ``batch/automation.py``). At most
+``batch.late_days_per_tick`` days per tick: the cursor only moves past commits whose days were all
+requested.
 """
 
 import datetime as dt
