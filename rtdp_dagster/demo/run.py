@@ -18,16 +18,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtdp_dagster.config import CONFIG_ENV, Settings, load_settings
+from rtdp_dagster.config import CONFIG_ENV, FreshnessConfig, Settings, load_settings
 from rtdp_dagster.demo.dagster_api import BackfillProgress, DagsterApi
+from rtdp_dagster.demo.landing import HistoryNotLanded, wait_for_history
 from rtdp_dagster.demo.summary import DemoSummary, collection_figures, format_summary, table_counts
 from rtdp_dagster.demo.workload import write_demo_config
-from rtdp_dagster.heartbeat import read_heartbeat
-from rtdp_dagster.stack.process import wait_until
 
 DAILY_ASSETS = ("silver", "rollup_1m", "rollup_1h", "rollup_1d")
-# Records on Kafka not yet in bronze below which the stream counts as caught up.
-CAUGHT_UP_LAG = 5_000
 COARSE_ASSETS = {"rollup_1w": "weekly", "rollup_1mo": "monthly", "rollup_1y": "yearly"}
 # Right after the backfill a rollup may still be publishing its window (an automation run), or a
 # series written moments ago may not be searchable yet: panels without data are verified again
@@ -75,6 +72,10 @@ def prepare(options: DemoOptions, log: Callable[[str], None]) -> Settings:
     log(f"demo configuration {config} (sources: {sources})")
     if not settings.nab_data_dir.is_dir():
         log(f"NAB data not found at {settings.nab_data_dir}: replay skipped (see README, 'Data')")
+    for source in settings.collection.sources:
+        if source.name == "nab_replay" and source.waves.history_s < options.history_days * 86_400:
+            log(f"NAB replay: {source.waves.history_s / 3600:.1f} h of history, from the middle of the files' "
+                "last real outage on (a gap no wave can fill)")  # fmt: skip
     return settings
 
 
@@ -90,50 +91,18 @@ def load_master_data(settings: Settings, log: Callable[[str], None]) -> None:
         log(f"  master data: {line}")
 
 
-def wait_for_history(settings: Settings, log: Callable[[str], None], timeout_s: float, since_ms: int) -> None:
-    """Until wave 1 of every source has collected up to since_ms (its history included) and the
-    stream has caught up with Kafka (wave 1 goes on: a small lag is steady state)."""
-    from rtdp_dagster.collection.state import CollectionState
-
-    state = CollectionState(settings.collection.state_url)
-    heartbeat = settings.run_dir / "stream" / "heartbeat.json"
-    sources = {source.name for source in settings.collection.sources if source.enabled}
-    last_report = 0.0
-    collected_at: int | None = None
-
-    def landed() -> bool:
-        nonlocal last_report, collected_at
-        covered = {row["source"]: row["covered_until"] or 0 for row in state.summary() if row["wave"] == 1}
-        behind = sorted(name for name in sources if covered.get(name, 0) < since_ms)
-        if not behind and collected_at is None:
-            collected_at = int(time.time() * 1000)
-        beat = read_heartbeat(heartbeat) or {}
-        latest = beat.get("queries", {}).get("bronze") or {}
-        bronze = beat.get("totals", {}).get("bronze.bronze_rows", 0)
-        if time.monotonic() - last_report > 15:
-            log(f"  collecting: {', '.join(behind) or 'history done'}; bronze {bronze:,} rows, "
-                f"Kafka lag {latest.get('kafka_lag')}")  # fmt: skip
-            last_report = time.monotonic()
-        # Caught up: a bronze micro-batch that started after the history was on Kafka left little behind.
-        return (
-            collected_at is not None
-            and latest.get("timestamp_ms", 0) >= collected_at
-            and latest.get("kafka_lag", CAUGHT_UP_LAG) < CAUGHT_UP_LAG
-        )
-
-    try:
-        if not wait_until(landed, timeout_s=timeout_s, interval_s=2.0):
-            raise DemoError(f"the history did not reach bronze in {timeout_s:.0f} s; see {settings.log_dir}")
-    finally:
-        state.dispose()
-
-
-def backfill_ranges(history_days: float, today: dt.date) -> dict[str, tuple[str, str]]:
+def backfill_ranges(history_days: float, now: dt.datetime, silver_deadline_cron: str) -> dict[str, tuple[str, str]]:
     """The closed days of the replayed history for the daily assets, and the weeks, months and
-    years containing them for the coarse rollups."""
+    years containing them for the coarse rollups. The range also reaches the day silver's
+    freshness check expects (before its deadline, the day before yesterday), so a short history
+    started after midnight does not leave that check failing on a day nobody ran."""
     from rtdp_dagster.batch import partitions
+    from rtdp_dagster.quality.freshness import day_expected_by
 
-    first = today - dt.timedelta(days=max(1, int(history_days + 0.999)))
+    today = now.date()
+    first = min(
+        today - dt.timedelta(days=max(1, int(history_days + 0.999))), day_expected_by(silver_deadline_cron, now)
+    )
     last = today - dt.timedelta(days=1)
     ranges = {asset: (first.isoformat(), last.isoformat()) for asset in DAILY_ASSETS}
     start = dt.datetime.combine(first, dt.time(), dt.UTC)
@@ -151,8 +120,10 @@ def backfill_ranges(history_days: float, today: dt.date) -> dict[str, tuple[str,
     return ranges
 
 
-def run_backfill(api: DagsterApi, options: DemoOptions, log: Callable[[str], None]) -> tuple[str, BackfillProgress]:
-    ranges = backfill_ranges(options.history_days, dt.datetime.now(dt.UTC).date())
+def run_backfill(
+    api: DagsterApi, options: DemoOptions, freshness: FreshnessConfig, log: Callable[[str], None]
+) -> tuple[str, BackfillProgress]:
+    ranges = backfill_ranges(options.history_days, dt.datetime.now(dt.UTC), freshness.silver_deadline_cron)
     backfill_id = api.launch_asset_backfill(ranges, title="rtdp demo: replayed history")
     log(f"backfill {backfill_id}: " + ", ".join(f"{a} {f}..{t}" for a, (f, t) in ranges.items()))
     progress = api.backfill_progress(backfill_id)
@@ -268,8 +239,11 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoSu
         api = DagsterApi(f"http://{settings.stack.bind_host}:{settings.dagster.webserver_port}")
         log(f"schedules and sensors on: {', '.join(api.start_all_automations()) or 'already on'}")
         log("waiting for the replayed history to land in bronze ...")
-        wait_for_history(settings, log, options.timeout_s, since_ms=int(time.time() * 1000))
-        backfill_id, backfill = run_backfill(api, options, log)
+        try:
+            wait_for_history(settings, log, options.timeout_s, since_ms=int(time.time() * 1000))
+        except HistoryNotLanded as exc:
+            raise DemoError(str(exc)) from None
+        backfill_id, backfill = run_backfill(api, options, settings.quality.freshness, log)
         if options.screenshots:
             take_screenshots(settings, backfill_id, options.screenshots, log)
         summary = collect_summary(settings, api, backfill, log)

@@ -29,6 +29,15 @@ def _since_midnight(cron: str) -> dt.timedelta:
     return dt.timedelta(hours=hour, minutes=minute)
 
 
+def day_expected_by(cron: str, now: dt.datetime) -> dt.date:
+    """The daily partition silver's freshness check expects at ``now``: the day before the latest
+    deadline tick that has passed (before 01:30 UTC that is the day before yesterday)."""
+    latest_tick = dt.datetime.combine(now.date(), dt.time(), dt.UTC) + _since_midnight(cron)
+    if latest_tick > now:
+        latest_tick -= dt.timedelta(days=1)
+    return latest_tick.date() - dt.timedelta(days=1)
+
+
 def policies(config: FreshnessConfig) -> dict[str, dg.FreshnessPolicy]:
     def daily(cron: str) -> dg.FreshnessPolicy:
         return dg.FreshnessPolicy.cron(deadline_cron=cron, lower_bound_delta=_since_midnight(cron), timezone="UTC")

@@ -70,9 +70,13 @@ def test_demo_runs_the_whole_platform(stack: Settings, tmp_path: Path) -> None:
     assert summary["backfill"]["status"] in ("COMPLETED", "COMPLETED_SUCCESS"), summary["backfill"]
     assert summary["backfill"]["failed"] == 0
     assert summary["checks"].get("SUCCEEDED", 0) > 0, summary["checks"]
-    assert not [name for name in summary["failed_checks"] if "reconcil" in name], summary["failed_checks"]
+    # The demo's own data is clean where the platform can make it so: every check passes on it.
+    assert summary["failed_checks"] == [], summary["failed_checks"]
     assert summary["panels"]["total"] > 0
     assert summary["panels"]["data"] == summary["panels"]["total"], summary["panels_without_data"]
     assert "Dashboard panels with data" in log_text and "Dagster UI" in log_text
+    # The backfill starts once everything on Kafka at the end of the history is in bronze.
+    landed, backfill = log_text.find("history in bronze: all"), log_text.find("\nbackfill ")
+    assert 0 <= landed < backfill, log_text[:4000]
     # What the demo started is stopped again (the session's own services keep running).
     assert not _ui_up(ui)

@@ -10,7 +10,8 @@ Faults, each at its configured share of points:
 - lateness: a point is visible once ``now_ms >= ts_ms + delay`` (delay as in the CSV replay);
 - duplicates: the same record yielded twice;
 - corrections: an extra ``u`` record with a different value and a larger version, visible a
-  revision delay after the original; retractions: likewise a ``d`` record (value = the original);
+  revision delay after the original (a counter's stays between its neighbours' readings, so the
+  truth remains a counter); retractions: likewise a ``d`` record (value = the original);
 - malformed rows replacing the point, one kind each (``MALFORMED_KINDS``).
 
 Versions are the moment a record became visible (``ts_ms + delay``, plus the revision delay for
@@ -134,8 +135,16 @@ class SyntheticSource:
     def _chunk(self, steps: I64) -> _Chunk:
         config = self._config
         values = np.empty((len(self.series), steps.size))
+        # A counter's readings one step before and after (NaN for other shapes): its corrections stay between them.
+        before, after = np.full_like(values, np.nan), np.full_like(values, np.nan)
         for metric, (start, stop) in zip(config.metrics, self._metric_rows, strict=True):
-            values[start:stop] = shape_values(metric, self._series_keys[start:stop], steps, self.cadence_ms)
+            keys = self._series_keys[start:stop]
+            if metric.shape == "counter":
+                around = shape_values(metric, keys, np.arange(steps[0] - 1, steps[-1] + 2), self.cadence_ms)
+                values[start:stop] = around[:, 1:-1]
+                before[start:stop], after[start:stop] = around[:, :-2], around[:, 2:]
+            else:
+                values[start:stop] = shape_values(metric, keys, steps, self.cadence_ms)
         # Rounded so values survive JSON and a TSDB's ~12 significant digits unchanged.
         values = np.round(values, 4)
         timestamps = steps * self.cadence_ms
@@ -144,7 +153,8 @@ class SyntheticSource:
         malformed = np.searchsorted(self._malformed_thresholds, uniform(keyed(_MALFORMED, point_keys)), side="right")
         well_formed = malformed == NO_FAULT
         fate = uniform(keyed(_FATE, point_keys))
-        corrected = well_formed & (fate < config.correction_rate)
+        counter_values, counter_room = _counter_corrections(values, before, after)
+        corrected = well_formed & (fate < config.correction_rate) & (np.isnan(before) | counter_room)
         retracted = (
             well_formed & (fate >= config.correction_rate) & (fate < config.correction_rate + config.retraction_rate)
         )
@@ -154,6 +164,7 @@ class SyntheticSource:
         # upwards would leave a bounded shape's range.
         delta = np.maximum(1.0, np.round(np.abs(values) * 0.1, 4))
         corrected_values = values + np.where(values + delta > self._upper_bounds, -delta, delta)
+        corrected_values: F64 = np.where(np.isnan(before), corrected_values, counter_values)
         return _Chunk(
             timestamps=timestamps,
             values=values,
@@ -240,6 +251,23 @@ class SyntheticSource:
     def close(self) -> None:
         # Nothing to release: every window is computed on demand.
         return None
+
+
+def _counter_corrections(values: F64, before: F64, after: F64) -> tuple[F64, BoolArray]:
+    """A counter's corrected readings, and where it has room for one.
+
+    A counter is corrected to another reading it could have had: half way to the next reading
+    (or, when the next step resets, to the previous one), whole units apart from the original.
+    So the truth stays non-decreasing between resets, also with both neighbours corrected. A reset
+    reading (below the one before) is not corrected: it must stay a drop to almost nothing.
+    """
+    with np.errstate(invalid="ignore"):
+        resets = values < before
+        up = np.where(after >= values, np.floor((after - values) / 2), 0.0)
+        down = np.floor((values - before) / 2)
+        corrected = np.where(up >= 1, values + up, values - down)
+        room = ~resets & ((up >= 1) | (down >= 1))
+    return corrected, room
 
 
 def _malformed_record(kind: str, item: SyntheticSeries, value: float, ts: int, version: int) -> RawRecord:

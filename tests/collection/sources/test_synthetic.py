@@ -198,3 +198,27 @@ def test_shapes_behave() -> None:
             drops = sum(1 for a, b in itertools.pairwise(values) if b < a)
             assert drops <= 1  # at most one reset a day, 7.2 hours read
             assert values[-1] > values[0] or drops == 1
+
+
+def test_corrected_counters_stay_counters() -> None:
+    """A counter's correction is another reading it could have had: the truth only drops at its resets."""
+    source = make_source(malformed={}, lateness={}, correction_rate=0.3, retraction_rate=0.05)
+    end = START + 8640 * CADENCE_MS  # a day: one reset per counter series
+    records = list(source.read_window(START, end, FOREVER))
+    originals = {point_id(r): r.value for r in records if r.op == "i"}
+    counters = {m.name for m in source._config.metrics if m.shape == "counter"}
+    corrections = [r for r in records if r.op == "u" and r.metric in counters]
+    assert len(corrections) > 1000
+    assert all(r.value != originals[point_id(r)] for r in corrections)
+    by_series: dict[tuple[str, tuple], list[tuple[int, float]]] = {}
+    for (metric, tags, ts), value in source.expected_truth(START, end).items():
+        if metric in counters:
+            by_series.setdefault((metric, tags), []).append((ts, value))
+    resets = 0
+    for points in by_series.values():
+        values = [value for _, value in sorted(points)]
+        drops = [(a, b) for a, b in itertools.pairwise(values) if b < a]
+        # A reset starts again from nothing (a retracted reset reading: from one step's increase).
+        assert all(b <= 0.1 * a for a, b in drops), drops[:5]
+        resets += len(drops)
+    assert len(by_series) * 0.9 <= resets <= len(by_series)
