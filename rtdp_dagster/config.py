@@ -108,6 +108,10 @@ class TopicConfig(_Model):
     partitions: int = Field(default=3, ge=1)
     replication_factor: int = Field(default=1, ge=1)
     retention_ms: int = Field(default=7 * 24 * 3600 * 1000, ge=-1)
+    # Who sets each record's Kafka timestamp (message.timestamp.type): the broker (LogAppendTime), a
+    # clock producers do not control, which the stream judges "too far in the future" by; with
+    # CreateTime (the producer's) the stream uses its own receive time instead.
+    timestamp_type: Literal["LogAppendTime", "CreateTime"] = "LogAppendTime"
 
 
 class KafkaConfig(_Model):

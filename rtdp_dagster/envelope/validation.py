@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+import time
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any
@@ -17,7 +18,7 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.envelope.keys import point_key_of_series, series_key
+from rtdp_dagster.envelope.keys import point_key, point_key_of_series, series_key
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.schema import OPS, Envelope, EnvelopeError, decode
 
@@ -34,6 +35,7 @@ INVALID_TAG = "invalid_tag"
 OVERSIZE_TAGS = "oversize_tags"
 INVALID_OP = "invalid_op"
 VALUE_OUT_OF_RANGE = "value_out_of_range"
+POINT_KEY_MISMATCH = "point_key_mismatch"
 
 
 class PointRules(BaseModel):
@@ -107,6 +109,18 @@ def check_sample(value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules
     if op == "d":
         return None
     return _number(value)
+
+
+def check_point_key(metric: str, tags: dict[str, str], ts_ms: int, given: str) -> Rejection | None:
+    """The record's point_key must be the contract's hash of its identity (``keys.point_key``):
+    a forged or stale key would keep a correction from replacing its point."""
+    expected = point_key(metric, tags, ts_ms)
+    if given == expected:
+        return None
+    return Rejection(
+        POINT_KEY_MISMATCH,
+        f"point_key {given[:80]!r} is not {expected!r}, the hash of (metric, sorted tags, ums_ts_ {ts_ms})",
+    )
 
 
 def check_value_range(metric: str, value: float | None, kinds: MetricKinds | None) -> Rejection | None:
@@ -191,12 +205,18 @@ def to_envelope(
 
 
 def validate_payload(
-    payload: bytes | str | None, rules: PointRules, kinds: MetricKinds | None = None
+    payload: bytes | str | None,
+    rules: PointRules,
+    kinds: MetricKinds | None = None,
+    received_ms: int | None = None,
 ) -> Envelope | Rejection:
-    """A Kafka record's value checked against the envelope schema, the point rules and the metric kinds.
+    """A Kafka record's value checked against the envelope schema, the point rules, its point_key and
+    the metric kinds.
 
-    "Now" for the future-timestamp rule is the envelope's own ``collected_at``, so the verdict on
-    a record never changes: the stream, a Kappa replay and the batch checks all agree with it.
+    "Now" for the future-timestamp rule is received_ms: when the record was received, by a clock its
+    producer does not control (the stream passes the broker's append time, else its micro-batch
+    time); None: this process's clock. Never the envelope's ``collected_at``:
+    one skewed producer clock would let any point through.
     """
     if not payload:
         return Rejection("empty_record", "the record has no value (a tombstone or an empty message)")
@@ -209,7 +229,12 @@ def validate_payload(
         return rejection
     if envelope.ums_op_ != "d" and envelope.value is not None and not math.isfinite(envelope.value):
         return Rejection(NON_FINITE_VALUE, f"value {envelope.value!r} is not finite")
-    checked = check_sample(envelope.value, envelope.ums_ts_, envelope.ums_op_, envelope.collected_at, rules)
+    now_ms = int(time.time() * 1000) if received_ms is None else received_ms
+    checked = check_sample(envelope.value, envelope.ums_ts_, envelope.ums_op_, now_ms, rules)
     if isinstance(checked, Rejection):
         return checked
-    return check_value_range(envelope.metric, checked, kinds) or envelope
+    return (
+        check_point_key(envelope.metric, envelope.tags, envelope.ums_ts_, envelope.point_key)
+        or check_value_range(envelope.metric, checked, kinds)
+        or envelope
+    )

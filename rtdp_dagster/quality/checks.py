@@ -40,6 +40,8 @@ _DESCRIPTIONS = {
     "keys_not_null": "No null metric, tags, ums_ts_, point_key, ums_id_ or ums_op_, and a value unless retracted.",
     "in_partition_day": "Every ums_ts_ lies inside the partition's UTC day.",
     "point_key_unique": "One row per point_key.",
+    "series_time_unique": "One row per (series, ums_ts_): a point_key that is not the hash of its identity "
+    "cannot keep two values of one point.",
     "value_range": "Values inside the range of their metric kind (quality.metric_kinds, as the stream validates).",
     "counter_monotonic": "Counters never decrease except at detected resets (a drop to a small fraction).",
     "completeness": "Per series: missing share against the expected cadence within the limit, no long gap.",

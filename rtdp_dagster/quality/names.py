@@ -14,6 +14,7 @@ CHECKS: dict[str, tuple[str, ...]] = {
         "keys_not_null",
         "in_partition_day",
         "point_key_unique",
+        "series_time_unique",
         "value_range",
         "counter_monotonic",
         "completeness",

@@ -27,6 +27,7 @@ POINT_RULES = {
     "in_partition_day": "outside_day",
     "value_range": "out_of_range",
     "point_key_unique": "duplicate_keys",
+    "series_time_unique": "duplicate_times",
     "counter_monotonic": "counter_decreases",
 }
 
@@ -47,8 +48,9 @@ def points_profile(
     """One row per series of a day of bronze (silver=False) or silver points.
 
     Columns: series_key, metric, kind, rows, and per rule its count with ``_ts``/``_value`` of the
-    earliest offending point. Silver adds duplicate point keys and counter decreases (bronze keeps
-    every version of a point on purpose, so neither is a defect there) and, given the whole silver
+    earliest offending point. Silver adds duplicate point keys, rows repeating a (series, time) (a
+    point_key that is not its identity's hash slips past the first) and counter decreases (bronze
+    keeps every version of a point on purpose, so none is a defect there) and, given the whole silver
     table (for the cadence history), the completeness columns of ``completeness_profile``.
     """
     kinds = quality.metric_kinds
@@ -63,6 +65,11 @@ def points_profile(
         "outside_day": (F.col("ums_ts_") < start) | (F.col("ums_ts_") >= start + DAY_MS),
         "out_of_range": is_value & out_of_range(F.col("metric"), F.col("value"), kinds),
     }
+    if silver:
+        # Rows after the first of their (series, time): partitioned by series like the aggregation
+        # below, so the window adds a sort, not a shuffle.
+        same_time = F.lag("ums_ts_").over(Window.partitionBy(key).orderBy("ums_ts_", "point_key")) == F.col("ums_ts_")
+        rules["duplicate_times"] = same_time
     points = frame.select(
         key.alias("series_key"), "metric", "value", "ums_ts_", "point_key",
         *[F.coalesce(condition, F.lit(False)).alias(f"_{name}") for name, condition in rules.items()],

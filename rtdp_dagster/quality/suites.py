@@ -74,11 +74,12 @@ def schema_suite(dataset: str, schema: T.StructType) -> Suite:
 
 def points_suite(dataset: str, quality: QualityConfig) -> Suite:
     """Per series: no null keys, no point outside the partition's day, values inside their kind's range;
-    in silver also unique point keys, counters that only decrease at resets, and completeness: the
-    missing share within the configured limit and no gap longer than gap_factor cadences."""
+    in silver also unique point keys, one row per series and time, counters that only decrease at
+    resets, and completeness: the missing share within the configured limit and no gap longer than
+    gap_factor cadences."""
     rules = ["keys_not_null", "in_partition_day", "value_range"]
     if dataset == "silver":
-        rules += ["point_key_unique", "counter_monotonic"]
+        rules += ["point_key_unique", "series_time_unique", "counter_monotonic"]
     expectations = [_zero(rule, POINT_RULES[rule]) for rule in rules]
     if dataset == "silver":
         share = {"column": "missing_share", "min_value": 0, "max_value": quality.max_missing_share}

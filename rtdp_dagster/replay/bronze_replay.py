@@ -26,7 +26,8 @@ from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.replay.offsets import OffsetRange, offset_ranges, spark_offsets
 from rtdp_dagster.streaming.bronze import BronzeWriter
-from rtdp_dagster.streaming.parse import checked_records, verdicts
+from rtdp_dagster.streaming.clock import now_ms
+from rtdp_dagster.streaming.parse import checked_records, parsed_records, verdicts
 
 COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset"]
 
@@ -92,7 +93,8 @@ def replay_into_bronze(
     if not ranges:
         return result
     source = spark.read.format("kafka").options(**kafka.spark_options()).options(**spark_offsets(ranges)).load()
-    checked = checked_records(source, rules, kinds)
+    # A record whose Kafka timestamp its producer set is judged by the replay's own clock.
+    checked = checked_records(parsed_records(source), rules, kinds, receive_ms=now_ms())
     stored = stored_coordinates(spark, [bronze_path, quarantine_path], ranges)
     if stored is None:
         flagged = checked.withColumn("_stored", F.lit(False))

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from rtdp_dagster.config import Settings
-from rtdp_dagster.stack.jars import jar_paths
+from rtdp_dagster.stack.jars import spark_jar_paths
 
 
 def platform_conf(settings: Settings) -> dict[str, str]:
-    """Delta Lake, the Kafka connector from the resolved jars, UTC, folders under the run folder."""
+    """Delta Lake, the Kafka connector and the platform's own functions from the resolved jars, UTC,
+    folders under the run folder."""
     return {
-        "spark.jars": ",".join(str(jar) for jar in jar_paths(settings.jars_dir, "spark")),
+        "spark.jars": ",".join(str(jar) for jar in spark_jar_paths(settings.jars_dir)),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",
         "spark.sql.catalog.spark_catalog": "org.apache.spark.sql.delta.catalog.DeltaCatalog",
         "spark.sql.session.timeZone": "UTC",

@@ -17,7 +17,7 @@ from rtdp_dagster.config import Settings, VictoriaMetricsInstance
 from rtdp_dagster.heartbeat import read_heartbeat
 from rtdp_dagster.spark.conf import platform_conf
 from rtdp_dagster.stack.errors import StackError
-from rtdp_dagster.stack.jars import jar_paths, require_jars
+from rtdp_dagster.stack.jars import jar_paths, require_jars, require_spark_jars
 from rtdp_dagster.stack.process import ServiceSpec, port_in_use
 
 _LOG4J2 = """\
@@ -212,7 +212,7 @@ def spark_connect_spec(settings: Settings) -> ServiceSpec:
 
 def _prepare_spark(settings: Settings) -> None:
     _require_java(settings, "spark-connect")
-    require_jars(settings.jars_dir, "spark", "spark-connect")
+    require_spark_jars(settings.jars_dir, "spark-connect")
     (settings.run_dir / "spark-tmp").mkdir(parents=True, exist_ok=True)
 
 

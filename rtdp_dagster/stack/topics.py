@@ -21,7 +21,7 @@ def ensure_topics(kafka: KafkaConfig) -> list[str]:
                 name=topic.name,
                 num_partitions=topic.partitions,
                 replication_factor=topic.replication_factor,
-                topic_configs={"retention.ms": str(topic.retention_ms)},
+                topic_configs={"retention.ms": str(topic.retention_ms), "message.timestamp.type": topic.timestamp_type},
             )
             try:
                 admin.create_topics([new_topic])

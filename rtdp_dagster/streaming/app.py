@@ -22,9 +22,10 @@ from pyspark.sql.streaming.query import StreamingQuery
 from rtdp_dagster.config import Settings
 from rtdp_dagster.streaming import tables
 from rtdp_dagster.streaming.bronze import BronzeWriter
+from rtdp_dagster.streaming.clock import batch_time_ms
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.streaming.micro_batch import MicroBatch
-from rtdp_dagster.streaming.parse import checked_records
+from rtdp_dagster.streaming.parse import parsed_records
 from rtdp_dagster.streaming.progress import ProgressRecorder
 from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
 from rtdp_dagster.streaming.realtime_state import restore_dedup_state, state_file
@@ -87,10 +88,13 @@ def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecor
     )  # fmt: skip
     bronze = BronzeWriter(bronze_path, settings.delta.table_path(tables.QUARANTINE), checkpoint_app_id(checkpoint))
     rules, kinds = settings.validation, settings.quality.metric_kinds
+    micro_batch = MicroBatch(
+        bronze, realtime, recorder.count, rules, kinds, lambda batch_id: batch_time_ms(checkpoint, batch_id)
+    )
     writer = (
-        checked_records(kafka_stream(spark, settings), rules, kinds)
+        parsed_records(kafka_stream(spark, settings))
         .writeStream.queryName(QUERY)
-        .foreachBatch(MicroBatch(bronze, realtime, recorder.count, rules, kinds))  # type: ignore[arg-type]
+        .foreachBatch(micro_batch)  # type: ignore[arg-type]
         .option("checkpointLocation", str(checkpoint))
     )
     if once:

@@ -8,8 +8,17 @@ query do both.
 - A duplicate is a row with the same (point_key, value, op) as an earlier one; a correction has
   another value and is not one. Rows are compared by a 64-bit hash of those three, computed in the
   JVM (about 1e-8 odds of a collision per minute of 600k points).
-- The watermark is Spark's: the highest event time of earlier micro-batches minus the TTL. A row
-  behind it is late for realtime: counted, not written (it still reaches bronze).
+- The watermark is the highest event time of earlier micro-batches minus the TTL, where each row's
+  event time counts at most up to when it was received (``received_ms``, by a clock its producer
+  does not control: ``clock``). A row behind it is late for realtime: counted, not written (it
+  still reaches bronze).
+- Why capped by the receive time: an event time is the producer's word. Uncapped, one record
+  stamped a month ahead moved the watermark a month ahead and every later point of every series
+  was "late". Capped, no record moves it past "now", which on-time traffic reaches anyway; the
+  state stays one number with exact expiry. (A watermark per series would hold millions of numbers
+  and still silence the skewed series itself; a quantile of event times would not be exact and a
+  burst of skewed records would still move it.) The base restored after a restart is capped by
+  the restart's clock too (``realtime_state``).
 - point_key includes the event time, so a duplicate has its original's event time. State is kept
   per event-time minute and a minute is dropped whole once the watermark has passed its end: no
   row it could match can arrive any more, so expiry is exact.
@@ -46,10 +55,11 @@ class WatermarkDedup:
     def size(self) -> int:
         return sum(len(hashes) for hashes in self._seen.values())
 
-    def admit(self, hashes: np.ndarray, event_ms: np.ndarray) -> Admission:
+    def admit(self, hashes: np.ndarray, event_ms: np.ndarray, received_ms: np.ndarray | None = None) -> Admission:
         """Which rows of one micro-batch go on (the first of each hash, not late), then remember them.
 
-        hashes, event_ms: int64 arrays of equal length, in the order the rows were read.
+        hashes, event_ms, received_ms: int64 arrays of equal length, in the order the rows were read;
+        received_ms caps how far each row moves the watermark (None: not capped).
         """
         watermark = self.watermark_ms
         on_time = np.ones(len(hashes), dtype=bool) if watermark is None else event_ms >= watermark
@@ -59,7 +69,8 @@ class WatermarkDedup:
         keep = np.zeros(len(hashes), dtype=bool)
         keep[candidates[self._remember(hashes[candidates], event_ms[candidates])]] = True
         if len(event_ms):
-            self._advance(int(event_ms.max()))
+            capped = event_ms if received_ms is None else np.minimum(event_ms, received_ms)
+            self._advance(int(capped.max()))
         late = len(hashes) - int(on_time.sum())
         return Admission(keep, late, int(on_time.sum()) - int(keep.sum()))
 

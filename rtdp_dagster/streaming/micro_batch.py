@@ -20,7 +20,7 @@ from pyspark.sql import functions as F
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.streaming.bronze import BronzeWriter
-from rtdp_dagster.streaming.parse import verdicts
+from rtdp_dagster.streaming.parse import checked_records, verdicts
 from rtdp_dagster.streaming.realtime import RealtimeWriter
 from rtdp_dagster.streaming.tables import KAFKA_COORDINATES, envelope_columns
 
@@ -56,30 +56,36 @@ class MicroBatch:
         record: Callable[[str, int, dict], None],
         rules: PointRules,
         kinds: MetricKinds | None = None,
+        batch_time_ms: Callable[[int], int] | None = None,
     ) -> None:
+        """batch_time_ms: a micro-batch's receive time by its id (the same when a batch runs again);
+        None: the clock when the batch runs."""
         self.bronze, self.realtime, self.record, self.rules, self.kinds = bronze, realtime, record, rules, kinds
+        self.batch_time_ms = batch_time_ms or (lambda _: int(time.time() * 1000))
         self._tsdb = ThreadPoolExecutor(max_workers=1, thread_name_prefix="realtime-put")
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        """batch: ``checked_records`` of one micro-batch."""
+        """batch: ``parsed_records`` of one micro-batch."""
+        checked = checked_records(batch, self.rules, self.kinds, receive_ms=self.batch_time_ms(batch_id))
         # The raw record is kept only where Python still has to judge it (quarantine needs it).
         slow = ~F.col("native_valid")
-        cached = batch.select(
-            "native_valid", *KAFKA_COORDINATES, "envelope",
+        cached = checked.select(
+            "native_valid", *KAFKA_COORDINATES, "envelope", "received_ms",
             *[F.when(slow, F.col(name)).alias(name) for name in ("raw_key", "raw_value", "raw_bytes")],
         ).persist()  # fmt: skip
         try:
             began = time.perf_counter()
             # One job reads, parses and checks the batch (cached) and returns the realtime columns
             # of every row; Python judges the rest only when the native path left any.
-            every = self.realtime.collect(_flat(cached, "native_valid"))
+            every = self.realtime.collect(_flat(cached, "native_valid", "received_ms"))
             native = every.column("native_valid")
             all_native = bool(native.to_numpy(zero_copy_only=False).all())
             with verdicts(cached, self.rules, self.kinds, all_native=all_native) as judged:
                 rows = every.filter(native).drop_columns(["native_valid"])
                 by_reason: dict[str, int] = {}
                 if not all_native:
-                    by_python = self.realtime.collect(_flat(judged.where(~F.col("native_valid")), "reason"))
+                    slow_rows = judged.where(~F.col("native_valid"))
+                    by_python = self.realtime.collect(_flat(slow_rows, "reason", "received_ms"))
                     accepted, by_reason = split_by_reason(by_python)
                     rows = pa.concat_tables([rows, accepted])
                 collected = time.perf_counter()

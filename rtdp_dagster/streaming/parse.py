@@ -12,6 +12,14 @@ Two paths give one verdict:
 
 The native checks are each at least as strict as Python's, so a record accepted natively is one
 Python accepts (``tests/streaming/test_parse.py`` holds both paths to the same verdicts).
+
+Nothing the producer wrote is trusted where it can be checked: both paths judge "too far in the
+future" by ``received_ms`` (``clock``: the broker's append time, else the micro-batch's time), not
+by the record's ``collected_at``, and both recompute the point_key from the record's identity
+(natively with the project's JVM function, ``point_keys``) and refuse a record whose key differs.
+
+A micro-batch is parsed in the streaming query (``parsed_records``, nothing in it depends on the
+batch) and checked in the batch (``checked_records``, given the batch's receive time).
 """
 
 from __future__ import annotations
@@ -29,6 +37,8 @@ from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR, Envelope
 from rtdp_dagster.envelope.validation import PointRules, validate_payload
 from rtdp_dagster.quality.kinds import out_of_range
+from rtdp_dagster.streaming.clock import broker_ms, with_received_ms
+from rtdp_dagster.streaming.point_keys import point_key_column, register_point_key
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 
 # Java regex; \z (not $) so a trailing line break is never accepted natively.
@@ -51,13 +61,14 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     kinds_json = None if kinds is None else kinds.model_dump_json()
 
     @F.pandas_udf("reason string, detail string")  # type: ignore[call-overload]
-    def validate(values: pd.Series) -> pd.DataFrame:
-        """values: the raw Kafka bytes of records the native path did not accept."""
+    def validate(values: pd.Series, received: pd.Series) -> pd.DataFrame:
+        """values: the raw Kafka bytes of records the native path did not accept; received: their
+        ``received_ms`` (the clock "in the future" is judged by)."""
         active, active_kinds = _rules(rules_json), _kinds(kinds_json)
         reasons: list[str | None] = []
         details: list[str | None] = []
-        for value in values:
-            result = validate_payload(value, active, active_kinds)
+        for value, received_ms in zip(values, received.tolist(), strict=True):
+            result = validate_payload(value, active, active_kinds, int(received_ms))
             if isinstance(result, Envelope):
                 reasons.append(None)
                 details.append(None)
@@ -73,8 +84,11 @@ def _name_ok(name: Column, max_length: int) -> Column:
     return name.isNotNull() & (F.length(name) <= max_length) & name.rlike(_NAME)
 
 
-def natively_valid(envelope: Column, raw_value: Column, rules: PointRules, kinds: MetricKinds | None) -> Column:
-    """True only where the record is canonical and every point rule holds (never null)."""
+def natively_valid(
+    envelope: Column, raw_value: Column, received_ms: Column, rules: PointRules, kinds: MetricKinds | None
+) -> Column:
+    """True only where the record is canonical, its point_key is its identity's hash and every point
+    rule holds, the future judged by received_ms (never null). Needs ``register_point_key``."""
     field = envelope.getField
     tags = field("tags")
     op, value, ts = field("ums_op_"), field("value"), field("ums_ts_")
@@ -98,8 +112,9 @@ def natively_valid(envelope: Column, raw_value: Column, rules: PointRules, kinds
         tags.isNotNull() & (F.size(tags) <= rules.max_tags) & tag_ok,
         op.isin(*OPS),
         ts.isNotNull() & (ts >= rules.min_timestamp_ms),
-        ts <= field("collected_at") + F.lit(rules.max_future_s * 1000),
+        ts <= received_ms + F.lit(rules.max_future_s * 1000),
         is_retraction | finite,
+        field("point_key") == point_key_column(field("metric"), tags, ts),
     ]
     if kinds is not None:
         checks.append(is_retraction | ~out_of_range(field("metric"), value, kinds))
@@ -109,23 +124,36 @@ def natively_valid(envelope: Column, raw_value: Column, rules: PointRules, kinds
     return F.coalesce(verdict, F.lit(False))
 
 
-def checked_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
-    """Kafka coordinates, the raw record, its typed envelope and whether the native path accepts it.
-
-    kinds (``quality.metric_kinds``): values outside their metric kind's range are rejected too.
-    The verdict of the other records comes from ``verdicts``.
-    """
+def parsed_records(kafka: DataFrame) -> DataFrame:
+    """Kafka coordinates, the raw record, its typed envelope and ``broker_ms`` (the Kafka timestamp
+    where the broker set it): Spark's Kafka source (``timestampType`` included) → ``checked_records``."""
     raw_value = F.col("value").cast("string")
     return kafka.select(
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
         F.col("timestamp").alias("kafka_timestamp"),
+        broker_ms(F.col("timestamp"), F.col("timestampType")).alias("broker_ms"),
         F.col("key").cast("string").alias("raw_key"),
         raw_value.alias("raw_value"),
         F.col("value").alias("raw_bytes"),  # what Python validates: the bytes as they are on Kafka
         F.from_json(raw_value, ENVELOPE_SCHEMA).alias("envelope"),
-    ).withColumn("native_valid", natively_valid(F.col("envelope"), F.col("raw_value"), rules, kinds))
+    )
+
+
+def checked_records(
+    parsed: DataFrame, rules: PointRules, kinds: MetricKinds | None = None, *, receive_ms: int
+) -> DataFrame:
+    """parsed (``parsed_records``) with ``received_ms`` and whether the native path accepts the record.
+
+    receive_ms: when the batch was received (the micro-batch's time), the clock of records whose
+    Kafka timestamp the producer set. kinds (``quality.metric_kinds``): values outside their metric
+    kind's range are rejected too. The verdict of the other records comes from ``verdicts``.
+    """
+    register_point_key(parsed.sparkSession)
+    received = with_received_ms(parsed, receive_ms)
+    verdict = natively_valid(F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, kinds)
+    return received.withColumn("native_valid", verdict)
 
 
 def _last_tag_wins(envelope: Column) -> Column:
@@ -161,7 +189,8 @@ def verdicts(
         yield accepted
         return
     validate = _validator(rules, kinds)
-    slow = checked.where(~F.col("native_valid")).withColumn("verdict", cast(Column, validate(F.col("raw_bytes"))))
+    verdict = cast(Column, validate(F.col("raw_bytes"), F.col("received_ms")))
+    slow = checked.where(~F.col("native_valid")).withColumn("verdict", verdict)
     judged = slow.select(
         *kept, "verdict.reason", "verdict.detail",
         F.when(F.col("verdict.reason").isNull(), _last_tag_wins(F.col("envelope"))).alias("envelope"),

@@ -81,13 +81,14 @@ def realtime_rows(accepted: DataFrame, hosts: DataFrame | None) -> DataFrame:
     """Per accepted row (bronze's columns) what the driver needs to decide and write it.
 
     The verdict columns ``native_valid`` and ``reason`` are passed through where present: a caller
-    that sends rows not accepted yet sets those aside by them.
+    that sends rows not accepted yet sets those aside by them; so is ``received_ms``, which caps how
+    far a row moves the dedup watermark.
     """
     enriched = with_master_data(accepted, hosts)
     tags = enriched_tags(F.col("tags"), {"site": F.col("site"), "app": F.col("app")}, F.col("host_known"))
     point = F.struct(F.col("metric"), F.col("ums_ts_").alias("timestamp"), F.col("value"), tags.alias("tags"))
     return enriched.select(
-        *[name for name in ("native_valid", "reason") if name in accepted.columns],
+        *[name for name in ("native_valid", "reason", "received_ms") if name in accepted.columns],
         F.to_json(point).alias("put_json"),
         F.xxhash64("point_key").alias("point_hash"),
         dedup_hash().alias("dedup_hash"),
@@ -137,7 +138,7 @@ class RealtimeWriter:
         """Decide and put one batch's rows; returns its figures for the progress table."""
         column = {name: rows.column(name).to_numpy(zero_copy_only=False) for name in rows.column_names}
         max_event_before = self.dedup.max_event_ms
-        admitted = self.dedup.admit(column["dedup_hash"], column["ums_ts_"])
+        admitted = self.dedup.admit(column["dedup_hash"], column["ums_ts_"], column.get("received_ms"))
         latest = latest_versions(column["point_hash"], column["ums_id_"], np.flatnonzero(admitted.keep))
         retraction = column["retraction"][latest]
         to_write = np.sort(latest[~retraction])  # in Kafka order

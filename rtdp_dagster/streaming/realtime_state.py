@@ -3,8 +3,10 @@
 Bronze holds every accepted record of every committed micro-batch, and the query's checkpoint
 says up to which Kafka offsets the batches were committed: those records went through the
 realtime half too. Their hashes within the TTL are the state. The watermark's base (the highest
-event time seen) is saved beside the checkpoint after each batch, with the value before the batch
-for the case that the batch is replayed.
+event time seen, each capped by its receive time: ``dedup``) is saved beside the checkpoint after
+each batch, with the value before the batch for the case that the batch is replayed. Restored, the
+base is capped by the restart's clock: a file or a bronze scan from before the cap (a record
+stamped a month ahead) cannot move the watermark past "now" again.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from rtdp_dagster.master_data.table import read_table
+from rtdp_dagster.streaming.clock import now_ms
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 
 logger = logging.getLogger("rtdp.stream")
@@ -74,16 +77,18 @@ def restore_dedup_state(spark: SparkSession, dedup: WatermarkDedup, checkpoint: 
         F.col("kafka_offset") < F.col("end_offset")
     )
     known, max_event = max_event_through(state_file(checkpoint), batch_id)
-    if not known:  # a checkpoint from before the state file: one scan of bronze
-        max_event = processed.agg(F.max("ums_ts_")).first()[0]  # type: ignore[index]
+    if not known:  # a checkpoint from before the state file: one scan of bronze, event times capped
+        # by when each row landed (bronze keeps no receive time; the landing is at most a batch later)
+        max_event = processed.agg(F.max(F.least("ums_ts_", "ingested_at"))).first()[0]  # type: ignore[index]
     if max_event is None:
         return 0
-    watermark = int(max_event) - dedup.ttl_ms
+    max_event = min(int(max_event), now_ms())
+    watermark = max_event - dedup.ttl_ms
     recent = processed.where(
         (F.col("event_date") >= F.to_date(F.timestamp_millis(F.lit(watermark)))) & (F.col("ums_ts_") >= watermark)
     )
     table = recent.select(dedup_hash().alias("hash"), "ums_ts_").toArrow()
-    dedup.restore(table.column("hash").to_numpy(), table.column("ums_ts_").to_numpy(), int(max_event))
+    dedup.restore(table.column("hash").to_numpy(), table.column("ums_ts_").to_numpy(), max_event)
     logger.info("realtime dedup state: %d point(s) from bronze up to batch %d, watermark %d", table.num_rows,
                 batch_id, watermark)  # fmt: skip
     return table.num_rows

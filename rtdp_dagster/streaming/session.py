@@ -9,11 +9,11 @@ from pyspark.sql import SparkSession
 
 from rtdp_dagster.config import Settings
 from rtdp_dagster.spark.conf import platform_conf
-from rtdp_dagster.stack.jars import require_jars
+from rtdp_dagster.stack.jars import require_spark_jars
 
 
 def stream_session(settings: Settings) -> SparkSession:
-    require_jars(settings.jars_dir, "spark", "stream")
+    require_spark_jars(settings.jars_dir, "stream")
     # A parent that used Spark Connect (a test session, a Dagster run) leaves these set; this
     # process needs a classic driver of its own.
     for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):

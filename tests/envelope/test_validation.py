@@ -1,7 +1,9 @@
+import orjson
 import pytest
 
 from rtdp_dagster.collection.records import RawRecord
 from rtdp_dagster.envelope import validation as v
+from rtdp_dagster.envelope.keys import point_key
 from rtdp_dagster.envelope.schema import Envelope
 
 NOW = 1_700_000_000_000
@@ -60,3 +62,29 @@ def test_each_bad_row_kind_gets_its_reason(record: RawRecord, reason: str) -> No
     assert isinstance(result, v.Rejection)
     assert result.reason == reason
     assert result.detail
+
+
+def _record(**changes: object) -> bytes:
+    """A collector's record of a point a second before NOW, as JSON, with changes."""
+    envelope = convert(good())
+    assert isinstance(envelope, Envelope)
+    return orjson.dumps(envelope.to_dict() | changes)
+
+
+def test_a_record_is_judged_by_when_it_was_received_not_by_its_own_collected_at() -> None:
+    month = 30 * 86_400_000
+    skewed = _record(ums_ts_=NOW + month, collected_at=NOW + month)
+    rejected = v.validate_payload(skewed, RULES, received_ms=NOW)
+    assert isinstance(rejected, v.Rejection) and rejected.reason == v.TIMESTAMP_IN_FUTURE
+    # A record that waited on Kafka is judged by its arrival there, however old its collected_at.
+    assert isinstance(v.validate_payload(_record(collected_at=NOW - month), RULES, received_ms=NOW), Envelope)
+
+
+def test_a_point_key_that_is_not_the_hash_of_its_identity_is_refused() -> None:
+    assert isinstance(v.validate_payload(_record(), RULES, received_ms=NOW), Envelope)
+    forged = v.validate_payload(_record(point_key="0" * 32), RULES, received_ms=NOW)
+    assert isinstance(forged, v.Rejection) and forged.reason == v.POINT_KEY_MISMATCH
+    assert "'00000000000000000000000000000000'" in forged.detail
+    assert repr(point_key("sys.cpu", {"host": "web-01"}, NOW - 1000)) in forged.detail
+    moved = v.validate_payload(_record(ums_ts_=NOW - 2000), RULES, received_ms=NOW)  # the key of another time
+    assert isinstance(moved, v.Rejection) and moved.reason == v.POINT_KEY_MISMATCH

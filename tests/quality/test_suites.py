@@ -3,6 +3,7 @@ check; each seeded defect fails exactly its check, with the exact count."""
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 import uuid
 from pathlib import Path
@@ -43,7 +44,7 @@ def test_a_clean_nab_day_passes_every_check(spark, stack: Settings, nab_dir: Pat
 
     assert failures(outcomes) == {}
     checks = by_check(outcomes)
-    assert len(checks) == 4 + 7 + 1 + 2 + 3  # bronze, silver, rollup_1m, rollup_1h, rollup_1d
+    assert len(checks) == 4 + 8 + 1 + 2 + 3  # bronze, silver, rollup_1m, rollup_1h, rollup_1d
     completeness = checks["silver.completeness"]
     assert completeness.details == {"series": 8, "missing_points": 0, "gaps": 0, "missing_share_by_series": {}}
     for outcome in outcomes:
@@ -107,6 +108,7 @@ def test_each_seeded_defect_fails_exactly_its_check_with_the_exact_count(
         "silver.value_range": 3,
         "silver.in_partition_day": 1,
         "silver.point_key_unique": 2,
+        "silver.series_time_unique": 2,
         "silver.counter_monotonic": 1,
         "silver.completeness": 24,
         "rollup_1d.matches_finer": 1,
@@ -135,3 +137,23 @@ def test_a_table_of_another_shape_fails_its_schema_check(spark, stack: Settings,
     assert not outcomes[f"{dataset}.schema"].passed
     assert outcomes[f"{dataset}.schema"].failing_rows >= 2
     assert all(not o.passed and o.details for key, o in outcomes.items() if not key.endswith(".schema"))
+
+
+def test_two_rows_of_one_series_and_time_fail_their_check_whatever_their_keys(spark, stack: Settings) -> None:
+    """A point_key that is not the hash of its identity kept a second value of one point in silver:
+    point keys are unique, only (series, time) shows it."""
+    root = Path(stack.delta.root) / f"quality-{uuid.uuid4().hex[:8]}"
+    points = _series("sys.mem.used", "f", [512.0] * 288)
+    clean = write_silver_rows(spark, silver_rows(points), str(root / "clean"))
+    forged = dataclasses.replace(points[7], value=9.0, ums_id=2)
+    (row,) = silver_rows([forged])
+    forged_row = (*row[:5], "0" * 32, *row[6:])  # the point_key column
+    twice = write_silver_rows(spark, [*silver_rows(points), forged_row], str(root / "twice"))
+
+    assert by_check(points_checks(clean, "silver", DAY, stack, "test-clean"))["silver.series_time_unique"].passed
+    checks = by_check(points_checks(twice, "silver", DAY, stack, "test-forged-key"))
+    assert checks["silver.point_key_unique"].passed
+    found = checks["silver.series_time_unique"]
+    assert not found.passed and found.failing_rows == 1 and found.severity == "ERROR"
+    assert found.sample[0]["series_key"] == "sys.mem.used|host=f"
+    assert found.sample[0]["duplicate_times_ts"] == "2024-05-01T00:35:00Z"

@@ -54,7 +54,9 @@ def test_replay_restores_what_is_lost_and_adds_nothing_twice(stack: Settings, sp
     from rtdp_dagster.definitions import defs
 
     topic = f"rtdp.points.replay{uuid.uuid4().hex[:8]}"
-    ensure_topics(stack.kafka.model_copy(update={"topics": [TopicConfig(name=topic, partitions=2)]}))
+    # Producer-set Kafka timestamps: the records are stamped an hour back, as if they had arrived then.
+    created = TopicConfig(name=topic, partitions=2, timestamp_type="CreateTime")
+    ensure_topics(stack.kafka.model_copy(update={"topics": [created]}))
     kafka_t0 = (int(time.time()) - 3600) * 1000
     produce(stack, topic, kafka_t0)
     delta = DeltaTablesResource(root=str(tmp_path / "delta"))

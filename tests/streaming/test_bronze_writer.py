@@ -7,7 +7,6 @@ only Delta's txnAppId/txnVersion (streams from before the tag).
 
 from __future__ import annotations
 
-import datetime as dt
 import time
 from pathlib import Path
 
@@ -19,8 +18,8 @@ from rtdp_dagster.envelope.schema import encode
 from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.streaming import tables
 from rtdp_dagster.streaming.bronze import BronzeWriter, _tagged_batch, commit_tag, last_committed_batch
-from rtdp_dagster.streaming.parse import checked_records, verdicts
-from tests.streaming.test_parse import KAFKA_SCHEMA
+from rtdp_dagster.streaming.parse import checked_records, parsed_records, verdicts
+from tests.streaming.test_parse import kafka_frame
 from tests.streaming.test_stream_mix import envelope
 
 
@@ -28,9 +27,8 @@ def _write(spark, writer: BronzeWriter, batch_id: int, first_offset: int) -> Non
     """A batch of two valid records and one malformed one, at Kafka offsets from first_offset."""
     now = int(time.time() * 1000)
     values = [encode(envelope("site01-host0001", now - 5_000 - i, 1.0, version=1)) for i in range(2)] + [b"{no"]
-    received = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-    rows = [("points", 0, first_offset + i, received, b"k", value) for i, value in enumerate(values)]
-    checked = checked_records(spark.createDataFrame(rows, KAFKA_SCHEMA), PointRules(), MetricKinds()).persist()
+    kafka = kafka_frame(spark, values, now).withColumn("offset", F.col("offset") + first_offset)
+    checked = checked_records(parsed_records(kafka), PointRules(), MetricKinds(), receive_ms=now).persist()
     try:
         with verdicts(checked, PointRules(), MetricKinds()) as judged:
             writer.write(judged, batch_id, accepted=2, by_reason={"invalid_json": 1})

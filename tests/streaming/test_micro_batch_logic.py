@@ -58,6 +58,17 @@ def test_restored_state_drops_what_was_written_before_the_restart() -> None:
     assert admitted.keep.tolist() == [False, True]
 
 
+def test_a_row_stamped_ahead_of_its_receive_time_moves_the_watermark_no_further_than_that() -> None:
+    dedup = WatermarkDedup(TTL_MS)
+    month = 30 * 86_400_000
+    hashes, event_ms = batch((1, T0), (2, T0 + month), (3, T0 + 1))
+    dedup.admit(hashes, event_ms, np.full(3, T0 + 5, dtype=np.int64))
+    assert dedup.watermark_ms == T0 + 5 - TTL_MS
+    # Every series' next points are on time.
+    admitted = dedup.admit(*batch((4, T0 + 2), (5, T0 + 3)), np.full(2, T0 + 6, dtype=np.int64))
+    assert admitted.keep.tolist() == [True, True] and admitted.late == 0
+
+
 def test_an_empty_batch_changes_nothing() -> None:
     dedup = WatermarkDedup(TTL_MS)
     admitted = dedup.admit(np.empty(0, dtype=np.int64), np.empty(0, dtype=np.int64))
