@@ -21,6 +21,7 @@ from rtdp_dagster.collection.source_config import (
     SourceConfig,
     SyntheticSourceConfig,
 )
+from rtdp_dagster.envelope.batch_builder import UmsBatchBounds
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.quality.names import DEFAULT_SEVERITIES, Severity
@@ -228,6 +229,11 @@ class CollectionConfig(_Model):
     # When the catch-up waves run (UTC cron); each covers everything closed since its last run.
     wave2_cron: str = "*/5 * * * *"
     wave3_cron: str = "10 * * * *"
+    # What collectors write to Kafka: 1, a record per point; 2, UMS batches (docs/envelope-v2.md).
+    # 1 until the stream reads v2; v1 stays readable always (foreign producers, history, replays).
+    envelope_version: int = Field(default=1, ge=1, le=2)
+    # Bounds of a v2 record (points, bytes, linger); unused with envelope_version 1.
+    ums_batch: UmsBatchBounds = Field(default_factory=UmsBatchBounds)
     sources: list[SourceConfig] = Field(default_factory=_default_sources)
 
     @model_validator(mode="after")

@@ -1,7 +1,9 @@
 """Executing one window of one source: read, validate, publish, confirm, log.
 
 Used by every wave: wave 1 in the long-running `rtdp ingest`, waves 2 and 3 in Dagster jobs.
-One bad row never stops a window: it becomes a dead letter with its reason.
+One bad row never stops a window: it becomes a dead letter with its reason. Points are published
+as v1 envelopes (a record each) or, with ``collection.envelope_version: 2``, as UMS batches; the
+collection log counts points either way.
 """
 
 from __future__ import annotations
@@ -9,14 +11,18 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
 from rtdp_dagster.collection.publisher import Publisher
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState, LogRow, Window, key_hashes
-from rtdp_dagster.envelope.validation import PointValidator, Rejection
+from rtdp_dagster.config import CollectionConfig
+from rtdp_dagster.envelope.batch_builder import BatchBuilder
+from rtdp_dagster.envelope.point_packer import PointPacker
+from rtdp_dagster.envelope.ums_batch import BatchOrigin
+from rtdp_dagster.envelope.validation import PointRules, PointValidator, Rejection
 
 logger = logging.getLogger(__name__)
 
@@ -31,6 +37,15 @@ class WindowContext:
     clock_ms: Callable[[], int]
     # Receives each window's log row after it is complete (e.g. rtdp.collect.* metrics).
     on_window: Callable[[LogRow], None] | None = None
+    # Set: publish envelope v2 (UMS batches); None: v1, a record per point.
+    packer: PointPacker | None = None
+
+
+def batch_packer(collection: CollectionConfig, rules: PointRules, publisher: Publisher) -> PointPacker | None:
+    """The v2 packer when the configuration asks for envelope v2, else None (v1)."""
+    if collection.envelope_version == 1:
+        return None
+    return PointPacker(rules, publisher.series_partition, collection.ums_batch)
 
 
 def _json_safe(raw: object) -> object:
@@ -39,50 +54,93 @@ def _json_safe(raw: object) -> object:
     return repr(raw)
 
 
+@dataclass
+class _WindowRead:
+    """What reading one window produced, counted in points (not Kafka records)."""
+
+    rows_read: int = 0
+    dead: int = 0
+    published_keys: list[str] = field(default_factory=list)
+
+
+def _dead_letter(context: WindowContext, window: Window, collected_at: int, raw: object, rejection: Rejection) -> None:
+    context.publisher.send_dead_letter(
+        {
+            "reason": rejection.reason,
+            "detail": rejection.detail,
+            "raw": _json_safe(raw),
+            "source": window.source,
+            "namespace": context.namespace,
+            "wave": window.wave,
+            "window_start": window.start_ms,
+            "window_end": window.end_ms,
+            "collected_at": collected_at,
+        }
+    )
+
+
+def _publish_points(context: WindowContext, window: Window, collected_at: int) -> _WindowRead:
+    """Envelope v1: one record per point, keyed by its series."""
+    read = _WindowRead()
+    for record in context.source.read_window(window.start_ms, window.end_ms, collected_at):
+        read.rows_read += 1
+        # Without a version of the source's own, later collections win: ms * 10^6 + row. Rows
+        # of one read stay in read order up to a million rows (the later duplicate wins), and
+        # a read a millisecond later still outranks them; int64 holds it until year 2262.
+        result = context.validator.to_envelope(
+            record,
+            namespace=context.namespace,
+            source=window.source,
+            wave=window.wave,
+            collected_at=collected_at,
+            ums_id=collected_at * 1_000_000 + read.rows_read,
+        )
+        if isinstance(result, Rejection):
+            read.dead += 1
+            _dead_letter(context, window, collected_at, record.raw, result)
+            continue
+        context.publisher.send_point(result)
+        read.published_keys.append(result.point_key)
+    return read
+
+
+def _publish_batches(context: WindowContext, packer: PointPacker, window: Window, collected_at: int) -> _WindowRead:
+    """Envelope v2: UMS batch records of one partition each; the same rules, versions and dead letters as v1."""
+    read = _WindowRead()
+    origin = BatchOrigin(context.namespace, window.source, window.wave, collected_at)
+    builder = BatchBuilder(origin, packer.bounds, context.publisher.send_batch)
+    keys = read.published_keys
+    pack, keep = packer.pack, keys.append  # bound once: this loop runs once per row
+    ums_base = collected_at * 1_000_000  # ums_id_ = ms * 10^6 + row, as v1
+    rows_read = 0
+    for rows_read, record in enumerate(context.source.read_window(window.start_ms, window.end_ms, collected_at), 1):
+        result = pack(record, ums_base + rows_read, builder)
+        if isinstance(result, Rejection):
+            read.dead += 1
+            _dead_letter(context, window, collected_at, record.raw, result)
+        else:
+            keep(result)
+    # Every record of the window is sent before the window is confirmed: none spans two windows.
+    builder.flush()
+    read.rows_read = rows_read
+    return read
+
+
 def collect_window(context: WindowContext, window: Window) -> LogRow:
     """Collect one window; raises (leaving it pending) if its records could not be confirmed."""
     started = time.monotonic()
     collected_at = context.clock_ms()
     context.state.record_attempt(window)
-    rows_read = 0
-    dead = 0
-    published_keys: list[str] = []
     try:
-        for record in context.source.read_window(window.start_ms, window.end_ms, collected_at):
-            rows_read += 1
-            # Without a version of the source's own, later collections win: ms * 10^6 + row. Rows
-            # of one read stay in read order up to a million rows (the later duplicate wins), and
-            # a read a millisecond later still outranks them; int64 holds it until year 2262.
-            result = context.validator.to_envelope(
-                record,
-                namespace=context.namespace,
-                source=window.source,
-                wave=window.wave,
-                collected_at=collected_at,
-                ums_id=collected_at * 1_000_000 + rows_read,
-            )
-            if isinstance(result, Rejection):
-                dead += 1
-                context.publisher.send_dead_letter(
-                    {
-                        "reason": result.reason,
-                        "detail": result.detail,
-                        "raw": _json_safe(record.raw),
-                        "source": window.source,
-                        "namespace": context.namespace,
-                        "wave": window.wave,
-                        "window_start": window.start_ms,
-                        "window_end": window.end_ms,
-                        "collected_at": collected_at,
-                    }
-                )
-                continue
-            context.publisher.send_point(result)
-            published_keys.append(result.point_key)
+        if context.packer is None:
+            read = _publish_points(context, window, collected_at)
+        else:
+            read = _publish_batches(context, context.packer, window, collected_at)
         context.publisher.confirm()
     except BaseException:
         context.publisher.discard()
         raise
+    rows_read, dead, published_keys = read.rows_read, read.dead, read.published_keys
     hashes = key_hashes(published_keys)
     earlier = context.state.seen_before(window.source, window.wave, window.start_ms, window.end_ms)
     new_hashes = hashes[~np.isin(hashes, earlier)] if earlier.size else hashes

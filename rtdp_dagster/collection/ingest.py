@@ -16,12 +16,13 @@ from dataclasses import dataclass, field
 
 from kafka.errors import KafkaError
 
-from rtdp_dagster.collection.collector import WindowContext, collect_window
+from rtdp_dagster.collection.collector import WindowContext, batch_packer, collect_window
 from rtdp_dagster.collection.metrics import tsdb_sink
 from rtdp_dagster.collection.publisher import Publisher, PublishError
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import Settings
+from rtdp_dagster.envelope.point_packer import PointPacker
 from rtdp_dagster.envelope.validation import PointValidator
 from rtdp_dagster.heartbeat import write_heartbeat
 
@@ -66,6 +67,8 @@ class SourceRunner:
         self.health = RunnerHealth(source=source.name)
         self._wake = threading.Event()
         self._publisher: Publisher | None = None
+        # v2 only; made with the publisher (it needs the topic's partitions) and kept across windows.
+        self._packer: PointPacker | None = None
         self._validator = PointValidator(settings.validation)
         self._on_window = tsdb_sink(settings.tsdb.realtime)
 
@@ -93,6 +96,7 @@ class SourceRunner:
     def _context(self) -> WindowContext:
         if self._publisher is None:
             self._publisher = Publisher(self.settings.kafka, client_id=f"rtdp-ingest-{self.source.name}")
+            self._packer = batch_packer(self.settings.collection, self.settings.validation, self._publisher)
         return WindowContext(
             source=self.source,
             namespace=self.namespace,
@@ -101,6 +105,7 @@ class SourceRunner:
             publisher=self._publisher,
             state=self.state,
             clock_ms=self.clock_ms,
+            packer=self._packer,
         )
 
     def work_once(self) -> bool:

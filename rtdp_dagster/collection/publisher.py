@@ -1,9 +1,11 @@
-"""Publishing envelopes and dead letters to Kafka with kafka-python.
+"""Publishing envelopes, UMS batches and dead letters to Kafka with kafka-python.
 
-acks=all with idempotence, keyed by series. kafka-python 3 buffers without a bound, so the bound
-is ours: after ``max_outstanding`` unconfirmed records the collector waits for the broker to
-acknowledge them (back-pressure) instead of growing memory or dropping. A window counts as
-published only when ``confirm`` has flushed it and every record was acknowledged.
+acks=all with idempotence. A v1 envelope is keyed by its series; a v2 batch (many series of one
+partition) goes to that partition, keyed by its routing key (``partitioning``). kafka-python 3
+buffers without a bound, so the bound is ours: after ``max_outstanding`` unconfirmed points (a
+batch counts its points) the collector waits for the broker to acknowledge them (back-pressure)
+instead of growing memory or dropping. A window counts as published only when ``confirm`` has
+flushed it and every record was acknowledged.
 """
 
 from __future__ import annotations
@@ -15,9 +17,10 @@ from typing import Any
 
 from kafka import KafkaProducer
 from kafka.errors import KafkaError
-from kafka.partitioner.default import murmur2
 
+from rtdp_dagster.collection.partitioning import partition_index, routing_key
 from rtdp_dagster.config import KafkaConfig
+from rtdp_dagster.envelope.batch_builder import ClosedBatch
 from rtdp_dagster.envelope.schema import Envelope, encode
 
 logger = logging.getLogger(__name__)
@@ -60,6 +63,7 @@ class Publisher:
         self._confirm_timeout_s = confirm_timeout_s
         self._max_outstanding = max_outstanding
         self._partitions: dict[tuple[str, bytes], int] = {}
+        self._routing_keys: dict[int, bytes] = {}
         self._unflushed = 0
         self._lock = threading.Lock()
         self._failures: list[BaseException] = []
@@ -75,27 +79,40 @@ class Publisher:
         partition = self._partitions.get((topic, key))
         if partition is None:
             partitions = sorted(self._producer.partitions_for(topic))
-            partition = partitions[(murmur2(key) & 0x7FFFFFFF) % len(partitions)]
+            partition = partitions[partition_index(key, len(partitions))]
             if len(self._partitions) >= 200_000:
                 self._partitions.clear()
             self._partitions[(topic, key)] = partition
         return partition
 
-    def _send(self, topic: str, key: bytes, value: bytes) -> None:
+    def _send(self, topic: str, key: bytes, value: bytes, partition: int, points: int = 1) -> None:
         if self._unflushed >= self._max_outstanding:
             self._producer.flush()
             self._unflushed = 0
-        partition = self._partition(topic, key)
         self._producer.send(topic, key=key, value=value, partition=partition).add_errback(self._failed)
         self._sent += 1
-        self._unflushed += 1
+        self._unflushed += points
 
     def send_point(self, envelope: Envelope) -> None:
-        self._send(self.points_topic, envelope.series_key.encode(), encode(envelope))
+        key = envelope.series_key.encode()
+        self._send(self.points_topic, key, encode(envelope), self._partition(self.points_topic, key))
+
+    def series_partition(self, series: str) -> int:
+        """The points-topic partition of a series: where its v1 records go, and its v2 batches."""
+        return self._partition(self.points_topic, series.encode())
+
+    def send_batch(self, batch: ClosedBatch) -> None:
+        """A v2 record: all its series are of ``batch.partition`` (``BatchBuilder`` keeps them so)."""
+        key = self._routing_keys.get(batch.partition)
+        if key is None:
+            partitions = sorted(self._producer.partitions_for(self.points_topic))
+            key = self._routing_keys[batch.partition] = routing_key(partitions.index(batch.partition), len(partitions))
+        self._send(self.points_topic, key, batch.value, batch.partition, points=batch.points)
 
     def send_dead_letter(self, record: dict[str, Any]) -> None:
         value = json.dumps(record, default=str, separators=(",", ":")).encode()
-        self._send(self.deadletter_topic, str(record.get("source", "")).encode(), value)
+        key = str(record.get("source", "")).encode()
+        self._send(self.deadletter_topic, key, value, self._partition(self.deadletter_topic, key))
 
     def confirm(self) -> int:
         """Flush and check every record sent since the last confirm; returns how many."""

@@ -13,7 +13,9 @@ from typing import Any, Literal
 Op = Literal["i", "u", "d"]
 
 
-@dataclass(frozen=True)
+# Not frozen: a frozen dataclass costs ~0.7 us more to build, a fifth of the collector's whole
+# budget a row at 200k rows/s; rows are handed from source to collector and never modified.
+@dataclass(slots=True)
 class RawRecord:
     # Metric name as the source names it (validated later against OpenTSDB's character set).
     metric: str | None

@@ -109,7 +109,14 @@ def key_hashes(point_keys: list[str]) -> np.ndarray:
     """Sorted unique 64-bit prefixes of hex point keys (collisions: ~1e-9 at 1e5 keys a window)."""
     if not point_keys:
         return np.empty(0, dtype=np.uint64)
-    return np.unique(np.array([int(key[:16], 16) for key in point_keys], dtype=np.uint64))
+    joined = "".join(point_keys)
+    if len(joined) == 32 * len(point_keys):
+        # Every key a 16-byte digest in hex (keys.point_key): its first 8 bytes, decoded in C at
+        # once rather than a Python int() per key (a tenth of the collector's cost at 200k keys/s).
+        prefixes = np.frombuffer(bytes.fromhex(joined), dtype=">u8")[::2].astype(np.uint64)
+    else:
+        prefixes = np.array([int(key[:16], 16) for key in point_keys], dtype=np.uint64)
+    return np.unique(prefixes)
 
 
 def now_ms() -> int:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from rtdp_dagster.collection.collector import WindowContext, drain
+from rtdp_dagster.collection.collector import WindowContext, batch_packer, drain
 from rtdp_dagster.collection.locks import exclusive
 from rtdp_dagster.collection.metrics import tsdb_sink
 from rtdp_dagster.collection.publisher import Publisher
@@ -61,6 +61,7 @@ def run_catchup(
                     clock_ms,
                     # rtdp.collect.* for the operations dashboard, as wave 1 publishes them.
                     on_window=tsdb_sink(settings.tsdb.realtime),
+                    packer=batch_packer(settings.collection, settings.validation, publisher),
                 )
                 logs = drain(context, wave)
             finally:
