@@ -225,6 +225,20 @@ def collect_summary(
     return summary
 
 
+def stop_spark_client() -> None:
+    """End this process's Spark Connect session before its server stops: a session left open keeps
+    retrying the stopped server from threads the interpreter waits for, so the demo never exits."""
+    from pyspark.sql import SparkSession
+
+    session = SparkSession.getActiveSession()
+    if session is None:
+        return
+    try:
+        session.stop()
+    except Exception as exc:  # the server may be gone already (Ctrl-C during start-up); nothing to release then
+        print(f"  Spark Connect session not stopped cleanly: {exc}", flush=True)
+
+
 def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoSummary:
     """Run the demo; Ctrl-C (KeyboardInterrupt) at any step stops what it started."""
     from rtdp_dagster.stack import manager
@@ -257,6 +271,7 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoSu
         return summary
     finally:
         log("stopping what the demo started ...")
+        stop_spark_client()
         for process in reversed(manager.processes(settings)):
             if process.spec.name not in already_running and process.stop(settings.stack.stop_timeout_s):
                 log(f"  {process.spec.name}: stopped")
