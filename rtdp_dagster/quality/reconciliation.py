@@ -113,14 +113,20 @@ def _windows(state_url: str, start: int, end: int) -> list[_Window]:
 TablePath = Callable[[str], str]
 
 
+def _coordinates(table: DataFrame) -> list[Column]:
+    """A point's Kafka coordinates; its index in the record is 0 where a table has none (v1 only)."""
+    index = F.col("kafka_index") if "kafka_index" in table.columns else F.lit(None)
+    return [F.col("kafka_topic"), F.col("kafka_partition"), F.col("kafka_offset"),
+            F.coalesce(index, F.lit(0)).cast("int").alias("kafka_index")]  # fmt: skip
+
+
 def _records(spark: SparkSession, table_path: TablePath, first: dt.date, last: dt.date) -> DataFrame | None:
     """Bronze and quarantine records with event days first..last: coordinates, source, wave, time, reason."""
-    coordinates = [F.col(c) for c in ("kafka_topic", "kafka_partition", "kafka_offset")]
     parts = []
     bronze = read_table(spark, table_path(tables.BRONZE))
     if bronze is not None:
         columns = [
-            *coordinates, "source", F.col("wave").cast("int").alias("wave"), "ums_ts_",
+            *_coordinates(bronze), "source", F.col("wave").cast("int").alias("wave"), "ums_ts_",
             F.lit(None).cast("string").alias("reason"), "event_date",
         ]  # fmt: skip
         parts.append(bronze.where(F.col("event_date").between(F.lit(first), F.lit(last))).select(*columns))
@@ -129,7 +135,7 @@ def _records(spark: SparkSession, table_path: TablePath, first: dt.date, last: d
         ts = F.get_json_object("raw_value", "$.ums_ts_").cast("long")
         day = F.coalesce(F.to_date(F.timestamp_millis(ts)), F.col("received_date"))
         columns = [
-            *coordinates, F.get_json_object("raw_value", "$.source").alias("source"),
+            *_coordinates(quarantine), F.get_json_object("raw_value", "$.source").alias("source"),
             F.get_json_object("raw_value", "$.wave").cast("int").alias("wave"), ts.alias("ums_ts_"), "reason",
             day.alias("event_date"),
         ]  # fmt: skip
@@ -166,7 +172,9 @@ def _source_and_kafka(
     figures = [
         F.sum(of_day.cast("long")).alias("records"),
         F.sum((of_day & F.col("source").isin(logged)).cast("long")).alias("logged"),
-        F.count_distinct(F.when(of_day, F.struct("kafka_topic", "kafka_partition", "kafka_offset"))).alias("distinct"),
+        F.count_distinct(
+            F.when(of_day, F.struct("kafka_topic", "kafka_partition", "kafka_offset", "kafka_index"))
+        ).alias("distinct"),
     ]
     for index, (w, low, high, _) in enumerate(moves):
         figures.append(F.sum(_in_window(w.source, w.wave, low, high).cast("long")).alias(f"move_{index}"))

@@ -3,7 +3,7 @@
 The records go through the stream's own code: ``checked_records`` and ``verdicts`` (the collectors'
 validation rules, natively or in Python) and ``BronzeWriter`` (valid rows to bronze, invalid
 ones to quarantine, one idempotent Delta transaction each). Before writing, every record whose
-Kafka coordinates (topic, partition, offset) are already in bronze or quarantine is dropped
+Kafka coordinates (topic, partition, offset, index in the record) are already in bronze or quarantine is dropped
 (an anti-join restricted to the replayed ranges, which Delta's per-file min/max of the offsets
 prunes), so replaying a range that is all there adds nothing, and replaying after a loss restores
 exactly what is missing. Replay ranges the stream has already consumed: a record the stream is
@@ -29,7 +29,8 @@ from rtdp_dagster.streaming.bronze import BronzeWriter
 from rtdp_dagster.streaming.clock import now_ms
 from rtdp_dagster.streaming.parse import checked_records, parsed_records, verdicts
 
-COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset"]
+# A point's coordinates; a v2 record holds many points (kafka_index, 0 for a v1 record's one).
+COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_index"]
 
 
 @dataclass
@@ -65,10 +66,17 @@ def _in_ranges(ranges: Sequence[OffsetRange]) -> Column:
     )
 
 
+def _stored_index(table: DataFrame) -> Column:
+    """A stored row's index: 0 where there is none (rows written before v2 were all v1 records; a
+    v2 record refused whole is one row, matched by its first point)."""
+    index = F.col("kafka_index") if "kafka_index" in table.columns else F.lit(None)
+    return F.coalesce(index, F.lit(0)).cast("int").alias("kafka_index")
+
+
 def stored_coordinates(spark: SparkSession, paths: Sequence[str], ranges: Sequence[OffsetRange]) -> DataFrame | None:
     """Coordinates within the ranges already in any of the tables; None when no table exists yet."""
     frames = [
-        table.where(_in_ranges(ranges)).select(*COORDINATES)
+        table.where(_in_ranges(ranges)).select(*COORDINATES[:3], _stored_index(table))
         for table in (read_table(spark, path) for path in paths)
         if table is not None
     ]

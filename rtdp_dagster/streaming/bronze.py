@@ -77,6 +77,8 @@ class BronzeWriter:
     def _append(self, frame: DataFrame, path: str, batch_id: int, partition_by: str) -> None:
         writer = frame.write.format("delta").mode("append").partitionBy(partition_by)
         writer = writer.option("userMetadata", commit_tag(self.app_id, batch_id))
+        # Tables created before a column was added (kafka_index, raw_size) gain it on their next append.
+        writer = writer.option("mergeSchema", "true")
         if path not in self._checked:
             if last_committed_batch(frame.sparkSession, path, self.app_id) >= batch_id:
                 self._checked.add(path)
@@ -95,7 +97,7 @@ class BronzeWriter:
         stamp = _stamp(judged.sparkSession, batch_id, int(time.time() * 1000))
         if by_reason:
             quarantine = judged.where(F.col("reason").isNotNull()).crossJoin(stamp).select(
-                "raw_key", "raw_value", "reason", "detail", *KAFKA_COORDINATES, "batch_id", "ingested_at",
+                "raw_key", "raw_value", "reason", "detail", "raw_size", *KAFKA_COORDINATES, "batch_id", "ingested_at",
                 F.to_date(F.col("kafka_timestamp")).alias("received_date"),
             )  # fmt: skip
             self._append(quarantine, self.quarantine_path, batch_id, "received_date")

@@ -70,7 +70,7 @@ class MicroBatch:
         # The raw record is kept only where Python still has to judge it (quarantine needs it).
         slow = ~F.col("native_valid")
         cached = checked.select(
-            "native_valid", *KAFKA_COORDINATES, "envelope", "received_ms",
+            "native_valid", *KAFKA_COORDINATES, "envelope", "received_ms", "ums_frame", "raw_size",
             *[F.when(slow, F.col(name)).alias(name) for name in ("raw_key", "raw_value", "raw_bytes")],
         ).persist()  # fmt: skip
         try:

@@ -1,4 +1,7 @@
-"""Kafka records → validated rows, with the collectors' own rules (one source of truth).
+"""Kafka records → validated rows, one per point, with the collectors' own rules (one source of truth).
+
+A v1 record is one point; a v2 record (a UMS batch, ``ums_batch_parse``) is exploded in the JVM into
+its points, each with its index in the record, and every point goes through the same checks below.
 
 Two paths give one verdict:
 
@@ -34,12 +37,14 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
-from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR, Envelope
-from rtdp_dagster.envelope.validation import PointRules, validate_payload
+from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR
+from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.quality.kinds import out_of_range
 from rtdp_dagster.streaming.clock import broker_ms, with_received_ms
 from rtdp_dagster.streaming.point_keys import point_key_column, register_point_key
+from rtdp_dagster.streaming.record_verdicts import BatchVerdicts, record_verdict
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
+from rtdp_dagster.streaming.ums_batch_parse import is_ums_batch, parsed_batch, record_points, single_point
 
 # Java regex; \z (not $) so a trailing line break is never accepted natively.
 _NAME = r"^[A-Za-z0-9._/-]+\z"
@@ -60,22 +65,23 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     rules_json = rules.model_dump_json()
     kinds_json = None if kinds is None else kinds.model_dump_json()
 
-    @F.pandas_udf("reason string, detail string")  # type: ignore[call-overload]
-    def validate(values: pd.Series, received: pd.Series) -> pd.DataFrame:
-        """values: the raw Kafka bytes of records the native path did not accept; received: their
-        ``received_ms`` (the clock "in the future" is judged by)."""
+    @F.pandas_udf("reason string, detail string, whole boolean")  # type: ignore[call-overload]
+    def validate(values: pd.Series, received: pd.Series, index: pd.Series, ums_frame: pd.Series) -> pd.DataFrame:
+        """values: the raw Kafka bytes of rows the native path did not accept; received: their
+        ``received_ms`` (the clock "in the future" is judged by); index: the point's index in its
+        record; ums_frame: null for a v1 record, else whether the JVM read the v2 frame."""
         active, active_kinds = _rules(rules_json), _kinds(kinds_json)
-        reasons: list[str | None] = []
-        details: list[str | None] = []
-        for value, received_ms in zip(values, received.tolist(), strict=True):
-            result = validate_payload(value, active, active_kinds, int(received_ms))
-            if isinstance(result, Envelope):
-                reasons.append(None)
-                details.append(None)
-            else:
-                reasons.append(result.reason)
-                details.append(result.detail[:1000])
-        return pd.DataFrame({"reason": reasons, "detail": details})
+        batches = BatchVerdicts(active, active_kinds)
+        judged = [
+            record_verdict(value, int(received_ms), active, active_kinds, index=int(at),
+                           ums_frame=None if frame is None or pd.isna(frame) else bool(frame), batches=batches)
+            for value, received_ms, at, frame in zip(values, received.tolist(), index.tolist(),
+                                                     ums_frame.astype(object).tolist(), strict=True)
+        ]  # fmt: skip
+        return pd.DataFrame({
+            "reason": [item.reason for item in judged], "detail": [item.detail for item in judged],
+            "whole": [item.whole for item in judged],
+        })  # fmt: skip
 
     return validate
 
@@ -85,14 +91,22 @@ def _name_ok(name: Column, max_length: int) -> Column:
 
 
 def natively_valid(
-    envelope: Column, raw_value: Column, received_ms: Column, rules: PointRules, kinds: MetricKinds | None
+    envelope: Column,
+    raw_value: Column,
+    received_ms: Column,
+    rules: PointRules,
+    kinds: MetricKinds | None,
+    canonical: Column | None = None,
 ) -> Column:
     """True only where the record is canonical, its point_key is its identity's hash and every point
-    rule holds, the future judged by received_ms (never null). Needs ``register_point_key``."""
+    rule holds, the future judged by received_ms (never null). Needs ``register_point_key``.
+
+    canonical: whether Spark read the point as Python reads it; by default a v1 record's test."""
     field = envelope.getField
     tags = field("tags")
     op, value, ts = field("ums_op_"), field("value"), field("ums_ts_")
-    canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
+    if canonical is None:
+        canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
     required = [field(name).isNotNull() for name in ("namespace", "point_key", "ums_id_", "wave", "source",
                                                        "collected_at", "schema_version")]  # fmt: skip
     keys = F.map_keys(tags)
@@ -125,10 +139,13 @@ def natively_valid(
 
 
 def parsed_records(kafka: DataFrame) -> DataFrame:
-    """Kafka coordinates, the raw record, its typed envelope and ``broker_ms`` (the Kafka timestamp
-    where the broker set it): Spark's Kafka source (``timestampType`` included) → ``checked_records``."""
+    """One row per point: Kafka coordinates (``kafka_index``: the point's index in its record, 0 for
+    v1), the raw record and its size, the point's typed envelope, whether Spark read it canonically,
+    ``ums_frame`` (null for v1; for v2 whether the JVM read the frame) and ``broker_ms`` (the Kafka
+    timestamp where the broker set it): Spark's Kafka source (``timestampType`` included) →
+    ``checked_records``. A v2 record whose frame the JVM cannot read is one row, judged whole."""
     raw_value = F.col("value").cast("string")
-    return kafka.select(
+    records = kafka.select(
         F.col("topic").alias("kafka_topic"),
         F.col("partition").alias("kafka_partition"),
         F.col("offset").alias("kafka_offset"),
@@ -137,7 +154,29 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
         F.col("key").cast("string").alias("raw_key"),
         raw_value.alias("raw_value"),
         F.col("value").alias("raw_bytes"),  # what Python validates: the bytes as they are on Kafka
-        F.from_json(raw_value, ENVELOPE_SCHEMA).alias("envelope"),
+        F.octet_length(F.col("value")).alias("raw_size"),
+        is_ums_batch(raw_value).alias("_v2"),
+    )
+    typed = records.select(
+        "*",
+        F.when(~F.col("_v2"), F.from_json(F.col("raw_value"), ENVELOPE_SCHEMA)).alias("_envelope"),
+        F.when(F.col("_v2"), parsed_batch(F.col("raw_value"))).alias("_batch"),
+    )
+    candidates = F.when(F.col("_v2"), record_points(F.col("_batch"), F.col("raw_value"), F.col("raw_size"))).otherwise(
+        single_point(F.col("_envelope"), F.col("raw_value"))
+    )
+    exploded = typed.select(
+        *[name for name in records.columns if name != "_v2"], "_v2",
+        F.posexplode(candidates).alias("kafka_index", "_point"),
+    )  # fmt: skip
+    return exploded.select(
+        *[name for name in records.columns if name not in ("_v2", "raw_value")],
+        # A refused v2 point keeps its series and tuple; a refused record keeps itself.
+        F.coalesce(F.col("_point.point_json"), F.col("raw_value")).alias("raw_value"),
+        "kafka_index",
+        F.col("_point.envelope").alias("envelope"),
+        F.col("_point.canonical").alias("canonical"),
+        F.when(F.col("_v2"), F.col("_point.frame_read")).alias("ums_frame"),
     )
 
 
@@ -152,7 +191,9 @@ def checked_records(
     """
     register_point_key(parsed.sparkSession)
     received = with_received_ms(parsed, receive_ms)
-    verdict = natively_valid(F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, kinds)
+    verdict = natively_valid(
+        F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, kinds, F.col("canonical")
+    )
     return received.withColumn("native_valid", verdict)
 
 
@@ -168,7 +209,7 @@ def _validator(rules: PointRules, kinds: MetricKinds | None) -> Any:
 
 def _passed_through(checked: DataFrame) -> list[str]:
     """The columns of checked kept as they are (Kafka coordinates, raw record, the native flag)."""
-    return [name for name in checked.columns if name not in ("raw_bytes", "envelope")]
+    return [name for name in checked.columns if name not in ("raw_bytes", "envelope", "kafka_index")]
 
 
 @contextmanager
@@ -183,16 +224,20 @@ def verdicts(
     """
     kept = _passed_through(checked)
     accepted = checked.where("native_valid").select(
-        *kept, F.lit(None).cast("string").alias("reason"), F.lit(None).cast("string").alias("detail"), "envelope"
-    )
+        *kept, "kafka_index", F.lit(None).cast("string").alias("reason"), F.lit(None).cast("string").alias("detail"),
+        "envelope",
+    )  # fmt: skip
     if all_native:
         yield accepted
         return
     validate = _validator(rules, kinds)
-    verdict = cast(Column, validate(F.col("raw_bytes"), F.col("received_ms")))
+    verdict = cast(Column, validate(F.col("raw_bytes"), F.col("received_ms"), F.col("kafka_index"), F.col("ums_frame")))
     slow = checked.where(~F.col("native_valid")).withColumn("verdict", verdict)
+    # A record refused whole is one row: its first, with no index (it is no point's).
+    slow = slow.where(~F.col("verdict.whole") | (F.col("kafka_index") == 0))
     judged = slow.select(
-        *kept, "verdict.reason", "verdict.detail",
+        *kept, F.when(~F.col("verdict.whole"), F.col("kafka_index")).alias("kafka_index"),
+        "verdict.reason", "verdict.detail",
         F.when(F.col("verdict.reason").isNull(), _last_tag_wins(F.col("envelope"))).alias("envelope"),
     ).persist()  # fmt: skip
     try:

@@ -31,7 +31,8 @@ ENVELOPE_SCHEMA = T.StructType(
     ]
 )
 ENVELOPE_FIELDS = [field.name for field in ENVELOPE_SCHEMA.fields]
-KAFKA_COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp"]
+# kafka_index: the point's index in its record (0 for a v1 record, which holds one point).
+KAFKA_COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_index", "kafka_timestamp"]
 
 
 def envelope_columns() -> list[Column]:
@@ -44,6 +45,7 @@ _LANDING_FIELDS = [
     T.StructField("kafka_topic", T.StringType()),
     T.StructField("kafka_partition", T.IntegerType()),
     T.StructField("kafka_offset", T.LongType()),
+    T.StructField("kafka_index", T.IntegerType()),
     T.StructField("kafka_timestamp", T.TimestampType()),
     T.StructField("batch_id", T.LongType()),
     T.StructField("ingested_at", T.LongType()),
@@ -53,13 +55,16 @@ _LANDING_FIELDS = [
 BRONZE_SCHEMA = T.StructType([*ENVELOPE_SCHEMA.fields, *_LANDING_FIELDS, T.StructField("event_date", T.DateType())])
 
 
-# Invalid records: the raw record, why it was refused, where it was on Kafka, when it came.
+# Invalid records: the raw record (of a refused v2 point: its series and tuple), why it was refused,
+# the record's size in bytes, where it was on Kafka (no index when a v2 record is refused whole),
+# when it came.
 QUARANTINE_SCHEMA = T.StructType(
     [
         T.StructField("raw_key", T.StringType()),
         T.StructField("raw_value", T.StringType()),
         T.StructField("reason", T.StringType()),
         T.StructField("detail", T.StringType()),
+        T.StructField("raw_size", T.IntegerType()),
         *_LANDING_FIELDS,
         T.StructField("received_date", T.DateType()),
     ]

@@ -32,6 +32,7 @@ class Record:
     wave: int = 1
     partition: int = 0
     offset: int = 0
+    index: int = 0
     topic: str = TOPIC
     source: str = "test"
     namespace: str = "test.local.metrics.points.v1.0.0"
@@ -46,7 +47,7 @@ class Record:
         return (
             self.namespace, self.metric, self.tags, self.value, self.ts_ms, self.point_key, self.ums_id, self.op,
             self.wave, self.source, self.ts_ms + 1000, "1.0",
-            self.topic, self.partition, self.offset, received.replace(tzinfo=None), 0, self.ts_ms + 2000,
+            self.topic, self.partition, self.offset, self.index, received.replace(tzinfo=None), 0, self.ts_ms + 2000,
             received.date(),
         )  # fmt: skip
 

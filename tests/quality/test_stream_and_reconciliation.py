@@ -114,8 +114,8 @@ def rejected_by_stream_and_batch(spark, settings: Settings, metric: str, config_
     # Batch: the same Kafka record, had it reached bronze, fails the bronze suite's range check.
     raw = quarantine.where(F.col("reason") == VALUE_OUT_OF_RANGE).select(
         F.from_json("raw_value", ENVELOPE_SCHEMA).alias("e"), "kafka_topic", "kafka_partition", "kafka_offset",
-        "kafka_timestamp",
-    ).select("e.*", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_timestamp")  # fmt: skip
+        "kafka_index", "kafka_timestamp",
+    ).select("e.*", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_index", "kafka_timestamp")  # fmt: skip
     as_bronze = raw.select(
         *[F.col(f.name) for f in BRONZE_SCHEMA.fields if f.name not in ("batch_id", "ingested_at", "event_date")],
         F.lit(0).cast("long").alias("batch_id"), F.lit(0).cast("long").alias("ingested_at"),

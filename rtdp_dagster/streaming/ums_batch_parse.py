@@ -1,0 +1,186 @@
+"""Envelope v2 records (UMS batches, docs/envelope-v2.md) read in the JVM: one row per point.
+
+A record is told from a v1 point by its first key (collectors write ``protocol`` first), else by
+having a ``protocol`` at all. Its frame is parsed with one explicit schema; each tuple is kept as
+its JSON text (Spark writes a nested array read as a string back as JSON, strings quoted, numbers
+bare), so the JVM can tell a number from a string the way Python does.
+
+``record_points`` gives every record an array of point candidates, in record order:
+
+- a frame the JVM reads as sound: one candidate per tuple, its typed envelope and whether it is
+  *canonical*: the frame is exactly the canonical encoding of what Spark parsed (so every field has
+  the JSON type Python reads) and the tuple is five elements of the right JSON types. Only a
+  canonical candidate may be accepted natively; the others go to Python.
+- any other frame: one candidate with no envelope, judged whole by Python.
+"""
+
+from __future__ import annotations
+
+from pyspark.sql import Column
+from pyspark.sql import functions as F
+from pyspark.sql import types as T
+
+from rtdp_dagster.envelope.schema import SCHEMA_VERSION
+from rtdp_dagster.envelope.ums_batch import FIELDS, PROTOCOL_MAJOR, PROTOCOL_TYPE
+from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
+
+# The largest record a collector may be configured to write (collection.ums_batch.max_bytes), and
+# the most points a record of that size can hold: a record beyond either is refused whole.
+MAX_RECORD_BYTES = 1_000_000
+MAX_RECORD_POINTS = 20_000
+OVERSIZE_BATCH = "oversize_batch"
+
+UMS_BATCH_SCHEMA = T.StructType(
+    [
+        T.StructField("protocol", T.StructType([T.StructField("type", T.StringType()),
+                                                T.StructField("version", T.StringType())])),
+        T.StructField("schema", T.StructType([
+            T.StructField("namespace", T.StringType()),
+            T.StructField("fields", T.ArrayType(T.StructType([
+                T.StructField("name", T.StringType()), T.StructField("type", T.StringType()),
+                T.StructField("nullable", T.BooleanType()),
+            ]))),
+        ])),
+        T.StructField("batch", T.StructType([
+            T.StructField("source", T.StringType()), T.StructField("wave", T.IntegerType()),
+            T.StructField("collected_at", T.LongType()), T.StructField("points", T.IntegerType()),
+        ])),
+        T.StructField("payload", T.ArrayType(T.StructType([
+            T.StructField("metric", T.StringType()),
+            T.StructField("tags", T.MapType(T.StringType(), T.StringType())),
+            T.StructField("tuples", T.ArrayType(T.StringType())),  # each tuple's JSON text
+        ]))),
+    ]
+)  # fmt: skip
+
+# A tuple as Spark writes it back: two integers, op and point_key as strings, a number or null.
+_TUPLE = r'^\[-?[0-9]+,-?[0-9]+,"[^"\\]*","[^"\\]*",(null|-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?)\]\z'
+# The tuples of a canonical record (scalars only), blanked to compare the rest of the frame.
+_TUPLES = r'"tuples":\[\[[^\[\]{}]*\](,\[[^\[\]{}]*\])*\]'
+_VERSION = rf"^{PROTOCOL_MAJOR}\.[0-9]+\z"
+_FIRST_FIELDS = [f"{name}:{kind}" for name, kind, _ in FIELDS]
+_JSON_OPTIONS = {"allowNonNumericNumbers": "false"}  # NaN is not JSON: Python refuses it too
+
+
+def is_ums_batch(raw_value: Column) -> Column:
+    """A v2 record: ``protocol`` first (as collectors write it), or anywhere in a non-v1 record."""
+    first_v1 = raw_value.startswith('{"namespace"')
+    has_protocol = F.get_json_object(raw_value, "$.protocol").isNotNull()
+    return F.coalesce(raw_value.startswith('{"protocol"') | (~first_v1 & has_protocol), F.lit(False))
+
+
+def parsed_batch(raw_value: Column) -> Column:
+    return F.from_json(raw_value, UMS_BATCH_SCHEMA, _JSON_OPTIONS)
+
+
+def _all(checks: list[Column]) -> Column:
+    verdict = checks[0]
+    for check in checks[1:]:
+        verdict = verdict & check
+    return F.coalesce(verdict, F.lit(False))
+
+
+def frame_readable(batch: Column, size_bytes: Column) -> Column:
+    """The record's structure holds as ``ums_batch.read_frame`` requires, and it is not oversized."""
+    protocol, schema, origin, payload = (batch.getField(name) for name in ("protocol", "schema", "batch", "payload"))
+    fields = schema.getField("fields")
+    names = F.transform(fields, lambda field: field["name"])
+    typed = F.transform(fields, lambda field: F.concat(field["name"], F.lit(":"), field["type"]))
+    points = origin.getField("points")
+    total = F.aggregate(payload, F.lit(0), lambda acc, group: acc + F.size(group["tuples"]))
+    return _all([
+        batch.isNotNull(),
+        protocol.getField("type") == PROTOCOL_TYPE,
+        protocol.getField("version").rlike(_VERSION),
+        schema.getField("namespace").isNotNull(),
+        F.size(fields) >= len(FIELDS),
+        F.forall(names, lambda name: name.isNotNull()),
+        F.size(F.array_distinct(names)) == F.size(names),
+        F.slice(typed, 1, len(FIELDS)) == F.array(*[F.lit(item) for item in _FIRST_FIELDS]),
+        *[origin.getField(name).isNotNull() for name in ("source", "wave", "collected_at")],
+        payload.isNotNull() & (F.size(payload) > 0),
+        F.forall(payload, lambda group: group["metric"].isNotNull() & group["tags"].isNotNull()
+                 & group["tuples"].isNotNull() & (F.size(group["tuples"]) > 0)),
+        points == total,
+        points <= MAX_RECORD_POINTS,
+        size_bytes <= MAX_RECORD_BYTES,
+    ])  # fmt: skip
+
+
+def frame_canonical(batch: Column, raw_value: Column) -> Column:
+    """The record, tuples aside, is exactly the canonical encoding of what Spark parsed from it."""
+    groups = F.transform(
+        batch.getField("payload"),
+        lambda group: F.struct(
+            group["metric"].alias("metric"), group["tags"].alias("tags"),
+            F.array().cast("array<string>").alias("tuples"),
+        ),
+    )  # fmt: skip
+    frame = F.struct(
+        batch.getField("protocol").alias("protocol"), batch.getField("schema").alias("schema"),
+        batch.getField("batch").alias("batch"), groups.alias("payload"),
+    )  # fmt: skip
+    canonical = F.to_json(frame, {"ignoreNullFields": "false"})
+    return F.coalesce(F.regexp_replace(raw_value, _TUPLES, '"tuples":[]') == canonical, F.lit(False))
+
+
+def _point(batch: Column, group: Column, text: Column, canonical: Column) -> Column:
+    """One tuple as a candidate: its envelope (``ENVELOPE_SCHEMA``), canonical or not, its JSON."""
+    values = F.from_json(text, "array<string>")  # read by position; a short tuple gives nulls
+    schema, origin = batch.getField("schema"), batch.getField("batch")
+    envelope = F.struct(
+        schema.getField("namespace").alias("namespace"),
+        group["metric"].alias("metric"),
+        group["tags"].alias("tags"),
+        F.get(values, 4).try_cast("double").alias("value"),
+        F.get(values, 1).try_cast("long").alias("ums_ts_"),
+        F.get(values, 3).alias("point_key"),
+        F.get(values, 0).try_cast("long").alias("ums_id_"),
+        F.get(values, 2).alias("ums_op_"),
+        origin.getField("wave").alias("wave"),
+        origin.getField("source").alias("source"),
+        origin.getField("collected_at").alias("collected_at"),
+        F.lit(SCHEMA_VERSION).alias("schema_version"),
+    ).cast(ENVELOPE_SCHEMA)
+    identity = F.to_json(
+        F.struct(
+            schema.getField("namespace").alias("namespace"), group["metric"].alias("metric"),
+            group["tags"].alias("tags"), F.get(values, 1).try_cast("long").alias("ums_ts_"),
+            origin.getField("source").alias("source"), origin.getField("wave").alias("wave"),
+            origin.getField("collected_at").alias("collected_at"),
+        )
+    )  # fmt: skip
+    # What quarantine keeps of a refused point: its identity and its tuple, not the whole record.
+    point_json = F.concat(F.regexp_replace(identity, r"\}\z", ""), F.lit(',"tuple":'), text, F.lit("}"))
+    return F.struct(
+        envelope.alias("envelope"), (canonical & text.rlike(_TUPLE)).alias("canonical"),
+        F.lit(True).alias("frame_read"), point_json.alias("point_json"),
+    )  # fmt: skip
+
+
+def record_points(batch: Column, raw_value: Column, size_bytes: Column) -> Column:
+    """A v2 record's point candidates in record order (see the module docstring); batch: its
+    ``parsed_batch``, a column of its own (so the JSON is parsed once)."""
+    canonical = frame_canonical(batch, raw_value)
+    candidates = F.flatten(
+        F.transform(
+            batch.getField("payload"),
+            lambda group: F.transform(group["tuples"], lambda text: _point(batch, group, text, canonical)),
+        )
+    )
+    unread = F.struct(
+        F.lit(None).cast(ENVELOPE_SCHEMA).alias("envelope"), F.lit(False).alias("canonical"),
+        F.lit(False).alias("frame_read"), F.lit(None).cast("string").alias("point_json"),
+    )  # fmt: skip
+    return F.when(frame_readable(batch, size_bytes), candidates).otherwise(F.array(unread))
+
+
+def single_point(envelope: Column, raw_value: Column) -> Column:
+    """A v1 record as the one candidate of its own (same shape as ``record_points``' elements)."""
+    canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
+    return F.array(
+        F.struct(
+            envelope.alias("envelope"), canonical.alias("canonical"),
+            F.lit(True).alias("frame_read"), F.lit(None).cast("string").alias("point_json"),
+        )
+    )  # fmt: skip
