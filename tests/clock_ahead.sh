@@ -22,7 +22,14 @@ lib=$(dpkg -L libfaketime | grep '/libfaketime.so.1$' | head -n 1)
 wrappers=$(mktemp -d)
 trap 'rm -rf "$wrappers"' EXIT
 printf '#!/bin/sh\nexec qemu-x86_64 %s "$@"\n' "$(command -v victoria-metrics)" >"$wrappers/victoria-metrics"
-chmod +x "$wrappers/victoria-metrics"
+# The JVMs keep the real monotonic clock: they wait on it with absolute deadlines that libfaketime
+# does not translate, so with a moved monotonic clock a timed wait lasts the whole shift. (Python
+# needs the opposite: its sleep fails with EINVAL against a real monotonic clock.)
+java_bin=$(readlink -f "$(command -v java)")
+mkdir -p "$wrappers/jdk/bin"
+printf '#!/bin/sh\nDONT_FAKE_MONOTONIC=1 exec %s "$@"\n' "$java_bin" >"$wrappers/jdk/bin/java"
+chmod +x "$wrappers/victoria-metrics" "$wrappers/jdk/bin/java"
+export PATH="$wrappers/jdk/bin:$PATH" JAVA_HOME="$wrappers/jdk"
 
 echo "running the suite with the clock at $(LD_PRELOAD=$lib FAKETIME=$shift_by date -u +%FT%TZ)"
 export RTDP_STACK__VICTORIA_METRICS__BINARY="$wrappers/victoria-metrics"
