@@ -6,7 +6,7 @@ UV := .tools/bin/uv
 VENV := .venv
 RTDP := $(VENV)/bin/rtdp
 
-.PHONY: bench demo test test-clock-ahead setup system-deps jars stack-up stack-down stack-status dagster lint clean help
+.PHONY: bench demo test test-clock-ahead setup system-deps jars stack-up stack-down stack-status dagster lint lint-check clean help
 
 help:
 	@echo "make demo   - set up, then the whole platform on three workloads: summary and URLs (Ctrl-C stops it)"
@@ -14,15 +14,15 @@ help:
 	@echo "make dagster - the Dagster UI and daemon on the rtdp code location"
 	@echo "make test-clock-ahead - the test suite with every clock of the stack a year ahead (no test may depend on the date)"
 	@echo "make bench  - every benchmark scenario; results in bench/results/"
-	@echo "make lint   - ruff and pyright"
+	@echo "make lint   - ruff (lint and format check) and pyright, as make test does first"
 	@echo "make stack-down - stop every service the stack started"
 
 # DEMO_ARGS, e.g. `make demo DEMO_ARGS="--duration 600 --small"`.
 demo: setup
 	$(RTDP) demo $(DEMO_ARGS)
 
-test: setup
-	$(VENV)/bin/ruff check rtdp_dagster tests bench
+# What `make lint` checks, then every test (CI runs exactly this).
+test: setup lint-check
 	$(VENV)/bin/pytest
 
 # Every clock of the stack (Python, JVMs, VictoriaMetrics) moved ahead; CLOCK_SHIFT=+730d for two years.
@@ -73,10 +73,13 @@ dagster: setup
 	$(RTDP) stack up
 	$(RTDP) dagster
 
-lint: setup
+lint: setup lint-check
+
+# The formatter owns the layout; pyright checks the package, the tests and the benchmarks.
+lint-check:
 	$(VENV)/bin/ruff check rtdp_dagster tests bench
-	$(VENV)/bin/ruff format --check rtdp_dagster tests
-	$(VENV)/bin/pyright rtdp_dagster tests
+	$(VENV)/bin/ruff format --check rtdp_dagster tests bench
+	$(VENV)/bin/pyright rtdp_dagster tests bench
 
 clean:
 	-$(RTDP) stack down

@@ -9,7 +9,7 @@ from bench.results import RESULTS_DIR, write_results
 from rtdp_dagster.config import load_settings
 from rtdp_dagster.stack import manager
 
-SCENARIOS = ("collection", "collect", "stream", "batch", "query")
+SCENARIOS = ("collection", "collect", "stream", "batch", "query", "dashboards")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -83,8 +83,10 @@ def summary_markdown(records: list[Record]) -> str:
     ]
     for r in records:
         ratio = f"{r.ratio:.2f}" if r.ratio is not None else "-"
-        lines.append(f"| {r.scenario} | {r.figure} | {_number(r.value)} | {r.unit} | {_number(r.baseline)} | {ratio} "
-                     f"| {r.date} |")  # fmt: skip
+        lines.append(
+            f"| {r.scenario} | {r.figure} | {_number(r.value)} | {r.unit} | {_number(r.baseline)} | {ratio} "
+            f"| {r.date} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -112,11 +114,21 @@ def plot(records: list[Record], directory: Path) -> None:
             compared = [r for r in rows if r.baseline is not None and r.unit == unit]
             positions = range(len(compared))
             axis.bar([x - 0.2 for x in positions], [r.value for r in compared], 0.4, label="rtdp", color="tab:blue")
-            axis.bar([x + 0.2 for x in positions], [r.baseline or 0 for r in compared], 0.4, label="baseline",
-                     color="tab:gray")  # fmt: skip
+            axis.bar(
+                [x + 0.2 for x in positions],
+                [r.baseline or 0 for r in compared],
+                0.4,
+                label="baseline",
+                color="tab:gray",
+            )
             for x, record in zip(positions, compared, strict=True):
-                axis.annotate(f"x{record.ratio:.2f}", (x, max(record.value, record.baseline or 0)), ha="center",
-                              va="bottom", fontsize=8)  # fmt: skip
+                axis.annotate(
+                    f"x{record.ratio:.2f}",
+                    (x, max(record.value, record.baseline or 0)),
+                    ha="center",
+                    va="bottom",
+                    fontsize=8,
+                )
             axis.set_xticks(list(positions), [_short(r.figure) for r in compared], rotation=20, ha="right", fontsize=8)
             axis.set_ylabel(unit)
             axis.set_title(f"{scenario}: rtdp beside its baseline (same run; label: ratio)")
@@ -124,8 +136,13 @@ def plot(records: list[Record], directory: Path) -> None:
         if with_samples:
             axis = axes[-1, 0]
             axis.boxplot([r.samples for r in with_samples], showfliers=True)
-            axis.set_xticks(range(1, len(with_samples) + 1), [_short(r.figure) for r in with_samples], rotation=20,
-                            ha="right", fontsize=8)  # fmt: skip
+            axis.set_xticks(
+                range(1, len(with_samples) + 1),
+                [_short(r.figure) for r in with_samples],
+                rotation=20,
+                ha="right",
+                fontsize=8,
+            )
             axis.set_ylabel(", ".join(sorted({r.unit for r in with_samples})))
             axis.set_title(f"{scenario}: distribution of the samples")
         figure.tight_layout()

@@ -1,67 +1,37 @@
-"""The rtdp code location: assembles each domain's assets, jobs, schedules and sensors."""
+"""The rtdp code location: each domain's definitions, merged; the one place settings are loaded at import.
+
+Settings come from rtdp.yaml (or ``$RTDP_CONFIG``) and RTDP_* variables, once; each domain gets its
+section. The smoke assets are not part of this location (``rtdp_dagster.smoke.definitions``).
+"""
 
 import dagster as dg
 
-from rtdp_dagster.batch import assets as batch
-from rtdp_dagster.batch.sensors import late_data_sensor
-from rtdp_dagster.collection import assets as collection
-from rtdp_dagster.collection.jobs import build_wave_job
-from rtdp_dagster.collection.schedules import build_wave_schedule
+from rtdp_dagster.batch import defs as batch
+from rtdp_dagster.collection import defs as collection
 from rtdp_dagster.config import load_settings
-from rtdp_dagster.maintenance import jobs as maintenance
-from rtdp_dagster.quality import checks as quality
-from rtdp_dagster.quality.freshness import freshness_checks, freshness_sensor, with_freshness_policies
-from rtdp_dagster.replay.jobs import kappa_replay_job
+from rtdp_dagster.maintenance import defs as maintenance
+from rtdp_dagster.quality import defs as quality
+from rtdp_dagster.quality.freshness import with_freshness_policies
+from rtdp_dagster.replay import defs as replay
 from rtdp_dagster.resources import build_resources
-from rtdp_dagster.smoke import assets as smoke
-from rtdp_dagster.streaming import assets as speed
+from rtdp_dagster.streaming import defs as streaming
 
 settings = load_settings()
-wave_jobs = {wave: build_wave_job(wave, settings.collection.sources) for wave in (2, 3)}
-freshness = freshness_checks(settings.quality.freshness)
 
-defs = dg.Definitions(
-    assets=with_freshness_policies(
-        [
-            smoke.smoke_kafka_points,
-            smoke.smoke_delta_points,
-            smoke.smoke_realtime_tsdb,
-            collection.collection_log,
-            speed.kafka_points,
-            speed.bronze,
-            speed.quarantine,
-            speed.realtime_tsdb,
-            speed.stream_progress,
-            batch.silver,
-            *batch.rollups,
-        ],
-        settings.quality.freshness,
+defs = with_freshness_policies(
+    dg.Definitions.merge(
+        collection.build_defs(settings.collection),
+        streaming.defs,
+        batch.build_defs(settings.batch),
+        quality.build_defs(settings.quality),
+        maintenance.build_defs(settings.maintenance),
+        replay.defs,
+        dg.Definitions(
+            resources=build_resources(settings),
+            # Steps do their heavy work on the Spark Connect server, Kafka or the TSDBs: a process per step
+            # would only add seconds of Python start-up each on two cores.
+            executor=dg.in_process_executor,
+        ),
     ),
-    asset_checks=[speed.stream_heartbeat_fresh, *quality.quality_checks, *freshness],
-    jobs=[
-        smoke.smoke_job,
-        collection.collection_log_job,
-        speed.stream_health_job,
-        batch.daily_batch_job,
-        *wave_jobs.values(),
-        maintenance.tsdb_repair_job,
-        maintenance.delta_maintenance_job,
-        kappa_replay_job,
-        quality.bronze_quality_job,
-        quality.reconciliation_job,
-    ],
-    schedules=[
-        build_wave_schedule(wave_jobs[2], settings.collection.wave2_cron),
-        build_wave_schedule(wave_jobs[3], settings.collection.wave3_cron),
-        collection.collection_log_schedule,
-        speed.stream_health_schedule,
-        batch.daily_batch_schedule,
-        *maintenance.maintenance_schedules(settings),
-        quality.bronze_quality_schedule,
-    ],
-    sensors=[late_data_sensor, freshness_sensor(freshness)],
-    resources=build_resources(settings),
-    # Steps do their heavy work on the Spark Connect server, Kafka or the TSDBs: a process per step
-    # would only add seconds of Python start-up each on two cores.
-    executor=dg.in_process_executor,
+    settings.quality.freshness,
 )

@@ -61,6 +61,16 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("RTDP_CONFIG", None)
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """`stack` on every test that uses the session stack, directly or through another fixture, or that is
+    marked so (it starts services of its own); `unit` on the rest."""
+    for item in items:
+        if item.get_closest_marker("stack") is None and "stack" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.stack)
+        if item.get_closest_marker("stack") is None:
+            item.add_marker(pytest.mark.unit)
+
+
 @pytest.fixture(scope="session")
 def settings() -> Settings:
     return load_settings()

@@ -23,5 +23,4 @@ def recent_monday(weeks_back: int = 2, *, week_in_one_month: bool = False) -> dt
 def partition_keys(day: dt.date) -> dict[str, str]:
     """The partition key of every level for the partitions containing ``day``."""
     monday = day - dt.timedelta(days=day.weekday())
-    return {"1d": day.isoformat(), "1w": monday.isoformat(), "1mo": day.replace(day=1).isoformat(),
-            "1y": str(day.year)}  # fmt: skip
+    return {"1d": day.isoformat(), "1w": monday.isoformat(), "1mo": day.replace(day=1).isoformat(), "1y": str(day.year)}

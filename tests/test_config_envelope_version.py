@@ -5,22 +5,22 @@ import pytest
 from rtdp_dagster.config import ConfigError, load_settings
 
 
-def test_collectors_publish_v1_unless_told_otherwise() -> None:
+def test_collectors_publish_v2_unless_told_otherwise() -> None:
     settings = load_settings(environ={})
-    assert settings.collection.envelope_version == 1
+    assert settings.collection.envelope_version == 2
     bounds = settings.collection.ums_batch
     assert (bounds.max_points, bounds.max_bytes, bounds.linger_ms) == (2000, 512 * 1024, 100.0)
 
 
-def test_v2_and_its_bounds_come_from_the_environment() -> None:
+def test_the_version_and_v2_bounds_come_from_the_environment() -> None:
     settings = load_settings(
         environ={
-            "RTDP_COLLECTION__ENVELOPE_VERSION": "2",
+            "RTDP_COLLECTION__ENVELOPE_VERSION": "1",
             "RTDP_COLLECTION__UMS_BATCH__MAX_POINTS": "500",
             "RTDP_COLLECTION__UMS_BATCH__LINGER_MS": "20",
         }
     )
-    assert settings.collection.envelope_version == 2
+    assert settings.collection.envelope_version == 1
     assert settings.collection.ums_batch.max_points == 500 and settings.collection.ums_batch.linger_ms == 20
 
 

@@ -31,8 +31,8 @@ from rtdp_dagster.batch.intervals import POINT_LEVELS, ROLLED_FROM, interval, ms
 from rtdp_dagster.batch.rollups import rollup_points, rollup_rollups, write_rollup
 from rtdp_dagster.batch.silver import silver_for_days, write_silver_days
 from rtdp_dagster.config import Settings
-from rtdp_dagster.spark.conf import platform_conf
 from rtdp_dagster.spark.session import connect
+from rtdp_dagster.stack.spark_conf import platform_conf
 
 SCENARIO = "batch"
 DAY = dt.date(2024, 2, 29)
@@ -110,8 +110,13 @@ def _spark_pipeline(spark: SparkSession, bronze_path: str, out: Path) -> dict[st
         frame = rollup_points(table("silver"), level) if finer is None else rollup_rollups(table(finer), level)
         spec = interval(level)
         partition = spec.partition_value_of(spec.start_ms(ms_of_date(DAY)))
-        _timed(steps, level, lambda frame=frame, level=level, partition=partition: write_rollup(
-            frame, str(out / level), level, [partition]))  # fmt: skip
+        _timed(
+            steps,
+            level,
+            lambda frame=frame, level=level, partition=partition: write_rollup(
+                frame, str(out / level), level, [partition]
+            ),
+        )
     return steps
 
 
@@ -156,8 +161,11 @@ def _duckdb_pipeline(bronze_path: str, out: Path) -> tuple[dict[str, float], dic
         for level in POINT_LEVELS:
             target, width = out / f"{level}.parquet", interval(level).width_ms
             finer = ROLLED_FROM.get(level)
-            sql = (_DUCK_POINTS.format(width=width, out=target) if finer is None
-                   else _DUCK_ROLLUPS.format(width=width, out=target, finer=out / f"{finer}.parquet"))  # fmt: skip
+            sql = (
+                _DUCK_POINTS.format(width=width, out=target)
+                if finer is None
+                else _DUCK_ROLLUPS.format(width=width, out=target, finer=out / f"{finer}.parquet")
+            )
             _timed(steps, level, lambda sql=sql: db.execute(sql))
         queries = {"silver": "SELECT count(*), count(*) FROM silver"}
         for level in POINT_LEVELS:
@@ -211,8 +219,10 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     spark_compared = sum(spark_steps[name] for name in compared)
     duck_compared = sum(duck_steps[name] for name in compared)
     spark_all = sum(spark_steps.values())
-    log(f"batch: silver + every level {spark_all:.1f} s; silver + 1m/1h/1d {spark_compared:.1f} s "
-        f"vs DuckDB {duck_compared:.1f} s (x{spark_compared / duck_compared:.2f})")  # fmt: skip
+    log(
+        f"batch: silver + every level {spark_all:.1f} s; silver + 1m/1h/1d {spark_compared:.1f} s "
+        f"vs DuckDB {duck_compared:.1f} s (x{spark_compared / duck_compared:.2f})"
+    )
     records = [
         Record(SCENARIO, "silver_and_every_level_s", round(spark_all, 2), "s"),
         Record(SCENARIO, "silver_1m_1h_1d_s", round(spark_compared, 2), "s", baseline=round(duck_compared, 2)),

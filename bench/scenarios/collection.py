@@ -16,10 +16,10 @@ from kafka import KafkaProducer
 from bench.results import Record
 from rtdp_dagster.collection.collector import WindowContext, collect_window
 from rtdp_dagster.collection.publisher import Publisher
-from rtdp_dagster.collection.source_config import SyntheticSourceConfig
 from rtdp_dagster.collection.sources.synthetic import SyntheticSource
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import Settings, TopicConfig
+from rtdp_dagster.config.sources import SyntheticSourceConfig
 from rtdp_dagster.envelope.schema import Envelope, encode
 from rtdp_dagster.envelope.validation import PointValidator
 from rtdp_dagster.stack.topics import ensure_topics
@@ -29,9 +29,14 @@ SCENARIO = "collection"
 
 def _bare_producer_rate(settings: Settings, topic: str, messages: int, pool: list[tuple[bytes, bytes]]) -> float:
     producer = KafkaProducer(
-        **settings.kafka.client_options(), acks="all", enable_idempotence=True, linger_ms=20,
-        batch_size=1024 * 1024, max_request_size=4 * 1024 * 1024, compression_type=settings.kafka.compression_type,
-    )  # fmt: skip
+        **settings.kafka.client_options(),
+        acks="all",
+        enable_idempotence=True,
+        linger_ms=20,
+        batch_size=1024 * 1024,
+        max_request_size=4 * 1024 * 1024,
+        compression_type=settings.kafka.compression_type,
+    )
     started = time.perf_counter()
     for i in range(messages):
         key, value = pool[i % len(pool)]
@@ -52,9 +57,12 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     settings.kafka.topics = [TopicConfig(name=name, partitions=3, retention_ms=3_600_000) for name in names]
     ensure_topics(settings.kafka)
     config = SyntheticSourceConfig(
-        name="bench", namespace="synthetic.bench.fleet.metrics.v1.0.0", cadence_s=1.0,
-        sites=4, hosts_per_site=50,  # 5 default metrics x 200 hosts = 1,000 series
-    )  # fmt: skip
+        name="bench",
+        namespace="synthetic.bench.fleet.metrics.v1.0.0",
+        cadence_s=1.0,
+        sites=4,
+        hosts_per_site=50,  # 5 default metrics x 200 hosts = 1,000 series
+    )
     source = SyntheticSource(config)
     state = CollectionState(f"sqlite:///{settings.run_dir / 'bench' / f'collection-{run_id}.db'}")
     start_ms = (int(time.time()) - 86_400) * 1000
@@ -83,8 +91,9 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     validator = PointValidator(settings.validation)
     pool: list[tuple[bytes, bytes]] = []
     for record in source.read_window(start_ms, start_ms + 60_000, clock()):
-        envelope = validator.to_envelope(record, namespace=config.namespace, source="bench", wave=1,
-                                         collected_at=clock(), ums_id=1)  # fmt: skip
+        envelope = validator.to_envelope(
+            record, namespace=config.namespace, source="bench", wave=1, collected_at=clock(), ums_id=1
+        )
         if isinstance(envelope, Envelope):
             pool.append((envelope.series_key.encode(), encode(envelope)))
     mean_size = sum(len(value) for _, value in pool) / len(pool)
@@ -93,8 +102,7 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     log(f"baseline: {bare_rate:,.0f} messages/s")
     state.dispose()
     return [
-        Record(SCENARIO, "points_per_s", round(collection_rate), "points/s", baseline=round(bare_rate),
-               samples=rates),
+        Record(SCENARIO, "points_per_s", round(collection_rate), "points/s", baseline=round(bare_rate), samples=rates),
         Record(SCENARIO, "overhead_vs_bare_producer", round(1 - collection_rate / bare_rate, 4), "share"),
         Record(SCENARIO, "window_rate_median", round(statistics.median(rates)), "points/s"),
-    ]  # fmt: skip
+    ]

@@ -6,7 +6,7 @@ day. History TSDB: raw points (a point every 10 minutes for the last 30 days, an
 a year in all) as the baseline's source, and their 1h and 1d rollups as the batch layer publishes
 them. The router asks what a dashboard asks for each range: 1m-avg over 1 h and 5m-avg over 24 h
 (realtime), 1h-avg over 30 d and 1d-avg over 1 y (rollups); the baseline reads the raw points of
-the same series and range. Both sides include the client's JSON decoding. The long ranges run twice:
+the same series and range. Both sides include the client's JSON decoding (orjson on both). The long ranges run twice:
 with the router's history cache (a dashboard refreshing) and without it (every query reads the rollups).
 """
 
@@ -39,6 +39,7 @@ CASES = (
     ("1y", 365 * DAY_MS, HISTORY_METRIC, "1d-avg"),
 )
 MIN_RUNS, MAX_RUNS = 5, 50
+JSON_HEADERS = {"Content-Type": "application/json"}
 
 
 def _hosts() -> list[str]:
@@ -46,13 +47,20 @@ def _hosts() -> list[str]:
 
 
 def _frame(times: np.ndarray, rng: np.random.Generator) -> pd.DataFrame:
-    return pd.concat([pd.DataFrame({"host": host, "ts": times, "value": rng.normal(50, 10, len(times)).round(3)})
-                      for host in _hosts()], ignore_index=True)  # fmt: skip
+    return pd.concat(
+        [
+            pd.DataFrame({"host": host, "ts": times, "value": rng.normal(50, 10, len(times)).round(3)})
+            for host in _hosts()
+        ],
+        ignore_index=True,
+    )
 
 
 def _points(metric: str, frame: pd.DataFrame) -> list[TsdbPoint]:
-    return [TsdbPoint(metric, int(ts), float(value), {"host": host})
-            for host, ts, value in frame[["host", "ts", "value"]].itertuples(index=False)]  # fmt: skip
+    return [
+        TsdbPoint(metric, int(ts), float(value), {"host": host})
+        for host, ts, value in frame[["host", "ts", "value"]].itertuples(index=False)
+    ]
 
 
 def _rollups(frame: pd.DataFrame, level: str, width_ms: int) -> list[TsdbPoint]:
@@ -62,14 +70,16 @@ def _rollups(frame: pd.DataFrame, level: str, width_ms: int) -> list[TsdbPoint]:
     for row in aggregated.to_dict("records"):
         bucket = int(row["bucket"])
         values = {name: float(row[name]) for name in AGGREGATES}
-        points += rollup_points(HISTORY_METRIC, {"host": str(row["host"])}, bucket, level,
-                                date_of_ms(bucket).isoformat(), values)  # fmt: skip
+        points += rollup_points(
+            HISTORY_METRIC, {"host": str(row["host"])}, bucket, level, date_of_ms(bucket).isoformat(), values
+        )
     return points
 
 
 def _delete(url: str) -> None:
-    requests.post(f"{url}/api/v1/admin/tsdb/delete_series", params={"match[]": '{__name__=~"bench\\\\.query\\\\..+"}'},
-                  timeout=60).raise_for_status()  # fmt: skip
+    requests.post(
+        f"{url}/api/v1/admin/tsdb/delete_series", params={"match[]": '{__name__=~"bench\\\\.query\\\\..+"}'}, timeout=60
+    ).raise_for_status()
 
 
 def _load(settings: Settings, now_ms: int, log) -> None:
@@ -90,8 +100,10 @@ def _load(settings: Settings, now_ms: int, log) -> None:
     http_put(settings.tsdb.history.put_http_url, _rollups(history, "1d", DAY_MS))
     for url in (settings.tsdb.realtime.url, settings.tsdb.history.url):
         force_flush(url)
-    log(f"query: wrote {len(realtime):,} realtime and {len(history):,} raw history points with their 1h/1d "
-        f"rollups in {time.perf_counter() - started:.0f} s")  # fmt: skip
+    log(
+        f"query: wrote {len(realtime):,} realtime and {len(history):,} raw history points with their 1h/1d "
+        f"rollups in {time.perf_counter() - started:.0f} s"
+    )
 
 
 def _timed(call, budget_s: float) -> list[float]:
@@ -110,21 +122,32 @@ def _p99(samples: list[float]) -> float:
     return float(np.percentile(samples, 99))
 
 
-def _case(session: requests.Session, router_url: str, settings: Settings, case: tuple, now_ms: int, budget: float,
-          label_suffix: str, log) -> list[Record]:  # fmt: skip
+def _case(
+    session: requests.Session,
+    router_url: str,
+    settings: Settings,
+    case: tuple,
+    now_ms: int,
+    budget: float,
+    label_suffix: str,
+    log,
+) -> list[Record]:
     label, span, metric, downsample = case
     start = now_ms - span
     query = {"metric": metric, "aggregator": "sum", "downsample": downsample, "tags": {"host": "*"}}
-    body = {"start": start, "end": now_ms, "queries": [query]}
+    payload = orjson.dumps({"start": start, "end": now_ms, "queries": [query]})
     raw_url = settings.tsdb.realtime.url if metric == REALTIME_METRIC else settings.tsdb.history.url
-    raw_params = {"match[]": f'{{__name__="{metric}",rollup=""}}', "start": f"{start / 1000:.3f}",
-                  "end": f"{now_ms / 1000:.3f}"}  # fmt: skip
+    raw_params = {
+        "match[]": f'{{__name__="{metric}",rollup=""}}',
+        "start": f"{start / 1000:.3f}",
+        "end": f"{now_ms / 1000:.3f}",
+    }
     counts = {"router": 0, "raw": 0}
 
     def routed() -> None:
-        response = session.post(f"{router_url}/api/query", json=body, timeout=60)
+        response = session.post(f"{router_url}/api/query", data=payload, headers=JSON_HEADERS, timeout=60)
         response.raise_for_status()
-        counts["router"] = sum(len(item["dps"]) for item in response.json())
+        counts["router"] = sum(len(item["dps"]) for item in orjson.loads(response.content))
 
     def direct() -> None:
         response = session.get(f"{raw_url}/api/v1/export", params=raw_params, timeout=120)
@@ -133,14 +156,22 @@ def _case(session: requests.Session, router_url: str, settings: Settings, case: 
         counts["raw"] = sum(len(line["values"]) for line in lines)
 
     mine, theirs = _timed(routed, budget), _timed(direct, budget)
-    log(f"query {label}{label_suffix}: router p50 {statistics.median(mine):.1f} ms ({counts['router']:,} points), "
-        f"raw VictoriaMetrics p50 {statistics.median(theirs):.1f} ms ({counts['raw']:,} points)")  # fmt: skip
+    log(
+        f"query {label}{label_suffix}: router p50 {statistics.median(mine):.1f} ms ({counts['router']:,} points), "
+        f"raw VictoriaMetrics p50 {statistics.median(theirs):.1f} ms ({counts['raw']:,} points)"
+    )
     name = f"100 series, {label} ({downsample}){label_suffix}"
     return [
-        Record(SCENARIO, f"/api/query p50, {name}", round(statistics.median(mine), 2), "ms",
-               round(statistics.median(theirs), 2), samples=mine),
+        Record(
+            SCENARIO,
+            f"/api/query p50, {name}",
+            round(statistics.median(mine), 2),
+            "ms",
+            round(statistics.median(theirs), 2),
+            samples=mine,
+        ),
         Record(SCENARIO, f"/api/query p99, {name}", round(_p99(mine), 2), "ms", round(_p99(theirs), 2)),
-    ]  # fmt: skip
+    ]
 
 
 def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:

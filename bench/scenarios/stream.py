@@ -1,6 +1,9 @@
 """Speed-layer benchmarks: end-to-end latency at a steady rate, drain throughput, driver memory.
 
-- latency: after a warm-up set has gone through the stream, envelopes produced at `rate`
+Load is envelope v2 (UMS batches) as collectors send it: ``load_producer.BatchRecords`` packs the
+points with the collectors' ``BatchBuilder`` and the collectors' ``Publisher.send_batch`` sends them.
+
+- latency: after a warm-up set has gone through the stream, points produced at `rate`
   points/s for three times ``--seconds`` with probe points among them; a probe's
   latency is the time from its send to it being queryable in the realtime TSDB (polled every
   200 ms with a flush), p50/p95 over the run;
@@ -8,8 +11,9 @@
   (rows after the first micro-batch / time from the first micro-batch to the last; with start-up
   too) against Spark reading and counting the same topic in one batch job (the bare Kafka consume
   rate) in the same run;
-- floor: a Spark stream of the same topic that only parses it and appends it to Delta (no
-  validation, quarantine, dedup, master data or TSDB): the most the speed layer could reach here;
+- floor: a Spark stream of the same topic that only parses its batches, explodes their tuples into
+  points and appends them to Delta (no validation, quarantine, dedup, master data or TSDB): the
+  most the speed layer could reach here;
 - peak resident memory of the stream's Spark driver (JVM) during both.
 
 The sustained rate (``sustained.py``) is the issue's throughput figure.
@@ -17,133 +21,75 @@ The sustained rate (``sustained.py``) is the issue's throughput figure.
 
 from __future__ import annotations
 
-import os
-import signal
 import statistics
-import subprocess
-import sys
 import threading
 import time
-import uuid
 from pathlib import Path
 
-import yaml
 from pyspark.sql import functions as F
+from pyspark.sql import types as T
 
+from bench.load_producer import BatchRecords
 from bench.results import Record
+from bench.stream_stack import (
+    LOAD_METRIC,
+    SCENARIO,
+    java_peak_mib,
+    prepare,
+    spark_read_rate,
+    start_stream,
+    stop_stream,
+    stream_totals,
+)
 from rtdp_dagster.collection.publisher import Publisher
-from rtdp_dagster.config import Settings, TopicConfig
-from rtdp_dagster.envelope.keys import point_key
-from rtdp_dagster.envelope.schema import Envelope
-from rtdp_dagster.heartbeat import read_heartbeat
+from rtdp_dagster.config import Settings
 from rtdp_dagster.spark.session import connect
-from rtdp_dagster.stack.process import memory_mib, wait_until
-from rtdp_dagster.stack.topics import ensure_topics
+from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.streaming.app import kafka_stream
-from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
+from rtdp_dagster.streaming.ums_batch_parse import UMS_BATCH_SCHEMA
 from rtdp_dagster.tsdb.query import export_series, force_flush
 
-SCENARIO = "stream"
 PROBE_METRIC = "rtdp.bench.probe"
-# Not a platform metric: the realtime TSDB is the local stack's, and its dashboards list sites from
-# the platform's series (the bench hosts have no master data, so they would add a site "unknown").
-LOAD_METRIC = "rtdp.bench.load"
 WARM_UP_POINTS = 20_000
+DRAIN_RECORDS_PER_TRIGGER = 120
 
 
-def _envelope(metric: str, host: str, ts: int, value: float) -> Envelope:
-    tags = {"host": host}
-    return Envelope(namespace="synthetic.bench.fleet.metrics.v1.0.0", metric=metric, tags=tags, value=value,
-                    ums_ts_=ts, point_key=point_key(metric, tags, ts), ums_id_=ts, ums_op_="i", wave=1,
-                    source="bench", collected_at=ts)  # fmt: skip
+def bench_batches(bench: Settings, metric: str = LOAD_METRIC, hosts: list[str] | None = None) -> BatchRecords:
+    """The bench topic's v2 records as collectors pack them (``collection.ums_batch`` bounds)."""
+    partitions = list(range(bench.kafka.topics[0].partitions))
+    return BatchRecords(metric, partitions, bench.collection.ums_batch, hosts)
 
 
-def _descendants(pid: int) -> list[int]:
-    """Every process below pid (the stream's Python, spark-submit, the driver JVM)."""
-    parents: dict[int, int] = {}
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                status = (entry / "status").read_text()
-            except OSError:
-                continue
-            parents[int(entry.name)] = next(
-                (int(line.split()[1]) for line in status.splitlines() if line.startswith("PPid:")), 0
-            )
-    found, frontier = [], [pid]
-    while frontier:
-        parent = frontier.pop()
-        children = [child for child, ppid in parents.items() if ppid == parent]
-        found += children
-        frontier += children
-    return found
+def publish_points(publisher: Publisher, batches: BatchRecords, first: int, count: int, now_ms: int) -> None:
+    """Points first .. first + count - 1 of ``batches`` at ``now_ms``, sent as collectors send records."""
+    for record in batches.records(first, count, now_ms):
+        publisher.send_batch(record)
 
 
-def java_peak_mib(pid: int) -> float:
-    """Peak resident memory of the Java processes below pid."""
-    peak = 0.0
-    for child in _descendants(pid):
-        try:
-            if b"java" in Path(f"/proc/{child}/cmdline").read_bytes():
-                peak = max(peak, memory_mib(child)[1])
-        except OSError:
-            continue
-    return peak
-
-
-def prepare(settings: Settings, name: str, max_offsets_per_trigger: int = 200_000) -> tuple[Settings, Path]:
-    folder = settings.run_dir / "bench" / f"{name}-{uuid.uuid4().hex[:6]}"
-    # Outside the platform's own pattern (rtdp.points.*): a running stream must not consume it.
-    topic = f"rtdpbench.points.{folder.name.replace('-', '')}"
-    config = {
-        "delta": {"root": str(folder / "delta")},
-        "kafka": {"points_topic": topic, "topics": [TopicConfig(name=topic, partitions=3).model_dump()]},
-        "stream": {"topic_pattern": topic.replace(".", "\\."), "checkpoint_root": str(folder / "checkpoints"),
-                   "max_offsets_per_trigger": max_offsets_per_trigger},
-    }  # fmt: skip
-    folder.mkdir(parents=True, exist_ok=True)
-    config_file = folder / "rtdp.yaml"
-    config_file.write_text(yaml.safe_dump(config))
-    bench_settings = settings.model_copy(deep=True)
-    bench_settings.kafka.points_topic = topic
-    bench_settings.kafka.topics = [TopicConfig(name=topic, partitions=3)]
-    bench_settings.stream.topic_pattern = config["stream"]["topic_pattern"]
-    bench_settings.delta.root = str(folder / "delta")
-    ensure_topics(bench_settings.kafka)
-    return bench_settings, config_file
-
-
-def start_stream(config_file: Path) -> subprocess.Popen:
-    environment = {**os.environ, "RTDP_RUN_DIR": str(config_file.parent)}
-    return subprocess.Popen([sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), "stream"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=environment,
-                            start_new_session=True)  # fmt: skip
-
-
-def stop_stream(process: subprocess.Popen) -> None:
-    process.send_signal(signal.SIGTERM)  # the stream itself, which stops its JVM after the last batch
-    try:
-        process.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
-
-
-def stream_totals(config_file: Path) -> dict:
-    beat = read_heartbeat(config_file.parent / "stream" / "heartbeat.json") or {}
-    return beat.get("totals", {})
-
-
-def spark_read_rate(settings: Settings, bench: Settings) -> tuple[int, float]:
-    """(records, records/s) of Spark reading and counting the bench topic in one batch job."""
-    spark = connect(settings)
-    started = time.perf_counter()
-    reader = spark.read.format("kafka").options(**bench.kafka.spark_options())
-    counted = reader.option("subscribe", bench.kafka.points_topic).option("startingOffsets", "earliest").load().count()
-    return counted, counted / (time.perf_counter() - started)
+# Tuples as arrays of their elements' JSON text: the least parsing that gives typed points.
+_FLOOR_SCHEMA = T.StructType(
+    [
+        field
+        if field.name != "payload"
+        else T.StructField(
+            "payload",
+            T.ArrayType(
+                T.StructType(
+                    [
+                        T.StructField("metric", T.StringType()),
+                        T.StructField("tags", T.MapType(T.StringType(), T.StringType())),
+                        T.StructField("tuples", T.ArrayType(T.ArrayType(T.StringType()))),
+                    ]
+                )
+            ),
+        )
+        for field in UMS_BATCH_SCHEMA.fields
+    ]
+)
 
 
 def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -> float:
-    """Points/s of the least a Spark stream to Delta does with the topic: parse, append, nothing else.
+    """Points/s of the least a Spark stream to Delta does with the topic: parse, explode, append.
 
     On the warm Spark Connect server, availableNow, with the stream's Kafka options; run twice and
     the second run timed (the first compiles the code). No validation, quarantine, dedup, master
@@ -152,13 +98,28 @@ def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -
     spark = connect(settings)
     rate = 0.0
     for run in ("warm-up", "timed"):
-        point = F.from_json(F.col("value").cast("string"), ENVELOPE_SCHEMA).alias("point")
-        parsed = kafka_stream(spark, bench).select(point)
+        batch = F.from_json(F.col("value").cast("string"), _FLOOR_SCHEMA).alias("batch")
+        groups = kafka_stream(spark, bench).select(batch).select("batch.*", F.explode("batch.payload").alias("group"))
+        tuples = groups.select("*", F.explode("group.tuples").alias("tuple"))
+        points = tuples.select(
+            F.col("schema.namespace").alias("namespace"),
+            F.col("group.metric").alias("metric"),
+            F.col("group.tags").alias("tags"),
+            F.col("tuple")[4].cast("double").alias("value"),
+            F.col("tuple")[1].cast("long").alias("ums_ts_"),
+            F.col("tuple")[3].alias("point_key"),
+            F.col("tuple")[0].cast("long").alias("ums_id_"),
+            F.col("tuple")[2].alias("ums_op_"),
+            F.col("batch.wave").alias("wave"),
+            F.col("batch.source").alias("source"),
+            F.col("batch.collected_at").alias("collected_at"),
+        )
         query = (
-            parsed.select("point.*").writeStream.format("delta")
-            .option("checkpointLocation", str(folder / f"{run}-checkpoint")).trigger(availableNow=True)
+            points.writeStream.format("delta")
+            .option("checkpointLocation", str(folder / f"{run}-checkpoint"))
+            .trigger(availableNow=True)
             .start(str(folder / run))
-        )  # fmt: skip
+        )
         started = time.perf_counter()
         query.awaitTermination()
         elapsed = time.perf_counter() - started
@@ -167,13 +128,16 @@ def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -
 
 
 def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
-    bench, config_file = prepare(settings, "throughput")
+    # Micro-batches of ~200k points (records of ~1,700 at the default bounds), not the whole backlog in one.
+    bench, config_file = prepare(settings, "throughput", max_offsets_per_trigger=DRAIN_RECORDS_PER_TRIGGER)
     log(f"stream throughput: producing a backlog of {backlog:,} points ...")
     start = (int(time.time()) - 3600) * 1000
     publisher = Publisher(bench.kafka, client_id="rtdp-bench-stream")
-    for i in range(backlog):
-        publisher.send_point(_envelope(LOAD_METRIC, f"h{i % 1000:04d}", start + (i // 1000) * 1000, float(i % 100)))
-    publisher.confirm()
+    batches = bench_batches(bench)
+    chunk = 10 * batches.hosts  # ten points per host per window, a second apart from the next window
+    for at in range(0, backlog, chunk):
+        publish_points(publisher, batches, at, min(chunk, backlog - at), start + (at // chunk) * 1000)
+        publisher.confirm()
     publisher.close()
 
     log("baseline: Spark reads and counts the same topic in one batch job ...")
@@ -206,9 +170,11 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
     # commits take ~20 s that a running stream has paid long ago), to the last.
     steady = (backlog - first[1]) / max(finished - first[0], 1e-9)
     with_start_up = backlog / (finished - began)
-    log(f"stream: {steady:,.0f} points/s after its first batch ({with_start_up:,.0f} with start-up); "
+    log(
+        f"stream: {steady:,.0f} points/s after its first batch ({with_start_up:,.0f} with start-up); "
         f"Spark batch read: {bare_rate:,.0f} records/s; Spark stream parse + Delta append only: "
-        f"{floor_rate:,.0f} points/s")  # fmt: skip
+        f"{floor_rate:,.0f} points/s"
+    )
     return [
         Record(SCENARIO, "drain_points_per_s", round(steady), "points/s", baseline=round(bare_rate)),
         Record(SCENARIO, "drain_points_per_s_with_start_up", round(with_start_up), "points/s"),
@@ -229,9 +195,8 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
         # Measure a warm stream: a first batch with data compiles and loads what an empty one
         # skips (the first data batches took 7-17 s each), so a warm-up set goes through first.
         log(f"stream latency: warming up with {WARM_UP_POINTS:,} points ...")
-        warm_ms = int(time.time() * 1000) - 60_000
-        for i in range(WARM_UP_POINTS):
-            publisher.send_point(_envelope(LOAD_METRIC, f"h{i % 1000:04d}", warm_ms + i // 1000, float(i % 100)))
+        batches, probes = bench_batches(bench), bench_batches(bench, PROBE_METRIC, ["probe"])
+        publish_points(publisher, batches, 0, WARM_UP_POINTS, int(time.time() * 1000) - 60_000)
         publisher.confirm()
 
         def warm() -> bool:
@@ -256,11 +221,10 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
             next_tick = time.perf_counter()
             while not stop.is_set():
                 now_ms = int(time.time() * 1000)
-                for _ in range(rate // 10):  # a tenth of a second's worth
-                    publisher.send_point(_envelope(LOAD_METRIC, f"h{i % 1000:04d}", now_ms, float(i % 100)))
-                    i += 1
+                publish_points(publisher, batches, i, rate // 10, now_ms)  # a tenth of a second's worth
+                i += rate // 10
                 sent[now_ms] = time.perf_counter()
-                publisher.send_point(_envelope(PROBE_METRIC, "probe", now_ms, 1.0))
+                publish_points(publisher, probes, 0, 1, now_ms)  # a window of its own, as another source's
                 publisher.confirm()
                 next_tick += 0.1
                 stop.wait(max(0.0, next_tick - time.perf_counter()))
@@ -307,8 +271,14 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     # Latency over three times the sustained-rate duration (3 min by default): the percentiles of
     # one minute swing by a second with the stream's periodic work (Delta checkpoints, progress rows).
     # The sustained rate is held five times as long (the issue's 5 minutes), its ladder steps once.
-    return (
+    records = (
         latency(settings, 3 * seconds, rate=10_000, log=log)
         + throughput(settings, backlog=1_000_000, log=log)
         + sustained(settings, hold_s=5 * seconds, step_s=seconds, log=log)
     )
+    # The issue's target: the sustained rate against the floor measured in this same run.
+    figures = {record.figure: record.value for record in records}
+    floor, held = figures["spark_stream_floor_points_per_s"], figures["sustained_points_per_s"]
+    ratio = round(held / floor, 2) if floor else 0.0
+    log(f"sustained {held:,} points/s = {ratio:.2f} of the floor ({floor:,} points/s)")
+    return [*records, Record(SCENARIO, "sustained_to_floor_ratio", ratio, "share")]

@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.results import Record
-from bench.scenarios.stream import (
+from bench.stream_stack import (
     LOAD_METRIC,
     SCENARIO,
     java_peak_mib,
@@ -44,7 +44,8 @@ from bench.scenarios.stream import (
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.process import wait_until
 
-RATES = (10_000, 20_000, 25_000, 30_000, 35_000, 40_000, 50_000, 60_000, 80_000, 100_000, 125_000)
+# Envelope v2 (UMS batches): the ladder starts where v1 records ended (30-40k points/s).
+RATES = (25_000, 50_000, 75_000, 100_000, 125_000, 150_000, 200_000)
 WARM_UP_RATE = 5_000
 SAMPLE_EVERY_S = 2.0
 SETTLE_S = 15.0  # after a rate change, before the lag is judged
@@ -95,9 +96,11 @@ class Window:
         )
 
     def describe(self) -> str:
-        return (f"{self.rate:,} points/s for {self.seconds:.0f} s (produced {self.achieved_rate:,.0f}/s): "
-                f"lag grew by {self.growth_s:.1f} s of load, max lag {self.max_lag:,} "
-                f"-> {'bounded' if self.bounded else 'NOT bounded'}")  # fmt: skip
+        return (
+            f"{self.rate:,} points/s for {self.seconds:.0f} s (produced {self.achieved_rate:,.0f}/s): "
+            f"lag grew by {self.growth_s:.1f} s of load, max lag {self.max_lag:,} "
+            f"-> {'bounded' if self.bounded else 'NOT bounded'}"
+        )
 
 
 class Load:
@@ -108,11 +111,32 @@ class Load:
         self.set_rate(0)
         log = (folder / "load-producer.log").open("w")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.load_producer", "--bootstrap", settings.kafka.bootstrap_servers,
-             "--topic", settings.kafka.points_topic, "--metric", LOAD_METRIC, "--rate-file", str(self.rate_file),
-             "--progress-file", str(self.progress_file), "--compression", settings.kafka.compression_type or "none"],
-            stdout=log, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "bench.load_producer",
+                "--bootstrap",
+                settings.kafka.bootstrap_servers,
+                "--topic",
+                settings.kafka.points_topic,
+                "--metric",
+                LOAD_METRIC,
+                "--rate-file",
+                str(self.rate_file),
+                "--progress-file",
+                str(self.progress_file),
+                "--compression",
+                settings.kafka.compression_type or "none",
+                "--envelope-version",
+                "2",
+                "--max-points",
+                str(settings.collection.ums_batch.max_points),
+                "--max-bytes",
+                str(settings.collection.ums_batch.max_bytes),
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
         assert wait_until(lambda: self.progress() is not None or self.process.poll() is not None, timeout_s=60)
         self._check_alive()
 
@@ -146,10 +170,10 @@ class Load:
             raise RuntimeError(f"the load generator exited with {self.process.returncode}; see its log")
 
     def stop(self) -> int:
-        """Stop producing; returns how many points Kafka acknowledged in all."""
+        """Stop producing; returns how many records (each a UMS batch of points) Kafka acknowledged in all."""
         self.process.send_signal(signal.SIGTERM)
         self.process.wait(timeout=90)
-        return self._delivered()["acked"]
+        return self._delivered()["records_acked"]
 
 
 def _landed(config_file: Path) -> int:
@@ -231,12 +255,14 @@ def sustained(settings: Settings, hold_s: float = 300.0, step_s: float = 60.0, l
 
     log("baseline: Spark reads and counts the same topic in one batch job ...")
     counted, bare_rate = spark_read_rate(settings, bench)
-    assert counted >= total, f"Kafka holds {counted:,} records, the load generator had {total:,} acknowledged"
+    assert counted >= total, f"Kafka holds {counted:,} records, the load generator had {total:,} records acknowledged"
 
     rate = held.rate if held else 0
     highest_step = max((window.rate for window in ladder if window.bounded), default=0)
-    log(f"stream sustained {rate:,} points/s for {hold_s:.0f} s with bounded lag; "
-        f"Spark batch read of the same topic: {bare_rate:,.0f} records/s")  # fmt: skip
+    log(
+        f"stream sustained {rate:,} points/s for {hold_s:.0f} s with bounded lag; "
+        f"Spark batch read of the same topic: {bare_rate:,.0f} records/s"
+    )
     return [
         Record(SCENARIO, "sustained_points_per_s", rate, "points/s", baseline=round(bare_rate)),
         Record(SCENARIO, "sustained_max_lag", held.max_lag if held else 0, "points"),

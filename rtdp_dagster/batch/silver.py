@@ -36,15 +36,29 @@ from pyspark.sql import functions as F
 from rtdp_dagster.batch.writes import write_days
 
 __all__ = [
-    "SILVER_COLUMNS", "SILVER_PARTITION", "SILVER_STATS_COLUMNS", "series_key_column", "silver_for_days",
-    "write_days", "write_silver_days",
-]  # fmt: skip
+    "SILVER_COLUMNS",
+    "SILVER_PARTITION",
+    "SILVER_STATS_COLUMNS",
+    "series_key_column",
+    "silver_for_days",
+    "write_days",
+    "write_silver_days",
+]
 
 SILVER_PARTITION = "event_date"
 SILVER_COLUMNS = [
-    "metric", "tags", "series_key", "value", "ums_ts_", "point_key", "ums_id_", "ums_op_", "source", "namespace",
+    "metric",
+    "tags",
+    "series_key",
+    "value",
+    "ums_ts_",
+    "point_key",
+    "ums_id_",
+    "ums_op_",
+    "source",
+    "namespace",
     SILVER_PARTITION,
-]  # fmt: skip
+]
 # What silver reads from bronze: its own columns (series_key is derived), and the tie-breakers.
 # Per-file min/max Delta keeps: what reads by series and time range skip files by.
 SILVER_STATS_COLUMNS = ("series_key", "ums_ts_")
@@ -75,9 +89,11 @@ def silver_for_days(bronze: DataFrame, days: Sequence[dt.date], *, rows_per_task
     # The partition filter first and only the needed columns: Delta prunes to the days' files
     # and Parquet reads only these columns.
     rows = bronze.where(F.col(SILVER_PARTITION).isin(sorted(set(days)))).select(
-        *_PAYLOAD, series_key_column(F.col("metric"), F.col("tags")).alias("series_key"), *_TIE_BREAKERS,
+        *_PAYLOAD,
+        series_key_column(F.col("metric"), F.col("tags")).alias("series_key"),
+        *_TIE_BREAKERS,
         SILVER_PARTITION,
-    )  # fmt: skip
+    )
     # A point_key is a hash of (series_key, ums_ts_), so these window partitions are exactly the
     # point_key groups, and hashing by series_key alone already places each of them in one task.
     latest_first = Window.partitionBy("series_key", "ums_ts_", "point_key").orderBy(

@@ -13,9 +13,11 @@ from rtdp_dagster.spark.session import delta_version
 
 COLLECTION_LOG_TABLE = "collection_log"
 _SCHEMA = T.StructType(
-    [T.StructField(name, T.StringType() if name in ("source", "status") else T.LongType(), False)
-     for name in LogRow.__dataclass_fields__]
-)  # fmt: skip
+    [
+        T.StructField(name, T.StringType() if name in ("source", "status") else T.LongType(), False)
+        for name in LogRow.__dataclass_fields__
+    ]
+)
 
 
 @dg.asset(
@@ -39,8 +41,9 @@ def collection_log(
         state.dispose()
     session = spark.spark_session
     path = delta.table_path(COLLECTION_LOG_TABLE)
-    frame = session.createDataFrame([tuple(getattr(row, n) for n in LogRow.__dataclass_fields__) for row in rows],
-                                    schema=_SCHEMA)  # fmt: skip
+    frame = session.createDataFrame(
+        [tuple(getattr(row, n) for n in LogRow.__dataclass_fields__) for row in rows], schema=_SCHEMA
+    )
     frame.write.format("delta").mode("overwrite").save(path)
     new_by_wave = {wave: sum(r.rows_new for r in rows if r.wave == wave) for wave in (1, 2, 3)}
     context.log.info(f"{len(rows)} windows; new rows per wave {new_by_wave}")

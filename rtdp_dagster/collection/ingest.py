@@ -145,8 +145,9 @@ class SourceRunner:
     def _fail(self, message: str, backoff: float) -> None:
         self.health.consecutive_failures += 1
         self.health.last_error = message
-        logger.warning("%s: %s (attempt %d, next in %.1fs)", self.source.name, message,
-                       self.health.consecutive_failures, backoff)  # fmt: skip
+        logger.warning(
+            "%s: %s (attempt %d, next in %.1fs)", self.source.name, message, self.health.consecutive_failures, backoff
+        )
         # The producer is kept: it reconnects by itself when the broker returns, and the window,
         # still pending, is published again (duplicates collapse downstream by point_key).
         self.stop.wait(backoff)

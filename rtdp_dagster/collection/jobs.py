@@ -4,9 +4,9 @@ import time
 
 import dagster as dg
 
-from rtdp_dagster.collection.source_config import SourceConfig
 from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.waves import run_catchup
+from rtdp_dagster.config.sources import SourceConfig
 from rtdp_dagster.resources.platform import PlatformConfigResource
 
 WAVE_DESCRIPTIONS = {

@@ -14,13 +14,14 @@ per (source, wave):
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
+
+from rtdp_dagster.wall_clock import now_ms
 
 _metadata = sa.MetaData()
 
@@ -116,11 +117,9 @@ def key_hashes(point_keys: list[str]) -> np.ndarray:
         prefixes = np.frombuffer(bytes.fromhex(joined), dtype=">u8")[::2].astype(np.uint64)
     else:
         prefixes = np.array([int(key[:16], 16) for key in point_keys], dtype=np.uint64)
-    return np.unique(prefixes)
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
+    # Sort, then drop repeats: the same as np.unique, whose hashing path costs ~15x more here.
+    prefixes.sort()
+    return prefixes[np.concatenate(([True], prefixes[1:] != prefixes[:-1]))]
 
 
 class CollectionState:
@@ -167,11 +166,18 @@ class CollectionState:
             connection.execute(
                 window_queue.insert(),
                 [
-                    {"source": source, "wave": wave, "start_ms": s, "end_ms": e, "planned_at": now_ms(),
-                     "attempts": 0, "done": False}
+                    {
+                        "source": source,
+                        "wave": wave,
+                        "start_ms": s,
+                        "end_ms": e,
+                        "planned_at": now_ms(),
+                        "attempts": 0,
+                        "done": False,
+                    }
                     for s, e in planned
                 ],
-            )  # fmt: skip
+            )
             if row is None:
                 connection.execute(
                     cursors.insert().values(source=source, wave=wave, planned_until=until_ms, origin=first_start_ms)
@@ -239,10 +245,13 @@ class CollectionState:
             if new_hashes.size:
                 connection.execute(
                     seen_points.insert().values(
-                        source=window.source, wave=window.wave, start_ms=window.start_ms, end_ms=window.end_ms,
+                        source=window.source,
+                        wave=window.wave,
+                        start_ms=window.start_ms,
+                        end_ms=window.end_ms,
                         hashes=new_hashes.astype(np.uint64).tobytes(),
                     )
-                )  # fmt: skip
+                )
             connection.execute(collection_log.insert().values(**log.__dict__))
 
     def covered_until(self, source: str, wave: int) -> int | None:
@@ -285,12 +294,15 @@ class CollectionState:
         with self.engine.connect() as connection:
             done = connection.execute(
                 sa.select(
-                    log.c.source, log.c.wave, sa.func.count().label("windows"),
-                    sa.func.sum(log.c.rows_read).label("rows_read"), sa.func.sum(log.c.rows_new).label("rows_new"),
+                    log.c.source,
+                    log.c.wave,
+                    sa.func.count().label("windows"),
+                    sa.func.sum(log.c.rows_read).label("rows_read"),
+                    sa.func.sum(log.c.rows_new).label("rows_new"),
                     sa.func.sum(log.c.rows_dead_lettered).label("rows_dead_lettered"),
                     sa.func.max(log.c.window_end).label("covered_until"),
                 ).group_by(log.c.source, log.c.wave)
-            ).all()  # fmt: skip
+            ).all()
             pending = {
                 (source, wave): count
                 for source, wave, count in connection.execute(

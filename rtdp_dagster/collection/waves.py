@@ -13,11 +13,12 @@ from rtdp_dagster.collection.collector import WindowContext, batch_packer, drain
 from rtdp_dagster.collection.locks import exclusive
 from rtdp_dagster.collection.metrics import tsdb_sink
 from rtdp_dagster.collection.publisher import Publisher
-from rtdp_dagster.collection.source_config import WaveConfig
 from rtdp_dagster.collection.sources.base import Source
-from rtdp_dagster.collection.state import CollectionState, LogRow, now_ms
+from rtdp_dagster.collection.state import CollectionState, LogRow
 from rtdp_dagster.config import Settings
+from rtdp_dagster.config.sources import WaveConfig
 from rtdp_dagster.envelope.validation import PointValidator
+from rtdp_dagster.wall_clock import now_ms
 
 logger = logging.getLogger("rtdp.waves")
 

@@ -10,9 +10,16 @@ import tempfile
 from pathlib import Path
 
 _FLAGS = (
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync", "--hide-scrollbars",
-)  # fmt: skip
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--hide-scrollbars",
+)
 _TAG = re.compile(r"<[^>]+>")
 
 
@@ -45,11 +52,19 @@ def page_text(url: str, render_ms: int = 20_000, timeout_s: float = 120.0) -> st
     return " ".join(_TAG.sub(" ", result.stdout).split())
 
 
-def screenshot(url: str, path: Path, size: tuple[int, int] = (1600, 1000), render_ms: int = 20_000,
-               timeout_s: float = 120.0) -> Path:  # fmt: skip
+def screenshot(
+    url: str, path: Path, size: tuple[int, int] = (1600, 1000), render_ms: int = 20_000, timeout_s: float = 120.0
+) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
-    result = _run([f"--virtual-time-budget={render_ms}", f"--window-size={size[0]},{size[1]}",
-                   f"--screenshot={path.resolve()}", url], timeout_s)  # fmt: skip
+    result = _run(
+        [
+            f"--virtual-time-budget={render_ms}",
+            f"--window-size={size[0]},{size[1]}",
+            f"--screenshot={path.resolve()}",
+            url,
+        ],
+        timeout_s,
+    )
     if result.returncode != 0 or not path.exists():
         raise BrowserError(f"chromium could not take a screenshot of {url}: {result.stderr.strip()[-300:]}")
     return path

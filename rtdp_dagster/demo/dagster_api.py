@@ -92,8 +92,9 @@ class DagsterApi:
 
     def _call(self, query: str, variables: dict[str, Any] | None = None) -> dict[str, Any]:
         try:
-            response = requests.post(self.url, json={"query": query, "variables": variables or {}},
-                                     timeout=self.timeout_s)  # fmt: skip
+            response = requests.post(
+                self.url, json={"query": query, "variables": variables or {}}, timeout=self.timeout_s
+            )
         except requests.RequestException as exc:
             raise DagsterApiError(f"Dagster webserver at {self.url} unreachable: {exc}") from None
         if not response.ok:
@@ -162,7 +163,12 @@ class DagsterApi:
         for node in self._call(_CHECKS)["assetNodes"]:
             for check in (node.get("assetChecksOrError") or {}).get("checks", []):
                 execution = check.get("executionForLatestMaterialization") or {}
-                rows.append({"asset": "/".join(node["assetKey"]["path"]), "check": check["name"],
-                             "status": execution.get("status", "NOT_RUN"),
-                             "severity": ((execution.get("evaluation") or {}).get("severity") or "")})  # fmt: skip
+                rows.append(
+                    {
+                        "asset": "/".join(node["assetKey"]["path"]),
+                        "check": check["name"],
+                        "status": execution.get("status", "NOT_RUN"),
+                        "severity": ((execution.get("evaluation") or {}).get("severity") or ""),
+                    }
+                )
         return rows

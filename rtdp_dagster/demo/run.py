@@ -18,14 +18,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from rtdp_dagster.config import CONFIG_ENV, FreshnessConfig, Settings, load_settings
+from rtdp_dagster.config import CONFIG_ENV, BatchConfig, FreshnessConfig, Settings, load_settings
 from rtdp_dagster.demo.dagster_api import BackfillProgress, DagsterApi
 from rtdp_dagster.demo.landing import HistoryNotLanded, wait_for_history
+from rtdp_dagster.demo.status import BackfillWatch, StatusLine
 from rtdp_dagster.demo.summary import DemoSummary, collection_figures, format_summary, table_counts
 from rtdp_dagster.demo.workload import write_demo_config
+from rtdp_dagster.serving.address import local_router_url
+from rtdp_dagster.text_table import format_table
 
 DAILY_ASSETS = ("silver", "rollup_1m", "rollup_1h", "rollup_1d")
 COARSE_ASSETS = {"rollup_1w": "weekly", "rollup_1mo": "monthly", "rollup_1y": "yearly"}
+DEFAULT_START_DATE: str = BatchConfig.model_fields["start_date"].default
 # Right after the backfill a rollup may still be publishing its window (an automation run), or a
 # series written moments ago may not be searchable yet: panels without data are verified again
 # for this long before the summary counts them.
@@ -74,8 +78,10 @@ def prepare(options: DemoOptions, log: Callable[[str], None]) -> Settings:
         log(f"NAB data not found at {settings.nab_data_dir}: replay skipped (see README, 'Data')")
     for source in settings.collection.sources:
         if source.name == "nab_replay" and source.waves.history_s < options.history_days * 86_400:
-            log(f"NAB replay: {source.waves.history_s / 3600:.1f} h of history, from the middle of the files' "
-                "last real outage on (a gap no wave can fill)")  # fmt: skip
+            log(
+                f"NAB replay: {source.waves.history_s / 3600:.1f} h of history, from the middle of the files' "
+                "last real outage on (a gap no wave can fill)"
+            )
     return settings
 
 
@@ -91,13 +97,17 @@ def load_master_data(settings: Settings, log: Callable[[str], None]) -> None:
         log(f"  master data: {line}")
 
 
-def backfill_ranges(history_days: float, now: dt.datetime, silver_deadline_cron: str) -> dict[str, tuple[str, str]]:
+def backfill_ranges(
+    history_days: float, now: dt.datetime, silver_deadline_cron: str, start_date: str = DEFAULT_START_DATE
+) -> dict[str, tuple[str, str]]:
     """The closed days of the replayed history for the daily assets, and the weeks, months and
     years containing them for the coarse rollups. The range also reaches the day silver's
     freshness check expects (before its deadline, the day before yesterday), so a short history
     started after midnight does not leave that check failing on a day nobody ran."""
-    from rtdp_dagster.batch import partitions
+    from rtdp_dagster.batch.partitions import batch_partitions
     from rtdp_dagster.quality.freshness import day_expected_by
+
+    partitions = batch_partitions(start_date)
 
     today = now.date()
     first = min(
@@ -121,24 +131,37 @@ def backfill_ranges(history_days: float, now: dt.datetime, silver_deadline_cron:
 
 
 def run_backfill(
-    api: DagsterApi, options: DemoOptions, freshness: FreshnessConfig, log: Callable[[str], None]
+    api: DagsterApi,
+    options: DemoOptions,
+    freshness: FreshnessConfig,
+    start_date: str,
+    log: Callable[[str], None],
+    watch: BackfillWatch | None = None,
 ) -> tuple[str, BackfillProgress]:
-    ranges = backfill_ranges(options.history_days, dt.datetime.now(dt.UTC), freshness.silver_deadline_cron)
+    """Launch the history's backfill and follow it to its end; ``watch`` sees each progress read (for an ETA)."""
+    now = dt.datetime.now(dt.UTC)
+    ranges = backfill_ranges(options.history_days, now, freshness.silver_deadline_cron, start_date)
     backfill_id = api.launch_asset_backfill(ranges, title="rtdp demo: replayed history")
     log(f"backfill {backfill_id}: " + ", ".join(f"{a} {f}..{t}" for a, (f, t) in ranges.items()))
-    progress = api.backfill_progress(backfill_id)
+    watch = watch or BackfillWatch()
+    watch.started = time.monotonic()
+    progress = watch.progress = api.backfill_progress(backfill_id)
     last = None
     deadline = time.monotonic() + options.timeout_s
     while not progress.done and time.monotonic() < deadline:
         figures = (progress.status, progress.materialized, progress.failed, progress.in_progress)
         if figures != last:
-            log(f"  backfill {progress.status}: {progress.materialized}/{progress.targeted} asset partitions "
-                f"materialized, {progress.in_progress} in progress, {progress.failed} failed")  # fmt: skip
+            log(
+                f"  backfill {progress.status}: {progress.materialized}/{progress.targeted} asset partitions "
+                f"materialized, {progress.in_progress} in progress, {progress.failed} failed"
+            )
             last = figures
         time.sleep(3)
-        progress = api.backfill_progress(backfill_id)
-    log(f"  backfill {progress.status}: {progress.materialized}/{progress.targeted} materialized, "
-        f"{progress.failed} failed")  # fmt: skip
+        progress = watch.progress = api.backfill_progress(backfill_id)
+    log(
+        f"  backfill {progress.status}: {progress.materialized}/{progress.targeted} materialized, "
+        f"{progress.failed} failed"
+    )
     return backfill_id, progress
 
 
@@ -160,10 +183,6 @@ def take_screenshots(settings: Settings, backfill_id: str, folder: Path, log: Ca
             log(f"  screenshot {name} skipped: {exc}")
 
 
-def router_url(settings: Settings) -> str:
-    return f"http://{settings.serve.host}:{settings.serve.port}"
-
-
 def settled_panels(settings: Settings, log: Callable[[str], None] = print) -> list:
     """Every dashboard panel verified through the router, panels without data again until they
     have some or PANELS_SETTLE_S has passed."""
@@ -174,7 +193,7 @@ def settled_panels(settings: Settings, log: Callable[[str], None] = print) -> li
     while True:
         for endpoint in (settings.tsdb.realtime, settings.tsdb.history):
             force_flush(endpoint.url, settings.tsdb.timeout_s)
-        panels = verify(router_url(settings))
+        panels = verify(local_router_url(settings.serve))
         without = [f"{p.dashboard} / {p.panel}" for p in panels if p.status != DATA]
         if not without or time.monotonic() >= deadline:
             return panels
@@ -207,22 +226,30 @@ def collect_summary(
         summary.checks[check["status"]] = summary.checks.get(check["status"], 0) + 1
         if check["status"] in ("FAILED", "EXECUTION_FAILED"):
             summary.failed_checks.append(f"{check['asset']}:{check['check']}")
-    router = router_url(settings)
     panels = settled_panels(settings, log)
     summary.panels = {"total": len(panels), "data": sum(1 for p in panels if p.status == DATA)}
     summary.panels_without_data = [f"{p.dashboard} / {p.panel}: {p.status}" for p in panels if p.status != DATA]
     if backfill is not None:
-        summary.backfill = {"status": backfill.status, "targeted": backfill.targeted,
-                            "materialized": backfill.materialized, "failed": backfill.failed}  # fmt: skip
+        summary.backfill = {
+            "status": backfill.status,
+            "targeted": backfill.targeted,
+            "materialized": backfill.materialized,
+            "failed": backfill.failed,
+        }
+    summary.urls = service_urls(settings)
+    return summary
+
+
+def service_urls(settings: Settings) -> dict[str, str]:
+    """What a person can open: shown as soon as the services are up, and again in the summary."""
     host = settings.stack.bind_host
-    summary.urls = {
+    return {
         "Dagster UI": f"http://{host}:{settings.dagster.webserver_port}",
-        "query router (OpenTSDB API)": router,
+        "query router (OpenTSDB API)": local_router_url(settings.serve),
         "realtime TSDB (VictoriaMetrics)": f"http://{host}:{settings.stack.victoria_metrics.realtime.http_port}",
         "history TSDB (VictoriaMetrics)": f"http://{host}:{settings.stack.victoria_metrics.history.http_port}",
         "logs": str(settings.log_dir),
     }
-    return summary
 
 
 def stop_spark_client() -> None:
@@ -252,12 +279,18 @@ def run_demo(options: DemoOptions, log: Callable[[str], None] = print) -> DemoSu
         load_master_data(settings, log)
         api = DagsterApi(f"http://{settings.stack.bind_host}:{settings.dagster.webserver_port}")
         log(f"schedules and sensors on: {', '.join(api.start_all_automations()) or 'already on'}")
-        log("waiting for the replayed history to land in bronze ...")
-        try:
-            wait_for_history(settings, log, options.timeout_s, since_ms=int(time.time() * 1000))
-        except HistoryNotLanded as exc:
-            raise DemoError(str(exc)) from None
-        backfill_id, backfill = run_backfill(api, options, settings.quality.freshness, log)
+        log(f"ready after {time.monotonic() - began:.0f} s: open these while the demo works (the summary follows)")
+        log(format_table(("WHAT", "URL"), list(service_urls(settings).items())))
+        with StatusLine(settings.run_dir / "stream" / "heartbeat.json", log) as status:
+            log("waiting for the replayed history to land in bronze ...")
+            try:
+                wait_for_history(settings, log, options.timeout_s, since_ms=int(time.time() * 1000))
+            except HistoryNotLanded as exc:
+                raise DemoError(str(exc)) from None
+            status.backfill = BackfillWatch()
+            backfill_id, backfill = run_backfill(
+                api, options, settings.quality.freshness, settings.batch.start_date, log, status.backfill
+            )
         if options.screenshots:
             take_screenshots(settings, backfill_id, options.screenshots, log)
         summary = collect_summary(settings, api, backfill, log)

@@ -6,10 +6,20 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rtdp_dagster.config import Settings
-from rtdp_dagster.tables import format_table
+from rtdp_dagster.text_table import format_table
 
-TABLES = ("bronze", "quarantine", "silver", "rollup_1m", "rollup_1h", "rollup_1d", "rollup_1w", "rollup_1mo",
-          "rollup_1y", "stream_progress")  # fmt: skip
+TABLES = (
+    "bronze",
+    "quarantine",
+    "silver",
+    "rollup_1m",
+    "rollup_1h",
+    "rollup_1d",
+    "rollup_1w",
+    "rollup_1mo",
+    "rollup_1y",
+    "stream_progress",
+)
 
 
 @dataclass
@@ -57,9 +67,11 @@ def table_counts(settings: Settings) -> dict[str, int]:
 def format_summary(summary: DemoSummary) -> str:
     waves = format_table(
         ("SOURCE", "WAVE", "WINDOWS", "READ", "NEW", "DEAD-LETTERED", "PENDING"),
-        [(r["source"], r["wave"], r["windows"], r["rows_read"], r["rows_new"], r["rows_dead_lettered"], r["pending"])
-         for r in summary.waves],
-    )  # fmt: skip
+        [
+            (r["source"], r["wave"], r["windows"], r["rows_read"], r["rows_new"], r["rows_dead_lettered"], r["pending"])
+            for r in summary.waves
+        ],
+    )
     tables = format_table(("TABLE", "ROWS"), list(summary.table_rows.items()))
     parts = [
         "Collection (points per source and wave)",

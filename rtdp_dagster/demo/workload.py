@@ -21,7 +21,7 @@ import numpy as np
 import yaml
 
 from rtdp_dagster.config import CONFIG_ENV, DEFAULT_CONFIG_FILE, Settings
-from rtdp_dagster.config import _merge as merge_config
+from rtdp_dagster.config import merge as merge_config
 
 WAVES = {"window_s": 10.0, "max_window_s": 3600.0, "wave2_offset_s": 60.0, "wave3_offset_s": 180.0}
 # Readiness delays: most points at once, a few late by 15 s to 2.5 min (waves 2 and 3 catch them).
@@ -34,8 +34,8 @@ PLATFORM_METRICS = (
 def outage_free_s(directory: Path, file_glob: str, gap_factor: float) -> float | None:
     """How far back from their ends all files are free of gaps (a step over gap_factor times the file's
     median step), measured to the middle of the latest gap; None when no file has one."""
-    from rtdp_dagster.collection.source_config import ReadinessDelayConfig
     from rtdp_dagster.collection.sources.csv_replay import load_series
+    from rtdp_dagster.config.sources import ReadinessDelayConfig
 
     free_ms: int | None = None
     for path in sorted(directory.glob(file_glob)):
@@ -56,28 +56,47 @@ def _sources(settings: Settings, anchor_ms: int, history_days: float, small: boo
     sources: list[dict[str, Any]] = []
     if settings.nab_data_dir.is_dir():
         free_s = outage_free_s(settings.nab_data_dir, "*.csv", settings.quality.gap_factor)
-        sources.append({
-            "kind": "csv_replay", "name": "nab_replay", "namespace": "cloudwatch.aws.nab.metrics.v1.0.0",
-            "shift_to_now": True, "anchor_ms": anchor_ms, "delay": LATENESS,
-            "waves": {**WAVES, "history_s": min(history_s, free_s or history_s)},
-        })  # fmt: skip
-    sources.append({
-        "kind": "synthetic", "name": "synthetic_fleet", "namespace": "synthetic.local.fleet.metrics.v1.0.0",
-        "cadence_s": 60.0 if small else 10.0, "lateness": LATENESS,
-        "duplicate_rate": 0.01, "correction_rate": 0.005, "retraction_rate": 0.002,
-        "malformed": {"non_numeric_value": 0.001, "nan_value": 0.001, "invalid_metric": 0.001},
-        "waves": {**WAVES, "history_s": history_s},
-    })  # fmt: skip
-    for role, instance in (("realtime", settings.stack.victoria_metrics.realtime),
-                           ("history", settings.stack.victoria_metrics.history)):  # fmt: skip
-        sources.append({
-            "kind": "prometheus", "name": f"platform_metrics_{role}",
-            "namespace": f"prometheus.local.vm_{role}.metrics.v1.0.0",
-            "url": f"http://{settings.stack.bind_host}:{instance.http_port}/metrics",
-            "allow": PLATFORM_METRICS, "metric_prefix": "platform.",
-            "extra_tags": {"service": f"vm-{role}", "host": settings.stack.bind_host.replace(":", "_")},
-            "waves": {**WAVES, "window_s": 15.0},
-        })  # fmt: skip
+        sources.append(
+            {
+                "kind": "csv_replay",
+                "name": "nab_replay",
+                "namespace": "cloudwatch.aws.nab.metrics.v1.0.0",
+                "shift_to_now": True,
+                "anchor_ms": anchor_ms,
+                "delay": LATENESS,
+                "waves": {**WAVES, "history_s": min(history_s, free_s or history_s)},
+            }
+        )
+    sources.append(
+        {
+            "kind": "synthetic",
+            "name": "synthetic_fleet",
+            "namespace": "synthetic.local.fleet.metrics.v1.0.0",
+            "cadence_s": 60.0 if small else 10.0,
+            "lateness": LATENESS,
+            "duplicate_rate": 0.01,
+            "correction_rate": 0.005,
+            "retraction_rate": 0.002,
+            "malformed": {"non_numeric_value": 0.001, "nan_value": 0.001, "invalid_metric": 0.001},
+            "waves": {**WAVES, "history_s": history_s},
+        }
+    )
+    for role, instance in (
+        ("realtime", settings.stack.victoria_metrics.realtime),
+        ("history", settings.stack.victoria_metrics.history),
+    ):
+        sources.append(
+            {
+                "kind": "prometheus",
+                "name": f"platform_metrics_{role}",
+                "namespace": f"prometheus.local.vm_{role}.metrics.v1.0.0",
+                "url": f"http://{settings.stack.bind_host}:{instance.http_port}/metrics",
+                "allow": PLATFORM_METRICS,
+                "metric_prefix": "platform.",
+                "extra_tags": {"service": f"vm-{role}", "host": settings.stack.bind_host.replace(":", "_")},
+                "waves": {**WAVES, "window_s": 15.0},
+            }
+        )
     return sources
 
 

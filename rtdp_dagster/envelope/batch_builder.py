@@ -3,20 +3,22 @@
 A record holds only series of one partition, so the partition a record is sent to is the
 partition of every series in it: a series stays in one partition, in order. A record is closed
 when the next point would exceed ``max_points`` or ``max_bytes``, when it has been open
-``linger_ms`` (checked as points arrive) and at ``flush`` (the collector flushes at the end of
-every window, before it confirms the window, so no record spans two windows).
+``linger_ms`` (checked as points arrive; by ``add_all`` every 256 points) and at ``flush`` (the
+collector flushes at the end of every window, before it confirms the window, so no record spans
+two windows).
 """
 
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 from pydantic import BaseModel, ConfigDict, Field
 
+from rtdp_dagster.envelope.keys import point_key_prefix
 from rtdp_dagster.envelope.ums_batch import (
     TUPLE_BYTES_BESIDES_KEY,
     BatchOrigin,
@@ -49,11 +51,25 @@ class SeriesSlot:
     identity: dict[str, Any]
     # Bytes of the group with no tuples, plus the comma before it.
     group_bytes: int
+    # blake2b already fed with "<series>|": a point's key hashes only its timestamp on top (a copy
+    # of a fed hash is cheaper than hashing the whole text again, once per point).
+    key_prefix: Any
+
+    @property
+    def metric(self) -> str:
+        return self.identity["metric"]
+
+    def point_key(self, ts_ms: int) -> str:
+        """``keys.point_key_of_series(series, ts_ms)``."""
+        digest = self.key_prefix.copy()
+        digest.update(b"%d" % ts_ms)
+        return digest.hexdigest()
 
 
 def slot_of(series: str, partition: int, metric: str, tags: Mapping[str, str]) -> SeriesSlot:
     identity = series_identity(metric, tags)
-    return SeriesSlot(series, partition, identity, len(orjson.dumps({**identity, "tuples": []})) + 1)
+    group_bytes = len(orjson.dumps({**identity, "tuples": []})) + 1
+    return SeriesSlot(series, partition, identity, group_bytes, point_key_prefix(series))
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,6 +77,10 @@ class ClosedBatch:
     partition: int
     value: bytes
     points: int
+
+
+# Points ``BatchBuilder.add_all`` adds between two looks at the clock.
+CLOCK_EVERY = 256
 
 
 class PointTooLarge(ValueError):
@@ -125,6 +145,44 @@ class BatchBuilder:
         if self._clock_s() >= self._next_deadline:
             self._close_lingering()
 
+    def add_all(self, points: Iterable[tuple[SeriesSlot, PointTuple]]) -> None:
+        """``add`` of each (slot, point) in order, for a source's block of points.
+
+        The same records as ``add`` one by one, but for the linger: the clock is read every
+        ``CLOCK_EVERY`` points and at the end (~1 ms of points at 200k points/s), not per point.
+        Every slot must fit an empty record (``oversize`` is None), else PointTooLarge is raised
+        with the points after it not added.
+        """
+        open_batches, max_points, max_bytes = self._open, self._max_points, self._max_bytes
+        clock, every = self._clock_s, CLOCK_EVERY
+        for n, (slot, point) in enumerate(points, 1):
+            batch = open_batches.get(slot.partition)
+            tuples = None if batch is None else batch.groups.get(slot.series)
+            growth = TUPLE_BYTES_BESIDES_KEY + 1 + len(point[3])
+            if tuples is None or batch is None:
+                self._add_to_new_group(slot, point)
+            elif batch.points < max_points and batch.size + growth <= max_bytes:
+                tuples.append(point)
+                batch.points += 1
+                batch.size += growth
+            else:
+                self._close(slot.partition)
+                self._add_to_new_group(slot, point)
+            if not n % every and clock() >= self._next_deadline:
+                self._close_lingering()
+        if clock() >= self._next_deadline:
+            self._close_lingering()
+
+    def oversize(self, slot: SeriesSlot, key_length: int = 32) -> str | None:
+        """Why a point of the slot (its key ``key_length`` characters) can never fit a record; None if it can."""
+        growth = TUPLE_BYTES_BESIDES_KEY + 1 + key_length + slot.group_bytes
+        if self._empty_size + growth <= self._max_bytes:
+            return None
+        return (
+            f"a point of {slot.series[:200]} takes up to {growth} bytes beyond the record's header; "
+            f"max_bytes {self._max_bytes}"
+        )
+
     def _add_to_new_group(self, slot: SeriesSlot, point: PointTuple) -> None:
         batch = self._open.get(slot.partition)
         if batch is None:
@@ -132,10 +190,7 @@ class BatchBuilder:
         growth = TUPLE_BYTES_BESIDES_KEY + 1 + len(point[3]) + slot.group_bytes
         if batch.points >= self._max_points or batch.size + growth > self._max_bytes:
             if not batch.points:
-                raise PointTooLarge(
-                    f"a point of {slot.series[:200]} takes up to {growth} bytes beyond the record's header; "
-                    f"max_bytes {self._max_bytes}"
-                )
+                raise PointTooLarge(self.oversize(slot, len(point[3])))
             self._close(slot.partition)
             batch = self._start(slot.partition)
         batch.groups[slot.series] = [point]

@@ -107,9 +107,6 @@ class MetricKinds(BaseModel):
             self._cache[metric] = kind
         return kind
 
-    def bounds(self, metric: str) -> MetricKind:
-        return self.kinds[self.kind_of(metric)]
-
     def out_of_range(self, metric: str, value: float) -> str | None:
         """Why the value is outside its metric kind's range, or None when it is inside."""
         kind_name = self.kind_of(metric)

@@ -9,6 +9,7 @@ Evolution rules (``schema_version`` is "MAJOR.MINOR"):
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -186,3 +187,7 @@ def json_schema() -> dict[str, Any]:
             "schema_version": {"type": "string", "pattern": r"^1\.[0-9]+$"},
         },
     }
+
+
+if __name__ == "__main__":
+    print(json.dumps(json_schema(), indent=2))

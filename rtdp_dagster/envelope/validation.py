@@ -17,9 +17,9 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from rtdp_dagster.collection.records import RawRecord
 from rtdp_dagster.envelope.keys import point_key, point_key_of_series, series_key
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
+from rtdp_dagster.envelope.records import RawRecord
 from rtdp_dagster.envelope.schema import OPS, Envelope, EnvelopeError, decode
 
 _NAME = re.compile(r"^[A-Za-z0-9._/-]+$")
@@ -131,13 +131,6 @@ def check_value_range(metric: str, value: float | None, kinds: MetricKinds | Non
     return None if problem is None else Rejection(VALUE_OUT_OF_RANGE, problem)
 
 
-def check_point(
-    metric: Any, tags: Any, value: Any, ts_ms: Any, op: Any, now_ms: int, rules: PointRules
-) -> float | Rejection | None:
-    """The numeric value (None for a retraction) if the point is valid, else the first Rejection."""
-    return check_series(metric, tags, rules) or check_sample(value, ts_ms, op, now_ms, rules)
-
-
 class PointValidator:
     """Validates rows into envelopes, checking each series' identity once, not once per point."""
 
@@ -186,22 +179,6 @@ class PointValidator:
             collected_at=collected_at,
             series=series,
         )
-
-
-def to_envelope(
-    record: RawRecord,
-    *,
-    namespace: str,
-    source: str,
-    wave: int,
-    collected_at: int,
-    ums_id: int,
-    rules: PointRules,
-) -> Envelope | Rejection:
-    """One-off validation of a single row (collectors keep a PointValidator instead)."""
-    return PointValidator(rules).to_envelope(
-        record, namespace=namespace, source=source, wave=wave, collected_at=collected_at, ums_id=ums_id
-    )
 
 
 def validate_payload(

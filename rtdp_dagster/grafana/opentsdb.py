@@ -10,14 +10,14 @@ import typing
 from dataclasses import dataclass
 
 from grafana_foundation_sdk.cog import builder as cogbuilder
-from grafana_foundation_sdk.cog import runtime as cogruntime
 from grafana_foundation_sdk.cog import variants as cogvariants
 from grafana_foundation_sdk.models import dashboard
 
 DATASOURCE_TYPE = "opentsdb"
 
-FilterType = typing.Literal["literal_or", "iliteral_or", "not_literal_or", "not_iliteral_or", "wildcard", "iwildcard",
-                            "regexp"]  # fmt: skip
+FilterType = typing.Literal[
+    "literal_or", "iliteral_or", "not_literal_or", "not_iliteral_or", "wildcard", "iwildcard", "regexp"
+]
 FillPolicy = typing.Literal["none", "nan", "null", "zero"]
 
 
@@ -154,7 +154,3 @@ class OpenTsdbQueryBuilder(cogbuilder.Builder[cogvariants.Dataquery]):
         self._internal.counter_max = None if counter_max is None else str(counter_max)
         self._internal.counter_reset_value = None if reset_value is None else str(reset_value)
         return self
-
-
-def variant_config() -> cogruntime.DataqueryConfig:
-    return cogruntime.DataqueryConfig(identifier=DATASOURCE_TYPE, from_json_hook=OpenTsdbQuery.from_json)

@@ -82,9 +82,13 @@ def _publish_dashboard(api: GrafanaApi, model: Mapping[str, Any]) -> Action:
             return Action("dashboard", uid, "unchanged")
     dashboard = {**copy.deepcopy(dict(model)), "id": None}
     api.dashboard.update_dashboard(
-        {"dashboard": dashboard, "folderUid": datasource.FOLDER_UID, "overwrite": True,
-         "message": "rtdp grafana publish"}
-    )  # fmt: skip
+        {
+            "dashboard": dashboard,
+            "folderUid": datasource.FOLDER_UID,
+            "overwrite": True,
+            "message": "rtdp grafana publish",
+        }
+    )
     return Action("dashboard", uid, "created" if existing is None else "updated")
 
 
@@ -92,8 +96,9 @@ def _one_line(url: str, exc: Exception) -> str:
     if isinstance(exc, GrafanaUnauthorizedError):
         return f"Grafana at {url} refused the token (401 Unauthorized): check --token or GRAFANA_TOKEN"
     if isinstance(exc, GrafanaClientError) and exc.status_code == 403:
-        return (f"Grafana at {url} denied access (403 Forbidden): the token needs the Editor role "
-                "(Admin for data sources)")  # fmt: skip
+        return (
+            f"Grafana at {url} denied access (403 Forbidden): the token needs the Editor role (Admin for data sources)"
+        )
     if isinstance(exc, niquests.exceptions.ConnectionError):
         text = str(exc)
         reason = "connection refused" if "refused" in text.lower() else text.splitlines()[0][:200]

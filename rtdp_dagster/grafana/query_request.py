@@ -43,10 +43,13 @@ def convert_target(target: Mapping[str, Any], scope: Scope, interval: str, tsdb_
             query["downsample"] += f"-{fill}"
     if target.get("filters"):
         query["filters"] = [
-            {**copy.deepcopy(dict(item)), "tagk": scope.replace(item.get("tagk"), "pipe"),
-             "filter": scope.replace(item.get("filter"), "pipe")}
+            {
+                **copy.deepcopy(dict(item)),
+                "tagk": scope.replace(item.get("tagk"), "pipe"),
+                "filter": scope.replace(item.get("filter"), "pipe"),
+            }
             for item in target["filters"]
-        ]  # fmt: skip
+        ]
     elif target.get("tags") is not None:
         query["tags"] = {key: scope.replace(value, "pipe") for key, value in target["tags"].items()}
     if target.get("explicitTags"):

@@ -4,6 +4,7 @@ local router of the serving configuration."""
 from __future__ import annotations
 
 from rtdp_dagster.config import Settings
+from rtdp_dagster.serving.address import local_router_url
 
 
 class RouterUrlError(ValueError):
@@ -14,9 +15,6 @@ def router_url(settings: Settings, override: str | None = None) -> str:
     url = override or settings.grafana.router_url
     if url:
         return url.rstrip("/")
-    # The serve section belongs to the router (`rtdp serve`); read defensively so either can change.
-    serve = getattr(settings, "serve", None)
-    host, port = getattr(serve, "host", None), getattr(serve, "port", None)
-    if host and port:
-        return f"http://{host}:{port}"
+    if settings.serve.host and settings.serve.port:
+        return local_router_url(settings.serve)
     raise RouterUrlError("no router URL: pass --router-url or set grafana.router_url")

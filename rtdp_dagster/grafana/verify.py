@@ -22,7 +22,7 @@ from rtdp_dagster.grafana.build import GRAFANA_DIR, committed_dashboards
 from rtdp_dagster.grafana.grafana_time import auto_interval, panel_range, parse_relative
 from rtdp_dagster.grafana.query_request import queried_targets, query_body
 from rtdp_dagster.grafana.templating import Lookups, Scope, VariableError, resolve_variables
-from rtdp_dagster.tables import format_table
+from rtdp_dagster.text_table import format_table
 
 DATA, NO_DATA, ERROR = "data", "no data", "error"
 
@@ -176,8 +176,15 @@ def _verify_panel(
         interval = auto_interval(start_ms, end_ms, int(panel.get("maxDataPoints") or 1000), panel.get("interval"))
     except ValueError as exc:
         return PanelResult(dashboard_title, name, ERROR, detail=str(exc))
-    body = query_body(targets, scope, start_ms, None if raw_to == "now" else end_ms, interval,
-                      datasource.TSDB_VERSION, datasource.TSDB_RESOLUTION)  # fmt: skip
+    body = query_body(
+        targets,
+        scope,
+        start_ms,
+        None if raw_to == "now" else end_ms,
+        interval,
+        datasource.TSDB_VERSION,
+        datasource.TSDB_RESOLUTION,
+    )
     status, series, points, detail = _evaluate(client.query(body), targets)
     return PanelResult(dashboard_title, name, status, series, points, detail)
 

@@ -26,7 +26,7 @@ from dataclasses import dataclass
 from pyspark.sql import SparkSession
 
 from rtdp_dagster.batch.intervals import BUCKET_DATE, BUCKET_YEAR, interval, ms_of_date
-from rtdp_dagster.config import Settings
+from rtdp_dagster.config import BatchConfig, MaintenanceConfig
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.spark.session import delta_table_sql
 from rtdp_dagster.streaming.tables import BRONZE, QUARANTINE, STREAM_PROGRESS
@@ -44,8 +44,7 @@ class TablePlan:
     level: str | None = None
 
 
-def table_plans(settings: Settings) -> list[TablePlan]:
-    batch, upkeep = settings.batch, settings.maintenance
+def table_plans(batch: BatchConfig, upkeep: MaintenanceConfig) -> list[TablePlan]:
     by_series = ("series_key",) if upkeep.zorder_rollups else ()
     return [
         TablePlan(BRONZE, "event_date", upkeep.bronze_retention_days),

@@ -1,4 +1,4 @@
-"""The upkeep jobs and their schedules: realtime-TSDB repair and Delta maintenance."""
+"""The upkeep jobs: realtime-TSDB repair and Delta maintenance (scheduled in ``defs.py``)."""
 
 import datetime as dt
 import time
@@ -7,7 +7,6 @@ import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pyspark.errors import PySparkException
 
-from rtdp_dagster.config import Settings
 from rtdp_dagster.maintenance.delta_upkeep import maintain_table, table_plans
 from rtdp_dagster.maintenance.tsdb_repair import TSDB_REPAIR_DONE, repair_realtime
 from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
@@ -90,7 +89,7 @@ def maintain_delta_tables(
     upkeep, today = settings.maintenance, dt.datetime.now(dt.UTC).date()
     session = spark.spark_session
     tables, errors = [], {}
-    for plan in table_plans(settings):
+    for plan in table_plans(settings.batch, upkeep):
         started = time.monotonic()
         try:
             figures = maintain_table(
@@ -128,17 +127,3 @@ def maintain_delta_tables(
 @dg.job(name="delta_maintenance_job", description="Delta retention, compaction and VACUUM of the platform's tables.")
 def delta_maintenance_job() -> None:
     maintain_delta_tables()
-
-
-def maintenance_schedules(settings: Settings) -> list[dg.ScheduleDefinition]:
-    upkeep = settings.maintenance
-    return [
-        dg.ScheduleDefinition(
-            name=f"{job.name}_schedule",
-            job=job,
-            cron_schedule=cron,
-            execution_timezone="UTC",
-            default_status=dg.DefaultScheduleStatus.RUNNING,
-        )
-        for job, cron in ((tsdb_repair_job, upkeep.tsdb_repair_cron), (delta_maintenance_job, upkeep.delta_cron))
-    ]

@@ -35,10 +35,9 @@ from pyspark.sql import functions as F
 
 from rtdp_dagster.batch.intervals import date_of_ms
 from rtdp_dagster.batch.silver import silver_for_days
-from rtdp_dagster.master_data.lookup import hosts_as_of
+from rtdp_dagster.master_data.lookup import hosts_as_of, with_master_data
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.master_data.tags import enriched_tag_dict
-from rtdp_dagster.streaming.realtime import with_master_data
 from rtdp_dagster.tsdb.put import TsdbPoint, TsdbWriteError, http_put, validate_point
 from rtdp_dagster.tsdb.query import export_series
 

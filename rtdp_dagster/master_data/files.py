@@ -49,8 +49,9 @@ def version_folder_name(version: int) -> str:
     return f"v{version:04d}"
 
 
-def _problems_of(error: ValidationError, file: Path, row: int | None, line: int | None,
-                 field_lines: dict[str, int]) -> list[Problem]:  # fmt: skip
+def _problems_of(
+    error: ValidationError, file: Path, row: int | None, line: int | None, field_lines: dict[str, int]
+) -> list[Problem]:
     problems = []
     for item in error.errors():
         field = ".".join(str(part) for part in item["loc"]) or None
@@ -64,8 +65,15 @@ def _problems_of(error: ValidationError, file: Path, row: int | None, line: int 
     return problems
 
 
-def _validated(model: type[M], data: dict[str, Any], file: Path, number: int, line: int,
-               field_lines: dict[str, int], problems: list[Problem]) -> Row[M] | None:  # fmt: skip
+def _validated(
+    model: type[M],
+    data: dict[str, Any],
+    file: Path,
+    number: int,
+    line: int,
+    field_lines: dict[str, int],
+    problems: list[Problem],
+) -> Row[M] | None:
     try:
         item = model.model_validate(data)
     except ValidationError as exc:
@@ -109,8 +117,9 @@ def _read_yaml_rows(path: Path, model: type[M], problems: list[Problem]) -> list
         if not isinstance(record, dict):
             problems.append(Problem(path, "must be a mapping of field: value", row=number, line=line))
             continue
-        row = _validated(model, {str(k): v for k, v in record.items()}, path, number, line, _key_lines(item_node),
-                         problems)  # fmt: skip
+        row = _validated(
+            model, {str(k): v for k, v in record.items()}, path, number, line, _key_lines(item_node), problems
+        )
         if row is not None:
             rows.append(row)
     return rows

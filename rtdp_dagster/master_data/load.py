@@ -111,10 +111,16 @@ def load_into_delta(spark: SparkSession, path: str, data: MasterData, only: int 
         .save(path)
     )
     written = [
-        VersionWritten(item.version, item.valid_from_ms, ends[item.version], len(item.servers), len(item.sites),
-                       len(item.applications))
+        VersionWritten(
+            item.version,
+            item.valid_from_ms,
+            ends[item.version],
+            len(item.servers),
+            len(item.sites),
+            len(item.applications),
+        )
         for item in chosen
-    ] + [VersionWritten(version, starts[version], ends[version], None) for version in restamped]  # fmt: skip
+    ] + [VersionWritten(version, starts[version], ends[version], None) for version in restamped]
     return LoadResult(path, sorted(written, key=lambda item: item.version), delta_version(spark, path))
 
 

@@ -7,6 +7,8 @@
   ``host_known`` from one version (broadcast join; the stream's path).
 - ``enrich_as_of``: the same with, per point, the version valid at its event time (the batch
   layer's path: silver is enriched with the master data of its day).
+- ``with_master_data``: either of them on the host a point's tags name (``HOST_TAGS``), and every
+  host unknown while there is no master data yet; ``master_data_tags`` puts the result in the tags.
 
 A host missing from the master data gets ``unknown`` for site, app and region, a null
 ``master_version`` (no version describes it) and ``host_known`` false; points are never dropped
@@ -25,12 +27,25 @@ from pyspark.sql import functions as F
 
 from rtdp_dagster.master_data.files import load_master_data
 from rtdp_dagster.master_data.table import PARTITION_COLUMN, read_table
+from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tags
 
-__all__ = ["ENRICHED_COLUMNS", "UNKNOWN", "enrich", "enrich_as_of", "hosts_as_of", "latest_version", "load_master_data"]
+__all__ = [
+    "ENRICHED_COLUMNS",
+    "HOST_TAGS",
+    "UNKNOWN",
+    "enrich",
+    "enrich_as_of",
+    "hosts_as_of",
+    "latest_version",
+    "load_master_data",
+    "master_data_tags",
+    "with_master_data",
+]
 
-UNKNOWN = "unknown"
 ENRICHED_COLUMNS = ("site", "app", "region", "master_version", "host_known")
 _TAGS = ("site", "app", "region")
+# The point tags that name the host a point is about, the first one present winning.
+HOST_TAGS = ("host", "instance")
 # Lookup columns are renamed while joined so they cannot collide with the points' own columns.
 _PREFIX = "__master_"
 
@@ -109,3 +124,24 @@ def enrich_as_of(
     lookup = _lookup(versions_df, *validity)
     condition = (F.col(host_column) == F.col(_PREFIX + "host")) & _valid_at(F.col(ts_column), _PREFIX)
     return _tagged(points_df.join(lookup, condition, "left"), validity)
+
+
+def with_master_data(points_df: DataFrame, master_df: DataFrame | None, valid_at: str | None = None) -> DataFrame:
+    """Points with ``host_key`` (their first HOST_TAGS tag) and the ENRICHED_COLUMNS of that host.
+
+    master_df is one row per host (``hosts_as_of``: the stream's path) or, when valid_at names the
+    points' event-time column, the whole table (``enrich_as_of``: the batch layer's path); None while
+    no master data was loaded, which makes every host unknown.
+    """
+    points_df = points_df.withColumn("host_key", F.coalesce(*(F.col("tags")[tag] for tag in HOST_TAGS)))
+    if master_df is None:
+        unknown = {name: F.lit(UNKNOWN) for name in _TAGS}
+        return points_df.withColumns({**unknown, "master_version": F.lit(None).cast("int"), "host_known": F.lit(False)})
+    if valid_at is None:
+        return enrich(points_df, master_df, host_column="host_key")
+    return enrich_as_of(points_df, master_df, ts_column=valid_at, host_column="host_key")
+
+
+def master_data_tags() -> Column:
+    """The tags of points from ``with_master_data``, with site and app as ``master_data.tags`` decides."""
+    return enriched_tags(F.col("tags"), {"site": F.col("site"), "app": F.col("app")}, F.col("host_known"))

@@ -32,10 +32,23 @@ Row = tuple[int, int, int | None, str, str, str, str, str, str, str, str, str, l
 def host_rows(version: MasterVersion, valid_to_ms: int | None) -> list[Row]:
     """The table rows of one version, in COLUMNS order."""
     return [
-        (version.version, version.valid_from_ms, valid_to_ms, entry.host, entry.site, entry.site_name, entry.region,
-         entry.app, entry.app_name, entry.owner, entry.role, entry.environment, list(entry.apps))
+        (
+            version.version,
+            version.valid_from_ms,
+            valid_to_ms,
+            entry.host,
+            entry.site,
+            entry.site_name,
+            entry.region,
+            entry.app,
+            entry.app_name,
+            entry.owner,
+            entry.role,
+            entry.environment,
+            list(entry.apps),
+        )
         for entry in version.hosts()
-    ]  # fmt: skip
+    ]
 
 
 def read_table(spark: SparkSession, path: str) -> DataFrame | None:

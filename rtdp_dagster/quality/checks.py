@@ -28,8 +28,8 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from rtdp_dagster.batch import partitions
+from rtdp_dagster.config.quality import CHECKS
 from rtdp_dagster.master_data.table import read_table
-from rtdp_dagster.quality.names import CHECKS
 from rtdp_dagster.quality.outcomes import CheckOutcome
 from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
 from rtdp_dagster.resources.platform import PlatformConfigResource
@@ -108,9 +108,12 @@ def check_result(outcomes: list[CheckOutcome], sample_rows: int) -> dg.AssetChec
     if details:
         metadata["details"] = dg.MetadataValue.json(details)
     return dg.AssetCheckResult(
-        asset_key=first.asset, check_name=first.check, passed=not failing,
-        severity=dg.AssetCheckSeverity(first.severity), metadata=metadata,
-    )  # fmt: skip
+        asset_key=first.asset,
+        check_name=first.check,
+        passed=not failing,
+        severity=dg.AssetCheckSeverity(first.severity),
+        metadata=metadata,
+    )
 
 
 def _results(outcomes: list[CheckOutcome], sample_rows: int) -> list[dg.AssetCheckResult]:
@@ -121,7 +124,8 @@ def _results(outcomes: list[CheckOutcome], sample_rows: int) -> list[dg.AssetChe
 
 
 def _publish(outcomes: list[CheckOutcome], tsdb: TsdbResource) -> None:
-    from rtdp_dagster.quality.metrics import check_points, now_ms, publish
+    from rtdp_dagster.quality.metrics import check_points, publish
+    from rtdp_dagster.wall_clock import now_ms
 
     publish(tsdb.put_http_url, check_points(outcomes, now_ms()), tsdb.timeout_s)
 
@@ -131,10 +135,15 @@ def _run_name(asset: str, day: dt.date, context: dg.AssetCheckExecutionContext) 
 
 
 def _points_suite(
-    asset: str, missing_hint: str, context: dg.AssetCheckExecutionContext, config: QualityDayConfig,
-    spark: LazyPySparkResource, delta: DeltaTablesResource, platform: PlatformConfigResource,
+    asset: str,
+    missing_hint: str,
+    context: dg.AssetCheckExecutionContext,
+    config: QualityDayConfig,
+    spark: LazyPySparkResource,
+    delta: DeltaTablesResource,
+    platform: PlatformConfigResource,
     realtime_tsdb: TsdbResource,
-) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+) -> Iterable[dg.AssetCheckResult]:
     """The points suites (bronze or silver) on each day of the run, published and as check results."""
     from rtdp_dagster.quality.evaluate import points_checks
 
@@ -155,9 +164,13 @@ def _points_suite(
     description="The silver suites on each day of the run; ERROR failures keep the day out of the rollups.",
 )
 def silver_quality(
-    context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
-    delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
-) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+    context: dg.AssetCheckExecutionContext,
+    config: QualityDayConfig,
+    spark: LazyPySparkResource,
+    delta: DeltaTablesResource,
+    platform: PlatformConfigResource,
+    realtime_tsdb: TsdbResource,
+) -> Iterable[dg.AssetCheckResult]:
     yield from _points_suite(
         "silver", "materialize it before checking it", context, config, spark, delta, platform, realtime_tsdb
     )
@@ -175,9 +188,13 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
         description=f"The {level} rollup suite on each day of the run; ERROR failures stop the next level.",
     )
     def rollup_quality(
-        context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
-        delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
-    ) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+        context: dg.AssetCheckExecutionContext,
+        config: QualityDayConfig,
+        spark: LazyPySparkResource,
+        delta: DeltaTablesResource,
+        platform: PlatformConfigResource,
+        realtime_tsdb: TsdbResource,
+    ) -> Iterable[dg.AssetCheckResult]:
         from rtdp_dagster.quality.evaluate import rollup_checks
 
         settings = platform.settings()
@@ -208,11 +225,16 @@ rollup_quality_checks = [build_rollup_quality(level) for level in ("1m", "1h", "
     "an unexplained difference fails.",
 )
 def silver_reconciliation(
-    context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
-    delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
-) -> dg.AssetCheckResult:  # fmt: skip
-    from rtdp_dagster.quality.metrics import check_points, now_ms, publish, reconciliation_points
+    context: dg.AssetCheckExecutionContext,
+    config: QualityDayConfig,
+    spark: LazyPySparkResource,
+    delta: DeltaTablesResource,
+    platform: PlatformConfigResource,
+    realtime_tsdb: TsdbResource,
+) -> dg.AssetCheckResult:
+    from rtdp_dagster.quality.metrics import check_points, publish, reconciliation_points
     from rtdp_dagster.quality.reconciliation import reconcile_day
+    from rtdp_dagster.wall_clock import now_ms
 
     settings = platform.settings()
     severity = settings.quality.severities["silver"]["reconciliation"]
@@ -220,14 +242,17 @@ def silver_reconciliation(
         reconcile_day(spark.spark_session, settings, day, table_path=delta.table_path) for day in _days(context, config)
     ]
     outcomes = [
-        CheckOutcome("silver", "reconciliation", r.day, r.passed, severity,
-                     sum(stage.unexplained for stage in r.stages))
+        CheckOutcome(
+            "silver", "reconciliation", r.day, r.passed, severity, sum(stage.unexplained for stage in r.stages)
+        )
         for r in reconciliations
-    ]  # fmt: skip
+    ]
     at = now_ms()
-    publish(realtime_tsdb.put_http_url, check_points(outcomes, at) + [
-        point for r in reconciliations for point in reconciliation_points(r, at)
-    ], realtime_tsdb.timeout_s)  # fmt: skip
+    publish(
+        realtime_tsdb.put_http_url,
+        check_points(outcomes, at) + [point for r in reconciliations for point in reconciliation_points(r, at)],
+        realtime_tsdb.timeout_s,
+    )
     metadata: dict = {
         "days": ", ".join(r.day for r in reconciliations),
         "failing_rows": sum(o.failing_rows for o in outcomes),
@@ -254,9 +279,13 @@ reconciliation_job = dg.define_asset_job(
     description="The bronze suites on one day (run config `day`, default yesterday): schema, keys, day, range.",
 )
 def bronze_quality(
-    context: dg.AssetCheckExecutionContext, config: QualityDayConfig, spark: LazyPySparkResource,
-    delta: DeltaTablesResource, platform: PlatformConfigResource, realtime_tsdb: TsdbResource,
-) -> Iterable[dg.AssetCheckResult]:  # fmt: skip
+    context: dg.AssetCheckExecutionContext,
+    config: QualityDayConfig,
+    spark: LazyPySparkResource,
+    delta: DeltaTablesResource,
+    platform: PlatformConfigResource,
+    realtime_tsdb: TsdbResource,
+) -> Iterable[dg.AssetCheckResult]:
     yield from _points_suite("bronze", "is the stream running?", context, config, spark, delta, platform, realtime_tsdb)
 
 
@@ -264,11 +293,5 @@ bronze_quality_job = dg.define_asset_job(
     "bronze_quality_job",
     selection=dg.AssetSelection.checks(bronze_quality),
     description="The bronze suites on one day (yesterday unless run config says otherwise).",
-)
-bronze_quality_schedule = dg.ScheduleDefinition(
-    job=bronze_quality_job,
-    cron_schedule="20 0 * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
 )
 quality_checks = [silver_quality, silver_reconciliation, *rollup_quality_checks, bronze_quality]

@@ -61,7 +61,7 @@ def points_checks(
     """
     quality = settings.quality
     severities = quality.severities[dataset]
-    runner = runner_for(docs_dir(settings))
+    runner = runner_for(docs_dir(quality, settings.run_dir))
     label = day.isoformat()
     frame = table.where(F.col("event_date") == F.lit(day))
     schema = suites.schema_suite(dataset, SCHEMAS[dataset])
@@ -76,13 +76,24 @@ def points_checks(
     run = runner.run(suite, profile, run_name)
     for check in suite.checks:
         if check == "completeness":
-            sample = ["series_key", "cadence_s", "learned", "observed", "expected", "missing", "missing_share", "gaps",
-                      "longest_step_s", "first_gap_from_ts"]  # fmt: skip
+            sample = [
+                "series_key",
+                "cadence_s",
+                "learned",
+                "observed",
+                "expected",
+                "missing",
+                "missing_share",
+                "gaps",
+                "longest_step_s",
+                "first_gap_from_ts",
+            ]
         else:
             column = POINT_RULES[check]
             sample = ["series_key", "kind", column, f"{column}_ts", f"{column}_value"]
-        outcome = profile_outcome(run, suite, profile, dataset, check, label, severities[check], sample,
-                                  quality.sample_rows)  # fmt: skip
+        outcome = profile_outcome(
+            run, suite, profile, dataset, check, label, severities[check], sample, quality.sample_rows
+        )
         if check == "completeness":
             worst = profile.nlargest(quality.sample_rows, "missing_share") if len(profile) else profile
             outcome.details.update(
@@ -126,16 +137,24 @@ def rollup_checks(
     profile = rollup_profile(_rollup_day(tables[asset], day), expected, quality.avg_tolerance)
     profile = _readable(profile.toPandas())
     suite = suites.rollup_suite(level, list(expected))
-    run = runner_for(docs_dir(settings)).run(suite, profile, run_name)
+    run = runner_for(docs_dir(quality, settings.run_dir)).run(suite, profile, run_name)
     outcomes = []
     for check in suite.checks:
         if check == "valid":
-            sample = ["series_key", "buckets", "invalid_buckets", "zero_counts", "zero_counts_bucket", "disordered",
-                      "disordered_bucket"]  # fmt: skip
+            sample = [
+                "series_key",
+                "buckets",
+                "invalid_buckets",
+                "zero_counts",
+                "zero_counts_bucket",
+                "disordered",
+                "disordered_bucket",
+            ]
         else:
             prefix = check.removeprefix("matches_")
             compared = ("mismatched", "mismatched_bucket", "expected_count", "actual_count")
             sample = ["series_key", "buckets", *[f"{prefix}_{column}" for column in compared]]
-        outcomes.append(profile_outcome(run, suite, profile, asset, check, label, severities[check], sample,
-                                        quality.sample_rows))  # fmt: skip
+        outcomes.append(
+            profile_outcome(run, suite, profile, asset, check, label, severities[check], sample, quality.sample_rows)
+        )
     return outcomes

@@ -12,7 +12,6 @@ loses these figures only (the check results stay in Dagster), with a warning.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable
 
 from rtdp_dagster.quality.outcomes import CheckOutcome
@@ -26,8 +25,11 @@ def check_points(outcomes: Iterable[CheckOutcome], at_ms: int) -> list[TsdbPoint
     points = []
     for outcome in outcomes:
         tags = {"asset": outcome.asset, "check": outcome.check}
-        points.append(TsdbPoint("rtdp.dq.check_status", at_ms, 1.0 if outcome.passed else 0.0,
-                                {**tags, "severity": outcome.severity}))  # fmt: skip
+        points.append(
+            TsdbPoint(
+                "rtdp.dq.check_status", at_ms, 1.0 if outcome.passed else 0.0, {**tags, "severity": outcome.severity}
+            )
+        )
         points.append(TsdbPoint("rtdp.dq.failing_rows", at_ms, float(outcome.failing_rows), tags))
     return points
 
@@ -54,7 +56,3 @@ def publish(put_http_url: str, points: list[TsdbPoint], timeout_s: float = 5.0) 
     except (TsdbWriteError, ValueError) as exc:
         logger.warning("rtdp.dq metrics not written: %s", exc)
         return 0
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)

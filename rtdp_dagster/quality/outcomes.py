@@ -10,7 +10,7 @@ from typing import Any
 
 import pandas as pd
 
-from rtdp_dagster.config import Settings
+from rtdp_dagster.config import QualityConfig
 from rtdp_dagster.quality.gx_runner import SuiteRun
 from rtdp_dagster.quality.suites import Suite
 
@@ -33,9 +33,9 @@ class CheckOutcome:
     docs_page: str | None = None
 
 
-def docs_dir(settings: Settings) -> Path:
-    configured = settings.quality.data_docs_dir
-    return Path(configured) if configured else settings.run_dir / "gx_data_docs"
+def docs_dir(quality: QualityConfig, run_dir: Path) -> Path:
+    configured = quality.data_docs_dir
+    return Path(configured) if configured else run_dir / "gx_data_docs"
 
 
 def iso_ms(value: Any) -> str | None:
@@ -58,8 +58,18 @@ def _plain(value: Any) -> Any:
 def schema_outcome(run: SuiteRun, suite: Suite, asset: str, day: str, severity: str) -> CheckOutcome:
     failed = [e for e in run.expectations if not e.success]
     sample = [{"expectation": e.type, "observed": str(e.result.get("observed_value", e.error))[:200]} for e in failed]
-    return CheckOutcome(asset, "schema", day, run.success, severity, len(failed), sample=sample,
-                        suite=suite.name, suite_version=suite.version, docs_page=run.docs_page)  # fmt: skip
+    return CheckOutcome(
+        asset,
+        "schema",
+        day,
+        run.success,
+        severity,
+        len(failed),
+        sample=sample,
+        suite=suite.name,
+        suite_version=suite.version,
+        docs_page=run.docs_page,
+    )
 
 
 def profile_outcome(
@@ -96,5 +106,17 @@ def profile_outcome(
     ]
     errors = [e.error for e in results if e.error]
     details = {"errors": errors} if errors else {}
-    return CheckOutcome(asset, check, day, passed, severity, failing_rows, int(failing.sum()), sample, details,
-                        suite.name, suite.version, run.docs_page)  # fmt: skip
+    return CheckOutcome(
+        asset,
+        check,
+        day,
+        passed,
+        severity,
+        failing_rows,
+        int(failing.sum()),
+        sample,
+        details,
+        suite.name,
+        suite.version,
+        run.docs_page,
+    )

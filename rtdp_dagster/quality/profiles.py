@@ -17,7 +17,7 @@ from rtdp_dagster.batch.intervals import DAY_MS, ms_of_date
 from rtdp_dagster.batch.silver import series_key_column
 from rtdp_dagster.config import QualityConfig
 from rtdp_dagster.envelope.metric_kinds import glob_regex
-from rtdp_dagster.quality.kinds import first_match, is_counter, kind_column, out_of_range
+from rtdp_dagster.spark.metric_kinds import first_match, is_counter, kind_column, out_of_range
 
 KEY_COLUMNS = ("metric", "tags", "ums_ts_", "point_key", "ums_id_", "ums_op_")
 
@@ -71,9 +71,13 @@ def points_profile(
         same_time = F.lag("ums_ts_").over(Window.partitionBy(key).orderBy("ums_ts_", "point_key")) == F.col("ums_ts_")
         rules["duplicate_times"] = same_time
     points = frame.select(
-        key.alias("series_key"), "metric", "value", "ums_ts_", "point_key",
+        key.alias("series_key"),
+        "metric",
+        "value",
+        "ums_ts_",
+        "point_key",
         *[F.coalesce(condition, F.lit(False)).alias(f"_{name}") for name, condition in rules.items()],
-    )  # fmt: skip
+    )
     aggregates = [F.first("metric", ignorenulls=True).alias("metric"), F.count(F.lit(1)).alias("rows")]
     for name in rules:
         aggregates += _count_and_example(F.col(f"_{name}"), name)

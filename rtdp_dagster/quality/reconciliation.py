@@ -104,10 +104,11 @@ def _windows(state_url: str, start: int, end: int) -> list[_Window]:
     finally:
         state.dispose()
     return [
-        _Window(r.source, r.wave, r.window_start, r.window_end, r.rows_read, r.rows_valid, r.rows_dead_lettered,
-                r.attempts)
+        _Window(
+            r.source, r.wave, r.window_start, r.window_end, r.rows_read, r.rows_valid, r.rows_dead_lettered, r.attempts
+        )
         for r in rows
-    ]  # fmt: skip
+    ]
 
 
 TablePath = Callable[[str], str]
@@ -116,8 +117,12 @@ TablePath = Callable[[str], str]
 def _coordinates(table: DataFrame) -> list[Column]:
     """A point's Kafka coordinates; its index in the record is 0 where a table has none (v1 only)."""
     index = F.col("kafka_index") if "kafka_index" in table.columns else F.lit(None)
-    return [F.col("kafka_topic"), F.col("kafka_partition"), F.col("kafka_offset"),
-            F.coalesce(index, F.lit(0)).cast("int").alias("kafka_index")]  # fmt: skip
+    return [
+        F.col("kafka_topic"),
+        F.col("kafka_partition"),
+        F.col("kafka_offset"),
+        F.coalesce(index, F.lit(0)).cast("int").alias("kafka_index"),
+    ]
 
 
 def _records(spark: SparkSession, table_path: TablePath, first: dt.date, last: dt.date) -> DataFrame | None:
@@ -126,19 +131,26 @@ def _records(spark: SparkSession, table_path: TablePath, first: dt.date, last: d
     bronze = read_table(spark, table_path(tables.BRONZE))
     if bronze is not None:
         columns = [
-            *_coordinates(bronze), "source", F.col("wave").cast("int").alias("wave"), "ums_ts_",
-            F.lit(None).cast("string").alias("reason"), "event_date",
-        ]  # fmt: skip
+            *_coordinates(bronze),
+            "source",
+            F.col("wave").cast("int").alias("wave"),
+            "ums_ts_",
+            F.lit(None).cast("string").alias("reason"),
+            "event_date",
+        ]
         parts.append(bronze.where(F.col("event_date").between(F.lit(first), F.lit(last))).select(*columns))
     quarantine = read_table(spark, table_path(tables.QUARANTINE))
     if quarantine is not None:
         ts = F.get_json_object("raw_value", "$.ums_ts_").cast("long")
         day = F.coalesce(F.to_date(F.timestamp_millis(ts)), F.col("received_date"))
         columns = [
-            *_coordinates(quarantine), F.get_json_object("raw_value", "$.source").alias("source"),
-            F.get_json_object("raw_value", "$.wave").cast("int").alias("wave"), ts.alias("ums_ts_"), "reason",
+            *_coordinates(quarantine),
+            F.get_json_object("raw_value", "$.source").alias("source"),
+            F.get_json_object("raw_value", "$.wave").cast("int").alias("wave"),
+            ts.alias("ums_ts_"),
+            "reason",
             day.alias("event_date"),
-        ]  # fmt: skip
+        ]
         parts.append(quarantine.select(*columns).where(F.col("event_date").between(F.lit(first), F.lit(last))))
     if not parts:
         return None
@@ -240,9 +252,13 @@ def _exporter(url: str, start: int, end: int, timeout_s: float):
 
 
 def _realtime_stage(
-    spark: SparkSession, settings: Settings, table_path: TablePath, day: dt.date, silver_day: DataFrame,
+    spark: SparkSession,
+    settings: Settings,
+    table_path: TablePath,
+    day: dt.date,
+    silver_day: DataFrame,
     bronze_day: DataFrame,
-) -> Stage:  # fmt: skip
+) -> Stage:
     start, end = ms_of_date(day), ms_of_date(day) + DAY_MS
     retention = _RETENTION.match(settings.stack.victoria_metrics.realtime.retention)
     if retention and end < time.time() * 1000 - int(retention[1]) * _RETENTION_MS[retention[2]]:
@@ -297,9 +313,13 @@ def _realtime_stage(
 
 
 def reconcile_day(
-    spark: SparkSession, settings: Settings, day: dt.date, *, table_path: TablePath | None = None,
+    spark: SparkSession,
+    settings: Settings,
+    day: dt.date,
+    *,
+    table_path: TablePath | None = None,
     realtime: bool = True,
-) -> Reconciliation:  # fmt: skip
+) -> Reconciliation:
     """The day's reconciliation; table_path: where the Delta tables are (default: the configured root)."""
     table_path = table_path or settings.delta.table_path
     source, kafka, records = _source_and_kafka(spark, settings, table_path, day)

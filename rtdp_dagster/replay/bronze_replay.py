@@ -26,8 +26,8 @@ from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.replay.offsets import OffsetRange, offset_ranges, spark_offsets
 from rtdp_dagster.streaming.bronze import BronzeWriter
-from rtdp_dagster.streaming.clock import now_ms
 from rtdp_dagster.streaming.parse import checked_records, parsed_records, verdicts
+from rtdp_dagster.wall_clock import now_ms
 
 # A point's coordinates; a v2 record holds many points (kafka_index, 0 for a v1 record's one).
 COORDINATES = ["kafka_topic", "kafka_partition", "kafka_offset", "kafka_index"]

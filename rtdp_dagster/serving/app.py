@@ -27,6 +27,7 @@ from starlette.routing import Route
 from rtdp_dagster.config import Settings
 from rtdp_dagster.serving.buckets import LEVEL_ORDER
 from rtdp_dagster.serving.catalog import Catalog, parse_lookup_m, validate_lookup
+from rtdp_dagster.serving.encode import encode_results
 from rtdp_dagster.serving.errors import ApiError, bad_request
 from rtdp_dagster.serving.execute import Limits, QueryEngine
 from rtdp_dagster.serving.filters import FILTER_EXAMPLES, FILTER_TYPES
@@ -40,8 +41,9 @@ from rtdp_dagster.serving.timeparse import duration_ms
 from rtdp_dagster.serving.vm import Deadline, VmClient
 
 log = logging.getLogger(__name__)
-MAX_BODY_BYTES = 1 << 20
 VERSION = "2.4.0"
+# Generous per-point and per-series sizes of a VictoriaMetrics answer, for the cap on what one read holds.
+_BYTES_PER_POINT, _BYTES_PER_SERIES = 64, 1024
 
 
 class JsonResponse(Response):
@@ -63,8 +65,12 @@ class Router:
         vm = settings.stack.victoria_metrics
         self.settings = settings
         self.pool = ThreadPoolExecutor(max_workers=8, thread_name_prefix="rtdp-router-tsdb")
-        self.realtime = VmClient(settings.tsdb.realtime.url, "realtime")
-        self.history = VmClient(settings.tsdb.history.url, "history")
+        # A query_range answer is about 25 bytes per point and 200 per series: more cannot pass the limits.
+        cap = _BYTES_PER_POINT * serve.max_datapoints + _BYTES_PER_SERIES * serve.max_series
+        self.realtime = VmClient(settings.tsdb.realtime.url, "realtime", max_response_bytes=cap)
+        self.history = VmClient(settings.tsdb.history.url, "history", max_response_bytes=cap)
+        for client in (self.realtime, self.history):
+            client.warm()
         self.realtime_retention_ms = duration_ms(vm.realtime.retention)
         history_retention_ms = duration_ms(vm.history.retention)
         levels = [name for name in LEVEL_ORDER if name in settings.batch.history_levels]
@@ -101,7 +107,7 @@ def create_app(settings: Settings) -> Starlette:
     def handler(work: Callable[[Request, bytes], object]) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
             try:
-                body = await _body(request)
+                body = await _body(request, settings.serve.max_body_bytes)
                 result = await run_in_threadpool(work, request, body)
             except ApiError as error:
                 return error_response(error)
@@ -163,7 +169,8 @@ def create_app(settings: Settings) -> Starlette:
         else:
             parsed = parse_query_string(params, now_ms, router.max_range_ms)
         results, route = router.engine.run(parsed, router.deadline(), now_ms)
-        return JsonResponse(results, headers={"X-Rtdp-Route": route})
+        body = encode_results(results, parsed.arrays)
+        return Response(body, media_type="application/json", headers={"X-Rtdp-Route": route})
 
     def query_last(request: Request, body: bytes) -> list[dict]:
         queries, back_scan = parse_last_body(body) if request.method == "POST" else parse_last_params(_multi(request))
@@ -193,34 +200,38 @@ def create_app(settings: Settings) -> Starlette:
         message = {404: f"no such endpoint: {request.url.path}", 405: f"method {request.method} not allowed here"}
         return error_response(ApiError(code, message.get(code, str(getattr(exc, "detail", "error")))))
 
-    middleware = [
-        Middleware(
+    # Level 1: big responses shrink ~2.4x at a tenth of the default level's cost.
+    middleware = [Middleware(GZipMiddleware, minimum_size=settings.serve.gzip_min_bytes, compresslevel=1)]
+    if settings.serve.cors_origins:
+        # Only named origins get CORS headers; none by default (no credentials: the router has no login).
+        cors = Middleware(
             CORSMiddleware,
             allow_origins=settings.serve.cors_origins,
             allow_methods=["GET", "POST", "OPTIONS"],
-            allow_headers=["*"],
-            allow_credentials=True,
+            allow_headers=["Content-Type"],
             expose_headers=["X-Rtdp-Route"],
-        ),
-        # Level 1: big responses shrink ~2.4x at a tenth of the default level's cost.
-        Middleware(GZipMiddleware, minimum_size=65536, compresslevel=1),
-    ]
+        )
+        middleware.insert(0, cors)
     app = Starlette(routes=routes, middleware=middleware, exception_handlers={HTTPException: http_error})
     app.state.router = router
     return app
 
 
-async def _body(request: Request) -> bytes:
+async def _body(request: Request, limit: int) -> bytes:
     declared = request.headers.get("content-length")
-    if declared and declared.isdigit() and int(declared) > MAX_BODY_BYTES:
-        raise bad_request(f"request body larger than {MAX_BODY_BYTES} bytes")
+    if declared and declared.isdigit() and int(declared) > limit:
+        raise _too_large(limit)
     chunks, size = [], 0
     async for chunk in request.stream():
         size += len(chunk)
-        if size > MAX_BODY_BYTES:
-            raise bad_request(f"request body larger than {MAX_BODY_BYTES} bytes")
+        if size > limit:
+            raise _too_large(limit)
         chunks.append(chunk)
     return b"".join(chunks)
+
+
+def _too_large(limit: int) -> ApiError:
+    return ApiError(413, f"request body larger than {limit:,} bytes (serve.max_body_bytes)")
 
 
 def _json_object(body: bytes) -> dict:

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rtdp_dagster.serving.aggregate import Group, Series, aggregate
+from rtdp_dagster.serving.encode import QueryResult
 from rtdp_dagster.serving.errors import bad_request
 from rtdp_dagster.serving.fetch import Source, fetch_segment
 from rtdp_dagster.serving.history_end import HistoryEnds
@@ -38,7 +39,9 @@ class QueryEngine:
     pool: Executor
     history_cache: SegmentCache | None = None
 
-    def run(self, request: QueryRequest, deadline: Deadline, now_ms: int | None = None) -> tuple[list[dict], str]:
+    def run(
+        self, request: QueryRequest, deadline: Deadline, now_ms: int | None = None
+    ) -> tuple[list[QueryResult], str]:
         """The OpenTSDB result objects of every sub-query, and a description of the routes taken."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
         results, routes, points = [], [], 0
@@ -47,7 +50,7 @@ class QueryEngine:
             routes.append(plan.describe())
             for group in groups:
                 result = format_result(query, group, request)
-                points += len(result["dps"])
+                points += len(result)
                 if points > self.limits.max_datapoints:
                     raise bad_request(
                         f"the response would hold more than {self.limits.max_datapoints:,} data points "
@@ -124,7 +127,7 @@ class QueryEngine:
             self.realtime_below_ms,
             lambda level: self.history_ends.end_ms(query.metric, level, deadline),
         )
-        partials = PartialSet(len(starts), NEEDS[downsample.function])
+        partials = PartialSet(len(starts), _partials_needed(downsample.function, plan, starts))
         for segment in plan.segments:
             client = self.history if segment.source == "history" else self.realtime
             fetch_segment(
@@ -165,24 +168,29 @@ class QueryEngine:
             )
 
 
-def format_result(query: SubQuery, group: Group, request: QueryRequest) -> dict:
+def format_result(query: SubQuery, group: Group, request: QueryRequest) -> QueryResult:
     timestamps = group.timestamps if request.ms_resolution else group.timestamps // 1000
     values = group.values
     if not request.ms_resolution and len(timestamps) > 1:
         # Second resolution can fold several points into one second: the last one is kept.
         last = np.append(timestamps[1:] != timestamps[:-1], True)
         timestamps, values = timestamps[last], values[last]
-    numbers = [None if value != value else float(value) for value in values.tolist()]
-    stamps = timestamps.tolist()
-    dps = (
-        [list(pair) for pair in zip(stamps, numbers, strict=True)]
-        if request.arrays
-        else dict(zip(map(str, stamps), numbers, strict=True))
-    )
-    result: dict = {"metric": query.metric, "tags": group.tags, "aggregateTags": group.aggregate_tags, "dps": dps}
-    if request.show_query:
-        result["query"] = query.describe()
-    return result
+    head = {"metric": query.metric, "tags": group.tags, "aggregateTags": group.aggregate_tags}
+    return QueryResult(head, timestamps, values, query.describe() if request.show_query else None)
+
+
+def _partials_needed(function: str, plan: Plan, starts: np.ndarray) -> tuple[str, ...]:
+    """What each segment reads: the downsample function itself, computed by VictoriaMetrics, when no
+    bucket has parts in two segments (nothing to merge); else the partial aggregates it needs."""
+    cuts = [segment.start_ms for segment in plan.segments[1:]]
+    if all(_is_bucket_start(cut, starts) for cut in cuts):
+        return (function,)
+    return NEEDS[function]
+
+
+def _is_bucket_start(ts_ms: int, starts: np.ndarray) -> bool:
+    index = int(np.searchsorted(starts, ts_ms))
+    return index < len(starts) and int(starts[index]) == ts_ms
 
 
 def _merge_same_tags(series: list[Series]) -> list[Series]:

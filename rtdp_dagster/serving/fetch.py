@@ -5,6 +5,8 @@ Realtime: raw points, aggregated by VictoriaMetrics per window (``count_over_tim
 History: the rollup rows of one level; counts and sums add up and min and max combine across the
 ``part`` series inside VictoriaMetrics, first and last come per part and are merged here in part
 (time) order. Calendar-month buckets have uneven widths: history reads those rows raw (they are few).
+A segment whose buckets no other segment shares reads the downsample function itself (aggregates
+``("avg",)``: ``avg_over_time``, or the rollups' sum / count), so only the answer comes back.
 History reads are kept in a SegmentCache for a short while: rollups change only when re-published.
 """
 
@@ -110,9 +112,17 @@ def expression(source: Source, level: str | None, aggregates: tuple[str, ...], w
         parts = [(f"{name}_over_time({source.selector()}{window})", name) for name in aggregates]
         if len(parts) == 1:
             return parts[0][0]
-        labelled = [f"label_set({text}, {metricsql.string_literal(_AGG_LABEL)}, {metricsql.string_literal(name)})"
-                    for text, name in parts]  # fmt: skip
+        labelled = [
+            f"label_set({text}, {metricsql.string_literal(_AGG_LABEL)}, {metricsql.string_literal(name)})"
+            for text, name in parts
+        ]
         return f"union({', '.join(labelled)})"
+    if aggregates == ("avg",):
+        sums, counts = (
+            f"sum without (part, agg) (sum_over_time({source.selector(level, (name,))}{window}))"
+            for name in ("sum", "count")
+        )
+        return f"{sums} / {counts}"
     texts = []
     additive = tuple(name for name in aggregates if name in ("count", "sum"))
     if additive:
@@ -126,16 +136,20 @@ def expression(source: Source, level: str | None, aggregates: tuple[str, ...], w
     return texts[0] if len(texts) == 1 else f"union({', '.join(texts)})"
 
 
-def _evaluated(segment: Segment, source: Source, runs: list[Run], aggregates: tuple[str, ...], deadline: Deadline,
-               pool: Executor) -> list[Contribution]:  # fmt: skip
-    jobs = []
+def _evaluated(
+    segment: Segment, source: Source, runs: list[Run], aggregates: tuple[str, ...], deadline: Deadline, pool: Executor
+) -> list[Contribution]:
+    calls = []
     for run in runs:
         query = expression(source, segment.level, aggregates, run.width_ms)
         for first, last in steps(run.start_ms, run.start_ms + (run.count - 1) * run.width_ms, run.width_ms):
-            jobs.append(pool.submit(source.client.query_range, query, first, last, run.width_ms, deadline))
+            calls.append((query, first, last, run.width_ms, deadline))
+    if len(calls) == 1:  # the common case: no hand-over to another thread
+        answers = [source.client.query_range(*calls[0])]
+    else:
+        answers = [job.result() for job in [pool.submit(source.client.query_range, *call) for call in calls]]
     contributions = []
-    for job in jobs:  # in submission order, which is time order
-        found: list[RawSeries] = job.result()
+    for found in answers:  # in call order, which is time order
         # first and last come per part: merged in part order, which is time order.
         found.sort(key=lambda series: series.labels.get("part", ""))
         for series in found:
@@ -145,8 +159,16 @@ def _evaluated(segment: Segment, source: Source, runs: list[Run], aggregates: tu
     return contributions
 
 
-def _history_rows(segment: Segment, source: Source, starts: np.ndarray, aggregates: tuple[str, ...],
-                  deadline: Deadline, max_samples: int) -> list[Contribution]:  # fmt: skip
+def _history_rows(
+    segment: Segment,
+    source: Source,
+    starts: np.ndarray,
+    aggregates: tuple[str, ...],
+    deadline: Deadline,
+    max_samples: int,
+) -> list[Contribution]:
+    if aggregates == ("avg",):
+        return _averages(_history_rows(segment, source, starts, ("sum", "count"), deadline, max_samples))
     selector = source.selector(segment.level, aggregates)
     rows = source.client.export(selector, segment.start_ms, segment.end_ms - 1, deadline, max_samples)
     grouped: dict[tuple, list[RawSeries]] = {}
@@ -167,3 +189,20 @@ def _history_rows(segment: Segment, source: Source, starts: np.ndarray, aggregat
         window_starts = np.maximum(starts[present], segment.start_ms)
         contributions.append(Contribution(dict(key), aggregate, window_starts, reduced[present]))
     return contributions
+
+
+def _averages(contributions: list[Contribution]) -> list[Contribution]:
+    """sum / count per series and window, from the sum and count contributions of the same windows."""
+    by_series: dict[tuple, dict[str, Contribution]] = {}
+    for item in contributions:
+        by_series.setdefault(tuple(sorted(item.tags.items())), {})[item.aggregate] = item
+    averages = []
+    for parts in by_series.values():
+        sums, counts = parts.get("sum"), parts.get("count")
+        if sums is None or counts is None:
+            continue
+        shared, at_sum, at_count = np.intersect1d(sums.window_starts, counts.window_starts, return_indices=True)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            values = sums.values[at_sum] / counts.values[at_count]
+        averages.append(Contribution(sums.tags, "avg", shared, values))
+    return averages

@@ -18,7 +18,7 @@ _ERROR = {
     "description": "OpenTSDB-style error",
     "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}},
 }
-_ERRORS = {"400": _ERROR, "502": _ERROR, "504": _ERROR}
+_ERRORS = {"400": _ERROR, "413": _ERROR, "502": _ERROR, "504": _ERROR}
 
 
 def _json(schema: dict, description: str = "OK") -> dict:
@@ -200,7 +200,8 @@ def openapi_document() -> dict:
                 "The OpenTSDB 2.x HTTP query API over rtdp's realtime TSDB and rollups (Grafana's OpenTSDB data "
                 "source). Queries are routed by range and downsample interval and merged at the boundary where the "
                 'rollups end; the tags rollup, agg and part are reserved. Errors: {"error": {"code", "message"}}: '
-                "400 for a bad query, 502 for an unreachable TSDB, 504 for a timeout."
+                "400 for a bad query, 413 for a body over serve.max_body_bytes, 502 for an unreachable TSDB, 504 "
+                "for a timeout."
             ),
         },
         "paths": {

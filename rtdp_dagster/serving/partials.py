@@ -23,6 +23,10 @@ NEEDS = {
     "last": ("last",),
 }
 
+# Downsample functions a source may compute whole when no bucket is shared with another source
+# (the other functions are their own partial aggregates): never merged within one bucket.
+FINAL = ("avg",)
+
 SeriesKey = tuple[tuple[str, str], ...]
 
 
@@ -41,7 +45,9 @@ class PartialSet:
     def __init__(self, buckets: int, aggregates: tuple[str, ...]) -> None:
         self.buckets = buckets
         self.aggregates = aggregates
-        self.series: dict[SeriesKey, dict[str, np.ndarray]] = {}
+        self.series: dict[SeriesKey, dict[str, np.ndarray]] = {}  # only the aggregates seen so far
+        self._empty = np.full(buckets, np.nan)
+        self._empty.flags.writeable = False
         self.tags: dict[SeriesKey, dict[str, str]] = {}
 
     def add(self, tags: dict[str, str], aggregate: str, index: np.ndarray, values: np.ndarray) -> None:
@@ -49,17 +55,20 @@ class PartialSet:
         key = key_of(tags)
         arrays = self.series.get(key)
         if arrays is None:
-            arrays = self.series[key] = {name: np.full(self.buckets, np.nan) for name in self.aggregates}
+            arrays = self.series[key] = {}
             self.tags[key] = tags
         incoming = np.full(self.buckets, np.nan)
         incoming[index] = values
-        arrays[aggregate] = merge(aggregate, arrays[aggregate], incoming)
+        earlier = arrays.get(aggregate)
+        # The first contribution is taken as it is: merging with all-NaN changes nothing.
+        arrays[aggregate] = incoming if earlier is None else merge(aggregate, earlier, incoming)
 
     def evaluate(self, function: str) -> dict[SeriesKey, np.ndarray]:
         """Per series, the downsample function's value per bucket (NaN: empty bucket)."""
         result = {}
-        for key, arrays in self.series.items():
-            if function == "avg":
+        for key, found in self.series.items():
+            arrays = {name: found.get(name, self._empty) for name in self.aggregates}
+            if function == "avg" and "avg" not in arrays:
                 with np.errstate(divide="ignore", invalid="ignore"):
                     values = arrays["sum"] / arrays["count"]
                 values[~(arrays["count"] > 0)] = np.nan
@@ -78,7 +87,7 @@ def merge(aggregate: str, earlier: np.ndarray, later: np.ndarray) -> np.ndarray:
         return np.fmax(earlier, later)
     if aggregate == "first":
         return np.where(np.isnan(earlier), later, earlier)
-    if aggregate == "last":
+    if aggregate == "last" or aggregate in FINAL:
         return np.where(np.isnan(later), earlier, later)
     raise ValueError(f"unknown partial aggregate {aggregate!r}")
 

@@ -6,6 +6,7 @@ A backend that cannot be reached answers 502, one that is too slow 504, and a qu
 
 from __future__ import annotations
 
+import contextlib
 import threading
 import time
 from collections.abc import Iterator
@@ -14,12 +15,15 @@ from dataclasses import dataclass
 import numpy as np
 import orjson
 import requests
+import requests.adapters
 
 from rtdp_dagster.serving.errors import backend_timeout, backend_unavailable, bad_request
 
 _CONNECT_TIMEOUT_S = 3.0
 # VictoriaMetrics refuses query_range results longer than -search.maxPointsPerTimeseries (30,000).
 MAX_STEPS_PER_REQUEST = 10_000
+# Keep-alive connections per TSDB: the router's TSDB threads plus the request threads that call inline.
+_POOL_SIZE = 32
 
 
 class Deadline:
@@ -44,25 +48,43 @@ class RawSeries:
 
 
 class VmClient:
-    def __init__(self, base_url: str, name: str) -> None:
+    """One keep-alive connection pool per TSDB, shared by every request thread and warmed at start."""
+
+    def __init__(
+        self, base_url: str, name: str, connections: int = _POOL_SIZE, max_response_bytes: int | None = None
+    ) -> None:
         self.base_url = base_url.rstrip("/")
         self.name = name
-        self._local = threading.local()
+        self.max_response_bytes = max_response_bytes
+        self._shared = requests.Session()
+        # Uncompressed: on the loopback, gzip costs both sides more CPU than it saves in transfer.
+        self._shared.headers["Accept-Encoding"] = "identity"
+        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections, pool_block=False)
+        self._shared.mount("http://", adapter)
+        self._shared.mount("https://", adapter)
 
-    def _session(self) -> requests.Session:
-        session = getattr(self._local, "session", None)
-        if session is None:
-            session = self._local.session = requests.Session()
-        return session
+    def warm(self, connections: int = 4) -> None:
+        """Open a few keep-alive connections now, so the first queries do not pay for the TCP handshakes."""
+
+        def ping() -> None:
+            # A TSDB that is down is reported by the query that needs it.
+            with contextlib.suppress(requests.RequestException):
+                self._shared.get(f"{self.base_url}/health", timeout=_CONNECT_TIMEOUT_S).close()
+
+        threads = [threading.Thread(target=ping, daemon=True) for _ in range(connections)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(_CONNECT_TIMEOUT_S)
 
     def _call(self, method: str, path: str, params: dict, deadline: Deadline, stream: bool = False):
         url = f"{self.base_url}{path}"
         timeout = (min(_CONNECT_TIMEOUT_S, deadline.remaining()), deadline.remaining())
         try:
             if method == "POST":
-                response = self._session().post(url, data=params, timeout=timeout, stream=stream)
+                response = self._shared.post(url, data=params, timeout=timeout, stream=stream)
             else:
-                response = self._session().get(url, params=params, timeout=timeout, stream=stream)
+                response = self._shared.get(url, params=params, timeout=timeout, stream=stream)
         except requests.Timeout:
             raise backend_timeout(f"the {self.name} TSDB at {self.base_url} did not answer in time") from None
         except requests.RequestException as exc:
@@ -78,9 +100,11 @@ class VmClient:
         return response
 
     def _json(self, method: str, path: str, params: dict, deadline: Deadline) -> dict:
-        response = self._call(method, path, params, deadline)
+        return self._payload(self._call(method, path, params, deadline).content, path)
+
+    def _payload(self, content: bytes, path: str) -> dict:
         try:
-            payload = orjson.loads(response.content)
+            payload = orjson.loads(content)
         except orjson.JSONDecodeError:
             raise backend_unavailable(f"the {self.name} TSDB answered {path} with invalid JSON") from None
         if not isinstance(payload, dict) or payload.get("status") != "success":
@@ -89,19 +113,40 @@ class VmClient:
 
     def query_range(self, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: Deadline) -> list[RawSeries]:
         """Evaluate expr at start, start+step, ..., end (no start alignment: nocache=1)."""
-        payload = self._json(
-            "POST",
-            "/api/v1/query_range",
-            {
-                "query": expr,
-                "start": _seconds(start_ms),
-                "end": _seconds(end_ms),
-                "step": f"{step_ms}ms",
-                "nocache": "1",
-            },
-            deadline,
-        )
-        return [_matrix_series(item) for item in payload["data"]["result"]]
+        params = {
+            "query": expr,
+            "start": _seconds(start_ms),
+            "end": _seconds(end_ms),
+            "step": f"{step_ms}ms",
+            "nocache": "1",
+        }
+        response = self._call("POST", "/api/v1/query_range", params, deadline, stream=True)
+        content = self._capped(response, deadline)
+        found = fast_matrix(content)
+        if found is not None:
+            return found
+        return _matrix(self._payload(content, "/api/v1/query_range")["data"]["result"])
+
+    def _capped(self, response: requests.Response, deadline: Deadline) -> bytes:
+        """The body, refused past max_response_bytes: a query over too many series or points is stopped
+        while it streams in, before the router holds it (and before it is parsed)."""
+        chunks, size = [], 0
+        try:
+            for chunk in response.iter_content(chunk_size=1 << 16):
+                deadline.remaining()
+                size += len(chunk)
+                if self.max_response_bytes is not None and size > self.max_response_bytes:
+                    raise bad_request(
+                        f"the query selects more series and points than the router holds "
+                        f"({self.max_response_bytes:,} bytes from the {self.name} TSDB, set by serve.max_series "
+                        "and serve.max_datapoints); narrow the tag filters or use a coarser downsample"
+                    )
+                chunks.append(chunk)
+        except requests.RequestException:
+            raise backend_unavailable(f"the {self.name} TSDB broke off its answer") from None
+        finally:
+            response.close()
+        return b"".join(chunks)
 
     def instant(self, expr: str, at_ms: int, deadline: Deadline) -> list[tuple[dict[str, str], int, float]]:
         payload = self._json(
@@ -175,11 +220,70 @@ def steps(start_ms: int, end_ms: int, step_ms: int) -> Iterator[tuple[int, int]]
         first = last + step_ms
 
 
-def _matrix_series(item: dict) -> RawSeries:
-    values = item.get("values") or []
-    timestamps = np.fromiter((round(float(pair[0]) * 1000) for pair in values), dtype=np.int64, count=len(values))
-    numbers = np.fromiter((float(pair[1]) for pair in values), dtype=np.float64, count=len(values))
-    return RawSeries(item["metric"], timestamps, numbers)
+_MATRIX_START = b'{"status":"success","data":{"resultType":"matrix","result":['
+_SERIES = b'{"metric":'
+# A raw quote never occurs inside a JSON string, so these byte sequences only occur as structure.
+_VALUES = b'},"values":['
+_PAIRS_END = b"]]"
+
+
+def fast_matrix(content: bytes) -> list[RawSeries] | None:
+    """VictoriaMetrics' query_range answer as arrays without a Python object per sample: the values
+    of every series, stripped of brackets and quotes, are parsed as one JSON list of numbers. None
+    when the answer is not a plain matrix of finite numbers (the general path handles it)."""
+    if not content.startswith(_MATRIX_START):
+        return None
+    labels, texts, lengths = [], [], []
+    for chunk in content[len(_MATRIX_START) :].split(_SERIES)[1:]:
+        cut = chunk.find(_VALUES)
+        end = chunk.find(_PAIRS_END, cut)
+        if cut < 0 or end < 0:
+            return None
+        labels.append(chunk[: cut + 1])
+        text = chunk[cut + len(_VALUES) : end + 1].translate(None, b'[]"')
+        texts.append(text)
+        lengths.append(text.count(b",") // 2 + 1 if text else 0)
+    try:
+        flat = np.array(orjson.loads(b"[" + b",".join(text for text in texts if text) + b"]"), dtype=np.float64)
+        metrics = [orjson.loads(text) for text in labels]
+    except orjson.JSONDecodeError:  # NaN or Inf among the values
+        return None
+    if len(flat) != 2 * sum(lengths):
+        return None
+    if not metrics:
+        return []
+    timestamps = np.rint(flat[0::2] * 1000).astype(np.int64)
+    values = np.ascontiguousarray(flat[1::2])
+    bounds = np.cumsum(lengths)[:-1]
+    return [
+        RawSeries(metric, stamps, numbers)
+        for metric, stamps, numbers in zip(metrics, np.split(timestamps, bounds), np.split(values, bounds), strict=True)
+    ]
+
+
+def _matrix(result: list[dict]) -> list[RawSeries]:
+    """A query_range matrix as arrays: every series' timestamps and values converted in one call each."""
+    if not result:
+        return []
+    pairs = [item.get("values") or [] for item in result]
+    flat = [pair for series in pairs for pair in series]
+    seconds = np.array([pair[0] for pair in flat], dtype=np.float64)
+    timestamps = np.rint(seconds * 1000).astype(np.int64)
+    values = _numbers([pair[1] for pair in flat])
+    bounds = np.cumsum([len(series) for series in pairs])[:-1]
+    return [
+        RawSeries(item["metric"], stamps, numbers)
+        for item, stamps, numbers in zip(result, np.split(timestamps, bounds), np.split(values, bounds), strict=True)
+    ]
+
+
+def _numbers(texts: list[str]) -> np.ndarray:
+    """VictoriaMetrics' sample values (decimal strings) as floats: parsed by orjson in one call, which is
+    several times faster than one float() per value; NaN and Inf are not JSON and take the slow path."""
+    try:
+        return np.array(orjson.loads("[" + ",".join(texts) + "]"), dtype=np.float64)
+    except orjson.JSONDecodeError:
+        return np.array(texts, dtype=np.float64)
 
 
 def _lines(response: requests.Response, deadline: Deadline) -> Iterator[bytes]:

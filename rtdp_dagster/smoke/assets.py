@@ -6,11 +6,11 @@ import uuid
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 
+from rtdp_dagster.dagster_common import OWNERS
 from rtdp_dagster.resources import DeltaTablesResource, KafkaResource, TsdbResource
 from rtdp_dagster.smoke import flow
 
 GROUP = "smoke"
-OWNERS = ["team:platform"]
 
 
 @dg.asset(

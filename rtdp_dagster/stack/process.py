@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import pwd
 import signal
 import socket
 import subprocess
@@ -16,6 +17,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from rtdp_dagster.stack.errors import StackError
 
@@ -52,6 +54,14 @@ def port_in_use(host: str, port: int) -> bool:
         return probe.connect_ex((host, port)) == 0
 
 
+def run_as(user: str | None) -> dict[str, Any]:
+    """subprocess keyword arguments that run a child as user, with that user's group only."""
+    if user is None:
+        return {}
+    account = pwd.getpwnam(user)
+    return {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+
+
 def wait_until(predicate: Callable[[], bool], timeout_s: float, interval_s: float = 0.2) -> bool:
     deadline = time.monotonic() + timeout_s
     while True:
@@ -73,6 +83,20 @@ class ServiceSpec:
     cwd: Path | None = None
     # Runs before the first start (e.g. formatting Kafka's storage); must be idempotent.
     prepare: Callable[[], None] | None = None
+    # Services of the same stack that must be healthy before this one starts (a worker needs its master).
+    depends_on: tuple[str, ...] = ()
+    # Runs each time `up` finds the service healthy (e.g. creating databases); must be idempotent.
+    # Returns a line for the log, or None.
+    when_healthy: Callable[[], str | None] | None = None
+    # How to ask for a clean stop: the signal, and whether the whole process group gets it (JVM
+    # launchers and their children) or only the leader (a server that stops its own children).
+    stop_signal: signal.Signals = signal.SIGTERM
+    signal_group_on_stop: bool = True
+    # The system user the process runs as (None: this one); only root can switch.
+    user: str | None = None
+    # Services of one group are asked to stop at the same time: the Kafka nodes, whose last node
+    # would otherwise wait for a quorum that left before it.
+    stop_group: str | None = None
 
 
 class ManagedProcess:
@@ -126,6 +150,7 @@ class ManagedProcess:
                     cwd=self.spec.cwd,
                     env={**os.environ, **self.spec.env},
                     start_new_session=True,  # survives the CLI; stopped as a process group
+                    **run_as(self.spec.user),
                 )
             except FileNotFoundError:
                 raise self._fail(f"executable not found: {self.spec.command[0]}") from None
@@ -143,17 +168,45 @@ class ManagedProcess:
             raise self._fail(f"not healthy after {timeout_s:.0f}s")
 
     def stop(self, timeout_s: float) -> bool:
-        """SIGTERM the process group, SIGKILL after timeout_s; True if something was stopped."""
+        """The stop signal (SIGTERM to the process group by default), SIGKILL to the group after
+        timeout_s; True if something was stopped."""
+        pid = self.request_stop()
+        if pid is None:
+            return False
+        self.finish_stop(pid, timeout_s)
+        return True
+
+    def request_stop(self) -> int | None:
+        """Send the stop signal without waiting; the pid it went to, or None if nothing runs."""
+        pid = self.pid()
+        if pid is None:
+            return None
+        with contextlib.suppress(ProcessLookupError):
+            if self.spec.signal_group_on_stop:
+                os.killpg(pid, self.spec.stop_signal)
+            else:
+                os.kill(pid, self.spec.stop_signal)
+        return pid
+
+    def finish_stop(self, pid: int, timeout_s: float) -> None:
+        """Wait up to timeout_s for the process asked to stop, then SIGKILL its group."""
+        stopped = wait_until(lambda: _start_ticks(pid) is None, timeout_s)
+        # Also after a clean exit of the leader: a child it left behind must not outlive the stack.
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        if not stopped:
+            wait_until(lambda: _start_ticks(pid) is None, 10)
+        _reap(pid)
+        self.pid_file.unlink(missing_ok=True)
+
+    def kill(self) -> bool:
+        """SIGKILL the whole process group at once, as a machine failure would; True if it was running."""
         pid = self.pid()
         if pid is None:
             return False
-        for sig in (signal.SIGTERM, signal.SIGKILL):
-            try:
-                os.killpg(pid, sig)
-            except ProcessLookupError:
-                break
-            if wait_until(lambda: _start_ticks(pid) is None, timeout_s if sig == signal.SIGTERM else 10):
-                break
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pid, signal.SIGKILL)
+        wait_until(lambda: _start_ticks(pid) is None, 10)
         _reap(pid)
         self.pid_file.unlink(missing_ok=True)
         return True

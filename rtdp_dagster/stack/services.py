@@ -1,5 +1,6 @@
 """The local services of the stack, built from configuration: Kafka (KRaft), two
-VictoriaMetrics instances (realtime, history) and a Spark Connect server."""
+VictoriaMetrics instances (realtime, history) and a Spark Connect server; in the cluster profile
+three Kafka nodes, PostgreSQL and a Spark standalone master with workers under Spark Connect."""
 
 from __future__ import annotations
 
@@ -13,12 +14,15 @@ from pathlib import Path
 
 import requests
 
-from rtdp_dagster.config import Settings, VictoriaMetricsInstance
+from rtdp_dagster.config import KafkaNode, Settings, StackProfile, VictoriaMetricsInstance
+from rtdp_dagster.config.stack_profile import PASSWORD_ENV
 from rtdp_dagster.heartbeat import read_heartbeat
-from rtdp_dagster.spark.conf import platform_conf
 from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.jars import jar_paths, require_jars, require_spark_jars
+from rtdp_dagster.stack.postgres import postgres_spec
 from rtdp_dagster.stack.process import ServiceSpec, port_in_use
+from rtdp_dagster.stack.spark_conf import platform_conf
+from rtdp_dagster.stack.spark_standalone import MASTER_SERVICE, master_spec, worker_specs
 
 _LOG4J2 = """\
 status = warn
@@ -39,31 +43,44 @@ logger.controller.level = INFO
 """
 
 
-def _kafka_server_properties(settings: Settings, data_dir: Path) -> str:
+def kafka_server_properties(settings: Settings, node: KafkaNode, data_dir: Path) -> str:
+    """server.properties of one node: every node of the profile is a broker and a KRaft voter."""
     host, kafka = settings.stack.bind_host, settings.stack.kafka
-    return "\n".join(
-        [
-            "process.roles=broker,controller",
-            "node.id=1",
-            f"controller.quorum.voters=1@{host}:{kafka.controller_port}",
-            f"listeners=PLAINTEXT://{host}:{kafka.port},CONTROLLER://{host}:{kafka.controller_port}",
-            f"advertised.listeners=PLAINTEXT://{host}:{kafka.port}",
-            "controller.listener.names=CONTROLLER",
-            "inter.broker.listener.name=PLAINTEXT",
-            "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
-            f"log.dirs={data_dir}",
-            "num.partitions=3",
-            "offsets.topic.replication.factor=1",
-            "transaction.state.log.replication.factor=1",
-            "transaction.state.log.min.isr=1",
-            "share.coordinator.state.topic.replication.factor=1",
-            "share.coordinator.state.topic.min.isr=1",
-            "group.initial.rebalance.delay.ms=0",
-            # Topics come from configuration only; a typo in a topic name must not create one.
-            "auto.create.topics.enable=false",
-            "",
+    nodes = settings.stack.kafka_nodes()
+    voters = ",".join(f"{other.node_id}@{host}:{other.controller_port}" for other in nodes)
+    if settings.stack.clustered:
+        replicas, insync = kafka.cluster_replication_factor, kafka.cluster_min_insync_replicas
+    else:
+        replicas, insync = 1, 1
+    lines = [
+        "process.roles=broker,controller",
+        f"node.id={node.node_id}",
+        f"controller.quorum.voters={voters}",
+        f"listeners=PLAINTEXT://{host}:{node.port},CONTROLLER://{host}:{node.controller_port}",
+        f"advertised.listeners=PLAINTEXT://{host}:{node.port}",
+        "controller.listener.names=CONTROLLER",
+        "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=CONTROLLER:PLAINTEXT,PLAINTEXT:PLAINTEXT",
+        f"log.dirs={data_dir}",
+        "num.partitions=3",
+        f"offsets.topic.replication.factor={replicas}",
+        f"transaction.state.log.replication.factor={replicas}",
+        f"transaction.state.log.min.isr={insync}",
+        f"share.coordinator.state.topic.replication.factor={replicas}",
+        f"share.coordinator.state.topic.min.isr={insync}",
+        "group.initial.rebalance.delay.ms=0",
+        # Topics come from configuration only; a typo in a topic name must not create one.
+        "auto.create.topics.enable=false",
+    ]
+    if settings.stack.clustered:
+        lines += [
+            # Topics created without their own settings are replicated like the configured ones.
+            f"default.replication.factor={replicas}",
+            f"min.insync.replicas={insync}",
+            # A replica that missed writes never becomes leader: an outage, never silent loss.
+            "unclean.leader.election.enable=false",
         ]
-    )
+    return "\n".join([*lines, ""])
 
 
 def _require_java(settings: Settings, service: str) -> None:
@@ -72,15 +89,22 @@ def _require_java(settings: Settings, service: str) -> None:
 
 
 def kafka_spec(settings: Settings) -> ServiceSpec:
-    home = settings.run_dir / "kafka"
+    """The single-node profile's Kafka (the first node of the cluster profile is `kafka-1`)."""
+    return kafka_node_spec(settings, settings.stack.kafka_nodes()[0])
+
+
+def kafka_node_spec(settings: Settings, node: KafkaNode) -> ServiceSpec:
+    """One Kafka node, under <run_dir>/<service>; its own start, stop and kill for fault drills."""
+    home = settings.run_dir / node.service
     data_dir = home / "data"
     properties = home / "server.properties"
     log4j = home / "log4j2.properties"
     kafka = settings.stack.kafka
+    heap = kafka.cluster_node_heap if settings.stack.clustered else kafka.heap
     classpath = ":".join(str(jar) for jar in jar_paths(settings.jars_dir, "kafka"))
     jvm = [
         settings.stack.java,
-        f"-Xmx{kafka.heap}",
+        f"-Xmx{heap}",
         "-XX:+UseG1GC",
         "-Djava.awt.headless=true",
         f"-Dlog4j2.configurationFile={log4j}",
@@ -89,10 +113,10 @@ def kafka_spec(settings: Settings) -> ServiceSpec:
     ]
 
     def prepare() -> None:
-        _require_java(settings, "kafka")
-        require_jars(settings.jars_dir, "kafka", "kafka")
+        _require_java(settings, node.service)
+        require_jars(settings.jars_dir, "kafka", node.service)
         home.mkdir(parents=True, exist_ok=True)
-        properties.write_text(_kafka_server_properties(settings, data_dir))
+        properties.write_text(kafka_server_properties(settings, node, data_dir))
         log4j.write_text(_LOG4J2)
         if (data_dir / "meta.properties").exists():
             return
@@ -104,16 +128,17 @@ def kafka_spec(settings: Settings) -> ServiceSpec:
         )
         if result.returncode != 0:
             message = (result.stderr or result.stdout).strip().splitlines()
-            raise StackError(f"kafka: formatting storage failed: {message[-1] if message else result.returncode}")
+            detail = message[-1] if message else result.returncode
+            raise StackError(f"{node.service}: formatting storage failed: {detail}")
 
     def health() -> bool:
         # The broker answers metadata requests once it has joined the KRaft quorum.
         from kafka import KafkaAdminClient
 
-        if not port_in_use(settings.stack.bind_host, kafka.port):
+        if not port_in_use(settings.stack.bind_host, node.port):
             return False
         admin = KafkaAdminClient(
-            bootstrap_servers=f"{settings.stack.bind_host}:{kafka.port}",
+            bootstrap_servers=f"{settings.stack.bind_host}:{node.port}",
             request_timeout_ms=3000,
             client_id="rtdp-health",
         )
@@ -124,12 +149,13 @@ def kafka_spec(settings: Settings) -> ServiceSpec:
             admin.close()
 
     return ServiceSpec(
-        name="kafka",
+        name=node.service,
         command=[*jvm, "kafka.Kafka", str(properties)],
         host=settings.stack.bind_host,
-        ports=[kafka.port, kafka.controller_port],
+        ports=[node.port, node.controller_port],
         health=health,
         prepare=prepare,
+        stop_group="kafka" if settings.stack.clustered else None,
     )
 
 
@@ -207,7 +233,13 @@ def spark_connect_spec(settings: Settings) -> ServiceSpec:
         env={"PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(settings.log_dir)},
         cwd=settings.run_dir,
         prepare=lambda: _prepare_spark(settings),
+        # Attached to the standalone master: started once the master takes applications.
+        depends_on=(MASTER_SERVICE,) if _standalone_enabled(settings) else (),
     )
+
+
+def _standalone_enabled(settings: Settings) -> bool:
+    return settings.stack.clustered and settings.stack.spark_standalone.enabled
 
 
 def _prepare_spark(settings: Settings) -> None:
@@ -259,21 +291,31 @@ def dagster_command(settings: Settings) -> list[str]:
     """`dagster dev` (webserver + daemon) on the rtdp code location."""
     workspace = Path(__file__).resolve().parents[2] / "workspace.yaml"
     return [
-        str(Path(sys.executable).parent / "dagster"), "dev", "-w", str(workspace),
-        "-h", settings.stack.bind_host, "-p", str(settings.dagster.webserver_port),
-    ]  # fmt: skip
+        str(Path(sys.executable).parent / "dagster"),
+        "dev",
+        "-w",
+        str(workspace),
+        "-h",
+        settings.stack.bind_host,
+        "-p",
+        str(settings.dagster.webserver_port),
+    ]
 
 
 def dagster_spec(settings: Settings) -> ServiceSpec:
     """The Dagster webserver and daemon, healthy once the webserver answers /server_info."""
     host, port = settings.stack.bind_host, settings.dagster.webserver_port
+    env = {"DAGSTER_HOME": str(settings.dagster.home)}
+    if settings.stack.clustered and settings.postgres.password is not None:
+        # dagster.yaml reads the storage password from this variable, whichever source set it.
+        env[PASSWORD_ENV] = settings.postgres.password.get_secret_value()
     return ServiceSpec(
         name="dagster",
         command=dagster_command(settings),
         host=host,
         ports=[port],
         health=lambda: _answers(f"http://{host}:{port}/server_info"),
-        env={"DAGSTER_HOME": str(settings.dagster.home)},
+        env=env,
         cwd=Path(__file__).resolve().parents[2],
         prepare=lambda: _prepare_dagster(settings),
     )
@@ -285,23 +327,64 @@ def _prepare_dagster(settings: Settings) -> None:
     ensure_dagster_home(settings)
 
 
-def all_specs(settings: Settings, include_disabled: bool = False) -> list[ServiceSpec]:
-    """Every enabled service (every known one with include_disabled, to stop or show), in start order."""
-    stack = settings.stack
-    if include_disabled:
-        stack = stack.model_copy(deep=True)
-        for service in (stack.kafka, stack.victoria_metrics.realtime, stack.victoria_metrics.history,
-                        stack.spark_connect, stack.stream, stack.ingest, stack.serve, stack.dagster):  # fmt: skip
+def _with_profile(settings: Settings, profile: StackProfile, everything: bool) -> Settings:
+    """The same settings under another profile, or with every service enabled; unvalidated, so only
+    for building specs (what to stop or show), never for connecting."""
+    stack = settings.stack.model_copy(deep=True)
+    stack.profile = profile
+    if everything:
+        for service in (
+            stack.kafka,
+            stack.victoria_metrics.realtime,
+            stack.victoria_metrics.history,
+            stack.spark_connect,
+            stack.spark_standalone,
+            stack.postgres,
+            stack.stream,
+            stack.ingest,
+            stack.serve,
+            stack.dagster,
+        ):
             service.enabled = True
-        settings = settings.model_copy(update={"stack": stack})
+    return settings.model_copy(update={"stack": stack})
+
+
+def infrastructure_specs(settings: Settings) -> list[ServiceSpec]:
+    """The engines of the active profile, in start order."""
+    stack = settings.stack
     specs: list[ServiceSpec] = []
     if stack.kafka.enabled:
-        specs.append(kafka_spec(settings))
+        specs += [kafka_node_spec(settings, node) for node in stack.kafka_nodes()]
+    if stack.clustered and stack.postgres.enabled:
+        specs.append(postgres_spec(settings))
     for role, instance in (("realtime", stack.victoria_metrics.realtime), ("history", stack.victoria_metrics.history)):
         if instance.enabled:
             specs.append(victoria_metrics_spec(settings, role, instance))
+    if _standalone_enabled(settings):
+        specs += [master_spec(settings), *worker_specs(settings)]
     if stack.spark_connect.enabled:
         specs.append(spark_connect_spec(settings))
+    return specs
+
+
+def all_specs(settings: Settings, include_disabled: bool = False) -> list[ServiceSpec]:
+    """Every enabled service of the active profile, in start order. With include_disabled, every
+    service of either profile (what `down` may have to stop, what `status` may find running)."""
+    if include_disabled:
+        settings = _with_profile(settings, settings.stack.profile, everything=True)
+    infrastructure = infrastructure_specs(settings)
+    if include_disabled:
+        other = _with_profile(settings, "single" if settings.stack.clustered else "cluster", everything=True)
+        names = {spec.name for spec in infrastructure}
+        infrastructure += [spec for spec in infrastructure_specs(other) if spec.name not in names]
+    return infrastructure + _platform_specs(settings, [spec.name for spec in infrastructure])
+
+
+def _platform_specs(settings: Settings, infrastructure: list[str]) -> list[ServiceSpec]:
+    """rtdp's own long-running services; in the cluster profile started once every engine is healthy
+    (Dagster's storage and the collection state must exist first)."""
+    stack = settings.stack
+    specs: list[ServiceSpec] = []
     if stack.stream.enabled:
         heartbeat = settings.run_dir / "stream" / "heartbeat.json"
         specs.append(platform_service_spec(settings, "stream", heartbeat, settings.stream.heartbeat_stale_s))
@@ -311,4 +394,7 @@ def all_specs(settings: Settings, include_disabled: bool = False) -> list[Servic
         specs.append(serve_spec(settings))
     if stack.dagster.enabled:
         specs.append(dagster_spec(settings))
+    if stack.clustered:
+        for spec in specs:
+            spec.depends_on = tuple(infrastructure)
     return specs

@@ -17,11 +17,15 @@ def ensure_topics(kafka: KafkaConfig) -> list[str]:
         missing = [topic for topic in kafka.topics if topic.name not in existing]
         created = []
         for topic in missing:
+            configs = {"retention.ms": str(topic.retention_ms), "message.timestamp.type": topic.timestamp_type}
+            if topic.min_insync_replicas is not None:
+                configs["min.insync.replicas"] = str(topic.min_insync_replicas)
             new_topic = NewTopic(
                 name=topic.name,
                 num_partitions=topic.partitions,
-                replication_factor=topic.replication_factor,
-                topic_configs={"retention.ms": str(topic.retention_ms), "message.timestamp.type": topic.timestamp_type},
+                # Settings derive it from the stack profile; 1 only for a TopicConfig built by hand.
+                replication_factor=topic.replication_factor or 1,
+                topic_configs=configs,
             )
             try:
                 admin.create_topics([new_topic])

@@ -83,9 +83,15 @@ def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecor
     restore_dedup_state(spark, dedup, checkpoint, bronze_path)
     master = MasterDataCache(spark, settings.delta.table_path(settings.master_data.table), stream.master_check_s)
     realtime = RealtimeWriter(
-        spark, settings.tsdb.realtime, settings.tsdb.timeout_s, stream.tsdb_put_chunk, master,
-        settings.delta.table_path(tables.TSDB_REPAIR), dedup, state_file(checkpoint),
-    )  # fmt: skip
+        spark,
+        settings.tsdb.realtime,
+        settings.tsdb.timeout_s,
+        stream.tsdb_put_chunk,
+        master,
+        settings.delta.table_path(tables.TSDB_REPAIR),
+        dedup,
+        state_file(checkpoint),
+    )
     bronze = BronzeWriter(bronze_path, settings.delta.table_path(tables.QUARANTINE), checkpoint_app_id(checkpoint))
     rules, kinds = settings.validation, settings.quality.metric_kinds
     micro_batch = MicroBatch(
@@ -116,8 +122,9 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
     spark = stream_session(settings)
     recorder = ProgressRecorder(settings, spark)
     queries = [start_query(spark, settings, recorder, once)]
-    logger.info("stream running: queries %s, checkpoints under %s", [q.name for q in queries],
-                settings.stream.checkpoint_root)  # fmt: skip
+    logger.info(
+        "stream running: queries %s, checkpoints under %s", [q.name for q in queries], settings.stream.checkpoint_root
+    )
     last_flush = time.monotonic()
     try:
         while not stop.is_set():

@@ -89,9 +89,10 @@ def stream_heartbeat_fresh(platform: PlatformConfigResource) -> dg.AssetCheckRes
 
 
 stream_health_job = dg.define_asset_job(
-    "stream_health_job", selection=dg.AssetSelection.checks(stream_heartbeat_fresh),
+    "stream_health_job",
+    selection=dg.AssetSelection.checks(stream_heartbeat_fresh),
     description="Checks that the stream is alive.",
-)  # fmt: skip
+)
 stream_health_schedule = dg.ScheduleDefinition(
     job=stream_health_job, cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING
 )

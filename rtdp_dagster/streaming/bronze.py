@@ -96,15 +96,33 @@ class BronzeWriter:
         """
         stamp = _stamp(judged.sparkSession, batch_id, int(time.time() * 1000))
         if by_reason:
-            quarantine = judged.where(F.col("reason").isNotNull()).crossJoin(stamp).select(
-                "raw_key", "raw_value", "reason", "detail", "raw_size", *KAFKA_COORDINATES, "batch_id", "ingested_at",
-                F.to_date(F.col("kafka_timestamp")).alias("received_date"),
-            )  # fmt: skip
+            quarantine = (
+                judged.where(F.col("reason").isNotNull())
+                .crossJoin(stamp)
+                .select(
+                    "raw_key",
+                    "raw_value",
+                    "reason",
+                    "detail",
+                    "raw_size",
+                    *KAFKA_COORDINATES,
+                    "batch_id",
+                    "ingested_at",
+                    F.to_date(F.col("kafka_timestamp")).alias("received_date"),
+                )
+            )
             self._append(quarantine, self.quarantine_path, batch_id, "received_date")
         if accepted:
-            bronze = judged.where(F.col("reason").isNull()).crossJoin(stamp).select(
-                *envelope_columns(), *KAFKA_COORDINATES,
-                "batch_id", "ingested_at", F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).alias("event_date"),
-            )  # fmt: skip
+            bronze = (
+                judged.where(F.col("reason").isNull())
+                .crossJoin(stamp)
+                .select(
+                    *envelope_columns(),
+                    *KAFKA_COORDINATES,
+                    "batch_id",
+                    "ingested_at",
+                    F.to_date(F.timestamp_millis(F.col("envelope.ums_ts_"))).alias("event_date"),
+                )
+            )
             self._append(bronze, self.bronze_path, batch_id, "event_date")
         return {"bronze_rows": accepted, "quarantined": sum(by_reason.values()), "quarantined_by_reason": by_reason}

@@ -14,11 +14,12 @@ code, and one that changes every batch makes it compile the whole parse again ea
 from __future__ import annotations
 
 import json
-import time
 from pathlib import Path
 
 from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
+
+from rtdp_dagster.wall_clock import now_ms
 
 # Spark's Kafka source: 0 = CreateTime (set by the producer), 1 = LogAppendTime (set by the broker).
 LOG_APPEND_TIME = 1
@@ -34,10 +35,6 @@ def with_received_ms(frame: DataFrame, receive_ms: int) -> DataFrame:
     receive = frame.sparkSession.sql(f"SELECT * FROM VALUES ({int(receive_ms)}L) AS receive(receive_ms)")
     joined = frame.crossJoin(F.broadcast(receive))
     return joined.withColumn("received_ms", F.coalesce(F.col("broker_ms"), F.col("receive_ms"))).drop("receive_ms")
-
-
-def now_ms() -> int:
-    return int(time.time() * 1000)
 
 
 def batch_time_ms(checkpoint: Path, batch_id: int) -> int:

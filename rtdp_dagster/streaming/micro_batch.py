@@ -70,9 +70,15 @@ class MicroBatch:
         # The raw record is kept only where Python still has to judge it (quarantine needs it).
         slow = ~F.col("native_valid")
         cached = checked.select(
-            "native_valid", *KAFKA_COORDINATES, "envelope", "received_ms", "ums_frame", "raw_size",
+            "native_valid",
+            *KAFKA_COORDINATES,
+            "envelope",
+            "received_ms",
+            "ums_frame",
+            "raw_size",
+            "point_record",
             *[F.when(slow, F.col(name)).alias(name) for name in ("raw_key", "raw_value", "raw_bytes")],
-        ).persist()  # fmt: skip
+        ).persist()
         try:
             began = time.perf_counter()
             # One job reads, parses and checks the batch (cached) and returns the realtime columns
@@ -96,7 +102,13 @@ class MicroBatch:
                     figures, realtime_s = realtime.result()
         finally:
             cached.unpersist()
-        logger.info("batch %d: read and validated %d rows in %.2f s; bronze %.2f s, realtime TSDB %.2f s", batch_id,
-                    rows.num_rows, collected - began, bronze_s, realtime_s)  # fmt: skip
+        logger.info(
+            "batch %d: read and validated %d rows in %.2f s; bronze %.2f s, realtime TSDB %.2f s",
+            batch_id,
+            rows.num_rows,
+            collected - began,
+            bronze_s,
+            realtime_s,
+        )
         self.record("bronze", batch_id, bronze)
         self.record("realtime", batch_id, {"num_input_rows": rows.num_rows, **figures})

@@ -39,12 +39,22 @@ from pyspark.sql import functions as F
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR
 from rtdp_dagster.envelope.validation import PointRules
-from rtdp_dagster.quality.kinds import out_of_range
+from rtdp_dagster.spark.metric_kinds import out_of_range
 from rtdp_dagster.streaming.clock import broker_ms, with_received_ms
 from rtdp_dagster.streaming.point_keys import point_key_column, register_point_key
 from rtdp_dagster.streaming.record_verdicts import BatchVerdicts, record_verdict
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
-from rtdp_dagster.streaming.ums_batch_parse import is_ums_batch, parsed_batch, record_points, single_point
+from rtdp_dagster.streaming.ums_batch_parse import (
+    frame_canonical,
+    frame_head,
+    frame_readable,
+    is_ums_batch,
+    parsed_batch,
+    point_json,
+    point_record,
+    record_points,
+    single_point,
+)
 
 # Java regex; \z (not $) so a trailing line break is never accepted natively.
 _NAME = r"^[A-Za-z0-9._/-]+\z"
@@ -73,15 +83,26 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
         active, active_kinds = _rules(rules_json), _kinds(kinds_json)
         batches = BatchVerdicts(active, active_kinds)
         judged = [
-            record_verdict(value, int(received_ms), active, active_kinds, index=int(at),
-                           ums_frame=None if frame is None or pd.isna(frame) else bool(frame), batches=batches)
-            for value, received_ms, at, frame in zip(values, received.tolist(), index.tolist(),
-                                                     ums_frame.astype(object).tolist(), strict=True)
-        ]  # fmt: skip
-        return pd.DataFrame({
-            "reason": [item.reason for item in judged], "detail": [item.detail for item in judged],
-            "whole": [item.whole for item in judged],
-        })  # fmt: skip
+            record_verdict(
+                value,
+                int(received_ms),
+                active,
+                active_kinds,
+                index=int(at),
+                ums_frame=None if frame is None or pd.isna(frame) else bool(frame),
+                batches=batches,
+            )
+            for value, received_ms, at, frame in zip(
+                values, received.tolist(), index.tolist(), ums_frame.astype(object).tolist(), strict=True
+            )
+        ]
+        return pd.DataFrame(
+            {
+                "reason": [item.reason for item in judged],
+                "detail": [item.detail for item in judged],
+                "whole": [item.whole for item in judged],
+            }
+        )
 
     return validate
 
@@ -107,8 +128,10 @@ def natively_valid(
     op, value, ts = field("ums_op_"), field("value"), field("ums_ts_")
     if canonical is None:
         canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
-    required = [field(name).isNotNull() for name in ("namespace", "point_key", "ums_id_", "wave", "source",
-                                                       "collected_at", "schema_version")]  # fmt: skip
+    required = [
+        field(name).isNotNull()
+        for name in ("namespace", "point_key", "ums_id_", "wave", "source", "collected_at", "schema_version")
+    ]
     keys = F.map_keys(tags)
     tag_ok = (F.size(keys) == F.size(F.array_distinct(keys))) & F.forall(
         F.map_entries(tags),
@@ -143,7 +166,9 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
     v1), the raw record and its size, the point's typed envelope, whether Spark read it canonically,
     ``ums_frame`` (null for v1; for v2 whether the JVM read the frame) and ``broker_ms`` (the Kafka
     timestamp where the broker set it): Spark's Kafka source (``timestampType`` included) →
-    ``checked_records``. A v2 record whose frame the JVM cannot read is one row, judged whole."""
+    ``checked_records``. A v2 record whose frame the JVM cannot read is one row, judged whole.
+    ``point_record``: the row's ``raw_bytes`` is not the Kafka record but a one-point record of its
+    point (a point of a canonical v2 record), which Python judges as that record's point 0."""
     raw_value = F.col("value").cast("string")
     records = kafka.select(
         F.col("topic").alias("kafka_topic"),
@@ -162,17 +187,53 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
         F.when(~F.col("_v2"), F.from_json(F.col("raw_value"), ENVELOPE_SCHEMA)).alias("_envelope"),
         F.when(F.col("_v2"), parsed_batch(F.col("raw_value"))).alias("_batch"),
     )
-    candidates = F.when(F.col("_v2"), record_points(F.col("_batch"), F.col("raw_value"), F.col("raw_size"))).otherwise(
+    # Once per record, not per tuple: columns of their own below the explode.
+    batch = F.col("_batch")
+    framed = typed.select(
+        "*",
+        F.when(F.col("_v2"), frame_canonical(batch, F.col("raw_value"))).alias("_canonical"),
+        F.when(F.col("_v2"), frame_readable(batch, F.col("raw_size"))).alias("_readable"),
+    )
+    # A readable canonical v2 record is not carried to its points (explode copies what it carries
+    # once per point): each point that Python has to judge gets a one-point record of its own
+    # (``point_record``) instead. Computed before the explode, which then carries only the result.
+    lean = F.coalesce(F.col("_v2") & F.col("_canonical") & F.col("_readable"), F.lit(False))
+    whole = [name for name in records.columns if name not in ("_v2", "raw_value", "raw_bytes")]
+    carried = framed.select(
+        *whole,
+        "_v2",
+        "_envelope",
+        "_batch",
+        "_canonical",
+        "_readable",
+        lean.alias("point_record"),
+        F.when(~lean, F.col("raw_value")).alias("raw_value"),
+        F.when(~lean, F.col("raw_bytes")).alias("raw_bytes"),
+        F.when(lean, frame_head(batch)).alias("_head"),
+    )
+    candidates = F.when(F.col("_v2"), record_points(batch, F.col("_readable"), F.col("_canonical"))).otherwise(
         single_point(F.col("_envelope"), F.col("raw_value"))
     )
-    exploded = typed.select(
-        *[name for name in records.columns if name != "_v2"], "_v2",
+    exploded = carried.select(
+        *whole,
+        "_v2",
+        "point_record",
+        "raw_value",
+        "raw_bytes",
+        "_head",
         F.posexplode(candidates).alias("kafka_index", "_point"),
-    )  # fmt: skip
+    )
+    envelope, tuple_json = F.col("_point.envelope"), F.col("_point.tuple_json")
     return exploded.select(
-        *[name for name in records.columns if name not in ("_v2", "raw_value")],
+        *whole,
+        F.when(F.col("point_record"), point_record(F.col("_head"), envelope, tuple_json))
+        .otherwise(F.col("raw_bytes"))
+        .alias("raw_bytes"),
         # A refused v2 point keeps its series and tuple; a refused record keeps itself.
-        F.coalesce(F.col("_point.point_json"), F.col("raw_value")).alias("raw_value"),
+        F.when(tuple_json.isNotNull(), point_json(envelope, tuple_json))
+        .otherwise(F.col("raw_value"))
+        .alias("raw_value"),
+        "point_record",
         "kafka_index",
         F.col("_point.envelope").alias("envelope"),
         F.col("_point.canonical").alias("canonical"),
@@ -224,22 +285,29 @@ def verdicts(
     """
     kept = _passed_through(checked)
     accepted = checked.where("native_valid").select(
-        *kept, "kafka_index", F.lit(None).cast("string").alias("reason"), F.lit(None).cast("string").alias("detail"),
+        *kept,
+        "kafka_index",
+        F.lit(None).cast("string").alias("reason"),
+        F.lit(None).cast("string").alias("detail"),
         "envelope",
-    )  # fmt: skip
+    )
     if all_native:
         yield accepted
         return
     validate = _validator(rules, kinds)
-    verdict = cast(Column, validate(F.col("raw_bytes"), F.col("received_ms"), F.col("kafka_index"), F.col("ums_frame")))
+    # A point with a record of its own (``point_record``) is that record's point 0.
+    index = F.when(F.col("point_record"), F.lit(0)).otherwise(F.col("kafka_index"))
+    verdict = cast(Column, validate(F.col("raw_bytes"), F.col("received_ms"), index, F.col("ums_frame")))
     slow = checked.where(~F.col("native_valid")).withColumn("verdict", verdict)
     # A record refused whole is one row: its first, with no index (it is no point's).
     slow = slow.where(~F.col("verdict.whole") | (F.col("kafka_index") == 0))
     judged = slow.select(
-        *kept, F.when(~F.col("verdict.whole"), F.col("kafka_index")).alias("kafka_index"),
-        "verdict.reason", "verdict.detail",
+        *kept,
+        F.when(~F.col("verdict.whole"), F.col("kafka_index")).alias("kafka_index"),
+        "verdict.reason",
+        "verdict.detail",
         F.when(F.col("verdict.reason").isNull(), _last_tag_wins(F.col("envelope"))).alias("envelope"),
-    ).persist()  # fmt: skip
+    ).persist()
     try:
         yield accepted.unionByName(judged)
     finally:

@@ -24,10 +24,20 @@ logger = logging.getLogger("rtdp.stream")
 
 # Figures published as rtdp.stream.<name>, tagged with the query.
 METRICS = (
-    "input_rows_per_s", "processed_rows_per_s", "batch_duration_ms", "kafka_lag", "quarantined", "bronze_rows",
-    "deduplicated", "late_for_realtime", "tsdb_written", "tsdb_failed", "unknown_hosts", "latency_avg_ms",
+    "input_rows_per_s",
+    "processed_rows_per_s",
+    "batch_duration_ms",
+    "kafka_lag",
+    "quarantined",
+    "bronze_rows",
+    "deduplicated",
+    "late_for_realtime",
+    "tsdb_written",
+    "tsdb_failed",
+    "unknown_hosts",
+    "latency_avg_ms",
     "latency_max_ms",
-)  # fmt: skip
+)
 # Progress rows are appended to Delta this often (metrics and heartbeat go out at every flush).
 ROWS_EVERY_S = 30.0
 # The parts of each micro-batch, each with a row of its own.
@@ -94,8 +104,13 @@ class ProgressRecorder:
     def _log(batch_id: int, progress: dict[str, Any]) -> None:
         durations = progress.get("durationMs", {})
         steps = ", ".join(f"{k} {v}" for k, v in sorted(durations.items()) if k != "triggerExecution")
-        logger.info("batch %d: %d rows in %d ms (%s)", batch_id, int(progress.get("numInputRows", 0)),
-                    int(durations.get("triggerExecution", 0)), steps)  # fmt: skip
+        logger.info(
+            "batch %d: %d rows in %d ms (%s)",
+            batch_id,
+            int(progress.get("numInputRows", 0)),
+            int(durations.get("triggerExecution", 0)),
+            steps,
+        )
 
     def _row(self, name: str, batch_id: int, progress: dict[str, Any]) -> dict:
         with self._lock:
@@ -122,8 +137,16 @@ class ProgressRecorder:
             "watermark_ms": counted.get("watermark_ms"),
             "lag_by_partition": json.dumps(lag, sort_keys=True),
         }
-        for key in ("quarantined", "bronze_rows", "deduplicated", "late_for_realtime", "tsdb_written", "tsdb_failed",
-                    "unknown_hosts", "num_input_rows"):  # fmt: skip
+        for key in (
+            "quarantined",
+            "bronze_rows",
+            "deduplicated",
+            "late_for_realtime",
+            "tsdb_written",
+            "tsdb_failed",
+            "unknown_hosts",
+            "num_input_rows",
+        ):
             self.totals[f"{name}.{key}"] = self.totals.get(f"{name}.{key}", 0) + int(row[key])
         self._latest[name] = row
         return row
@@ -157,12 +180,16 @@ class ProgressRecorder:
 
     def _append(self, rows: list[dict]) -> None:
         try:
-            frame = self.spark.createDataFrame([tuple(row[c] for c in _COLUMNS) for row in rows], schema=(
-                "query string, batch_id long, timestamp_ms long, num_input_rows long, input_rows_per_s double, "
-                "processed_rows_per_s double, batch_duration_ms long, kafka_lag long, quarantined long, "
-                "bronze_rows long, deduplicated long, late_for_realtime long, tsdb_written long, tsdb_failed long, "
-                "unknown_hosts long, latency_avg_ms long, latency_max_ms long, watermark_ms long, "
-                "lag_by_partition string"))  # fmt: skip
+            frame = self.spark.createDataFrame(
+                [tuple(row[c] for c in _COLUMNS) for row in rows],
+                schema=(
+                    "query string, batch_id long, timestamp_ms long, num_input_rows long, input_rows_per_s double, "
+                    "processed_rows_per_s double, batch_duration_ms long, kafka_lag long, quarantined long, "
+                    "bronze_rows long, deduplicated long, late_for_realtime long, tsdb_written long, tsdb_failed long, "
+                    "unknown_hosts long, latency_avg_ms long, latency_max_ms long, watermark_ms long, "
+                    "lag_by_partition string"
+                ),
+            )
             # mergeSchema: a progress table from before a new figure was added keeps its rows.
             frame.write.format("delta").mode("append").option("mergeSchema", "true").save(self.path)
         except Exception:  # progress rows are a record, not the data: log and keep the stream going

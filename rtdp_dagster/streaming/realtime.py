@@ -27,7 +27,7 @@ from pyspark.sql import DataFrame, SparkSession
 from pyspark.sql import functions as F
 
 from rtdp_dagster.config import TsdbEndpoint
-from rtdp_dagster.master_data.tags import UNKNOWN, enriched_tags
+from rtdp_dagster.master_data.lookup import master_data_tags, with_master_data
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.streaming.realtime_state import dedup_hash, save_max_event
 from rtdp_dagster.tsdb.put import TsdbWriteError, http_put_json
@@ -68,15 +68,6 @@ class MasterDataCache:
             self.hosts, self.version = hosts, version
 
 
-def with_master_data(points: DataFrame, hosts: DataFrame | None) -> DataFrame:
-    points = points.withColumn("host_key", F.coalesce(F.col("tags")["host"], F.col("tags")["instance"]))
-    if hosts is None:
-        return points.select("*", *[F.lit(UNKNOWN).alias(c) for c in ("site", "app")], F.lit(False).alias("host_known"))
-    from rtdp_dagster.master_data.lookup import enrich
-
-    return enrich(points, hosts, host_column="host_key")
-
-
 def realtime_rows(accepted: DataFrame, hosts: DataFrame | None) -> DataFrame:
     """Per accepted row (bronze's columns) what the driver needs to decide and write it.
 
@@ -85,7 +76,7 @@ def realtime_rows(accepted: DataFrame, hosts: DataFrame | None) -> DataFrame:
     far a row moves the dedup watermark.
     """
     enriched = with_master_data(accepted, hosts)
-    tags = enriched_tags(F.col("tags"), {"site": F.col("site"), "app": F.col("app")}, F.col("host_known"))
+    tags = master_data_tags()
     point = F.struct(F.col("metric"), F.col("ums_ts_").alias("timestamp"), F.col("value"), tags.alias("tags"))
     return enriched.select(
         *[name for name in ("native_valid", "reason", "received_ms") if name in accepted.columns],
@@ -170,8 +161,13 @@ class RealtimeWriter:
         for start in range(0, len(rows), self.chunk):
             part = rows[start : start + self.chunk]
             try:
-                written += http_put_json(self.session, self.put_url, points_json[part].tolist(),
-                                         timeout_s=self.timeout_s, attempts=PUT_ATTEMPTS)  # fmt: skip
+                written += http_put_json(
+                    self.session,
+                    self.put_url,
+                    points_json[part].tolist(),
+                    timeout_s=self.timeout_s,
+                    attempts=PUT_ATTEMPTS,
+                )
             except ValueError:  # this request was refused (HTTP 4xx): the next ones may not be
                 not_written.append(part)
                 continue

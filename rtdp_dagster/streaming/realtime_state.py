@@ -20,8 +20,8 @@ from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
 from rtdp_dagster.master_data.table import read_table
-from rtdp_dagster.streaming.clock import now_ms
 from rtdp_dagster.streaming.dedup import WatermarkDedup
+from rtdp_dagster.wall_clock import now_ms
 
 logger = logging.getLogger("rtdp.stream")
 
@@ -70,8 +70,11 @@ def restore_dedup_state(spark: SparkSession, dedup: WatermarkDedup, checkpoint: 
     if committed is None or bronze is None:
         return 0
     batch_id, offsets = committed
-    ends = [(topic, int(partition), int(end)) for topic, parts in json.loads(offsets).items()
-            for partition, end in parts.items()]  # fmt: skip
+    ends = [
+        (topic, int(partition), int(end))
+        for topic, parts in json.loads(offsets).items()
+        for partition, end in parts.items()
+    ]
     ends_frame = spark.createDataFrame(ends, "kafka_topic string, kafka_partition int, end_offset long")
     processed = bronze.join(F.broadcast(ends_frame), ["kafka_topic", "kafka_partition"]).where(
         F.col("kafka_offset") < F.col("end_offset")
@@ -89,6 +92,10 @@ def restore_dedup_state(spark: SparkSession, dedup: WatermarkDedup, checkpoint: 
     )
     table = recent.select(dedup_hash().alias("hash"), "ums_ts_").toArrow()
     dedup.restore(table.column("hash").to_numpy(), table.column("ums_ts_").to_numpy(), max_event)
-    logger.info("realtime dedup state: %d point(s) from bronze up to batch %d, watermark %d", table.num_rows,
-                batch_id, watermark)  # fmt: skip
+    logger.info(
+        "realtime dedup state: %d point(s) from bronze up to batch %d, watermark %d",
+        table.num_rows,
+        batch_id,
+        watermark,
+    )
     return table.num_rows

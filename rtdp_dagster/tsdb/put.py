@@ -3,8 +3,9 @@
 Telnet ``put`` lines are the fast path (VictoriaMetrics took ~1 M points/s here); HTTP
 ``/api/put`` is the portable one. Both retry with back-off a bounded number of times and then
 raise, so a caller can count and repair what could not be written instead of losing it.
-opentsdb-py's own client is not used for bulk data: it drops the oldest point when its queue is
-full and reconnects forever, and its HTTP mode loops on VictoriaMetrics' 204 replies.
+opentsdb-py is not used (README, "What runs locally"): it drops the oldest point when its queue is
+full, confirms no telnet delivery and reconnects forever, and its HTTP mode loops on VictoriaMetrics'
+204 replies.
 """
 
 from __future__ import annotations
@@ -127,8 +128,9 @@ class TelnetPutWriter:
         self.close()
 
 
-def _post_put(session: requests.Session, base_url: str, data: bytes, timeout_s: float, attempts: int,
-              backoff_s: float) -> None:  # fmt: skip
+def _post_put(
+    session: requests.Session, base_url: str, data: bytes, timeout_s: float, attempts: int, backoff_s: float
+) -> None:
     def attempt() -> None:
         response = session.post(f"{base_url.rstrip('/')}/api/put", data=data, headers=_JSON, timeout=timeout_s)
         if response.status_code >= 500:

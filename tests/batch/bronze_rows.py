@@ -45,11 +45,27 @@ class Record:
     def row(self) -> tuple:
         received = dt.datetime.fromtimestamp(self.ts_ms / 1000, dt.UTC)
         return (
-            self.namespace, self.metric, self.tags, self.value, self.ts_ms, self.point_key, self.ums_id, self.op,
-            self.wave, self.source, self.ts_ms + 1000, "1.0",
-            self.topic, self.partition, self.offset, self.index, received.replace(tzinfo=None), 0, self.ts_ms + 2000,
+            self.namespace,
+            self.metric,
+            self.tags,
+            self.value,
+            self.ts_ms,
+            self.point_key,
+            self.ums_id,
+            self.op,
+            self.wave,
+            self.source,
+            self.ts_ms + 1000,
+            "1.0",
+            self.topic,
+            self.partition,
+            self.offset,
+            self.index,
+            received.replace(tzinfo=None),
+            0,
+            self.ts_ms + 2000,
             received.date(),
-        )  # fmt: skip
+        )
 
 
 def bronze_frame(spark: SparkSession, records: Iterable[Record]) -> DataFrame:

@@ -39,8 +39,18 @@ def nab_records(directory: Path) -> list[Record]:
             ts = int(dt.datetime.fromisoformat(stamp).replace(tzinfo=dt.UTC).timestamp() * 1000)
             for wave in (1, 2) if (ts // 3_600_000) % 5 == 0 else (1,):
                 offset += 1
-                records.append(Record(metric, tags, ts, float(value), ums_id=wave * 10**9 + line, wave=wave,
-                                      partition=number % 3, offset=offset))  # fmt: skip
+                records.append(
+                    Record(
+                        metric,
+                        tags,
+                        ts,
+                        float(value),
+                        ums_id=wave * 10**9 + line,
+                        wave=wave,
+                        partition=number % 3,
+                        offset=offset,
+                    )
+                )
     return records
 
 
@@ -77,10 +87,17 @@ def reference_rollup(silver: pd.DataFrame, level: str) -> dict[tuple[str, int], 
     """(series_key, bucket_start) → (count, sum, min, max, first_ts, first, last_ts, last)."""
     frame = silver.assign(bucket=_bucket_ms(silver.loc[:, "ts_ms"], level)).sort_values(["series_key", "ts_ms"])
     grouped = frame.groupby(["series_key", "bucket"], sort=False)
-    table = pd.DataFrame(grouped.agg(
-        n=("value", "size"), low=("value", "min"), high=("value", "max"),
-        first_ts=("ts_ms", "first"), first=("value", "first"), last_ts=("ts_ms", "last"), last=("value", "last"),
-    ))  # fmt: skip
+    table = pd.DataFrame(
+        grouped.agg(
+            n=("value", "size"),
+            low=("value", "min"),
+            high=("value", "max"),
+            first_ts=("ts_ms", "first"),
+            first=("value", "first"),
+            last_ts=("ts_ms", "last"),
+            last=("value", "last"),
+        )
+    )
     table["sum"] = grouped["value"].agg(lambda values: sum((_decimal(v) for v in values), Decimal(0)))
     columns = [table[name].tolist() for name in ("n", "sum", "low", "high", "first_ts", "first", "last_ts", "last")]
     types = (int, Decimal, float, float, int, float, int, float)

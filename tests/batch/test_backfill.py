@@ -12,8 +12,8 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from rtdp_dagster.batch import assets
-from rtdp_dagster.config import Settings
+from rtdp_dagster.batch.assets import build_batch_assets
+from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.tsdb.query import export_series, force_flush
 from tests.recent_days import partition_keys, recent_monday
@@ -23,6 +23,7 @@ from .bronze_rows import Record, ms, write_bronze
 MONDAY = recent_monday(week_in_one_month=True)
 FIRST, LAST = MONDAY.isoformat(), (MONDAY + dt.timedelta(days=6)).isoformat()  # one ISO week, in one month
 KEYS = partition_keys(MONDAY)
+assets = build_batch_assets(load_settings().batch)
 DAILY = ["silver", "rollup_1m", "rollup_1h", "rollup_1d"]
 TABLES = [*DAILY, "rollup_1w", "rollup_1mo", "rollup_1y"]
 
@@ -33,8 +34,16 @@ def week_of_records(metric: str) -> list[Record]:
         start = ms(f"{FIRST}T00:00:00") + day * 86_400_000
         for step in range(48):  # every 30 minutes
             for h in range(2):
-                rows.append(Record(metric, {"host": f"h{h}"}, start + step * 1_800_000, float(day * 100 + step + h),
-                                   ums_id=1, offset=len(rows)))  # fmt: skip
+                rows.append(
+                    Record(
+                        metric,
+                        {"host": f"h{h}"},
+                        start + step * 1_800_000,
+                        float(day * 100 + step + h),
+                        ums_id=1,
+                        offset=len(rows),
+                    )
+                )
     rows.append(Record(metric, {"host": "h0"}, rows[10].ts_ms, -5.0, ums_id=2, op="u", offset=len(rows)))
     rows.append(Record(metric, {"host": "h1"}, rows[301].ts_ms, None, ums_id=2, op="d", offset=len(rows) + 1))
     return rows
@@ -77,8 +86,17 @@ def test_a_seven_day_backfill_twice_gives_identical_tables_and_history(
     assert len(first_history) == 2 * 6 * (7 + 1), "2 hosts x 6 aggregates x (7 days of 1h, 1 week)"
 
     # The same backfill from the command line (the README's command), in its own Dagster instance.
-    command = [str(Path(sys.executable).parent / "dagster"), "asset", "materialize", "-m", "rtdp_dagster.definitions",
-               "--select", ",".join(DAILY), "--partition-range", f"{FIRST}...{LAST}"]  # fmt: skip
+    command = [
+        str(Path(sys.executable).parent / "dagster"),
+        "asset",
+        "materialize",
+        "-m",
+        "rtdp_dagster.definitions",
+        "--select",
+        ",".join(DAILY),
+        "--partition-range",
+        f"{FIRST}...{LAST}",
+    ]
     env = {**os.environ, "RTDP_DELTA__ROOT": delta.root, "DAGSTER_HOME": str(tmp_path / "dagster")}
     (tmp_path / "dagster").mkdir()
     done = subprocess.run(command, capture_output=True, text=True, timeout=600, env=env)

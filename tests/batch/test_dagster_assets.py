@@ -7,8 +7,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from rtdp_dagster.batch import assets
-from rtdp_dagster.config import Settings
+from rtdp_dagster.batch.assets import build_batch_assets
+from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.tsdb.query import export_series, force_flush
 from tests.recent_days import partition_keys, recent_monday
@@ -18,6 +18,7 @@ from .bronze_rows import Record, ms, write_bronze
 MONDAY = recent_monday()
 DAY = MONDAY.isoformat()  # a Monday: the ISO week partition has the same key
 KEYS = partition_keys(MONDAY)
+assets = build_batch_assets(load_settings().batch)
 
 
 def records(metric: str) -> list[Record]:
@@ -75,8 +76,12 @@ def test_day_to_year_twice_gives_identical_tables_and_no_doubled_history(
 
     history = stack.tsdb.history.url
     force_flush(history)
-    buckets = {"1d": f"{DAY}T00:00:00", "1w": f"{DAY}T00:00:00", "1mo": f"{KEYS['1mo']}T00:00:00",
-               "1y": f"{KEYS['1y']}-01-01T00:00:00"}  # fmt: skip
+    buckets = {
+        "1d": f"{DAY}T00:00:00",
+        "1w": f"{DAY}T00:00:00",
+        "1mo": f"{KEYS['1mo']}T00:00:00",
+        "1y": f"{KEYS['1y']}-01-01T00:00:00",
+    }
     parts = {level: KEYS[level] for level in ("1d", "1w", "1mo", "1y")}
     for level, part in parts.items():
         series = export_series(history, metric, {"rollup": level, "agg": "count", "part": part})

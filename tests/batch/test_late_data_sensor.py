@@ -20,9 +20,10 @@ def append(spark, path: str, day: str, count: int = 3) -> None:
 
 def evaluate(instance: dg.DagsterInstance, root: Path, cursor: str | None) -> dg.SensorResult:
     context = dg.build_sensor_context(
-        instance=instance, cursor=cursor,
+        instance=instance,
+        cursor=cursor,
         resources={"delta": DeltaTablesResource(root=str(root)), "platform": PlatformConfigResource()},
-    )  # fmt: skip
+    )
     result = late_data_sensor(context)
     assert isinstance(result, dg.SensorResult)
     return result
@@ -53,9 +54,7 @@ def test_late_rows_for_closed_materialized_days_request_exactly_those_days(spark
         assert not nothing.run_requests and "no new bronze commits" in str(nothing.skip_reason)
 
 
-def test_more_late_days_than_the_budget_wait_for_the_next_tick(
-    spark, tmp_path: Path, monkeypatch
-) -> None:  # fmt: skip
+def test_more_late_days_than_the_budget_wait_for_the_next_tick(spark, tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("RTDP_BATCH__LATE_DAYS_PER_TICK", "2")
     path = str(tmp_path / "bronze")
     days = ["2026-10-05", "2026-10-06", "2026-10-07"]

@@ -14,9 +14,9 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from rtdp_dagster.batch import assets as batch
+from rtdp_dagster.batch.assets import build_batch_assets
 from rtdp_dagster.batch.sensors import late_data_sensor
-from rtdp_dagster.config import Settings
+from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.quality import checks as quality
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.resources.platform import PlatformConfigResource
@@ -28,6 +28,7 @@ from .bronze_rows import Record, bronze_frame, ms
 
 # In the previous month and in a closed ISO week (it ends by the 4th of this month at the latest).
 LATE_DAY = today().replace(day=1) - dt.timedelta(days=10)
+batch = build_batch_assets(load_settings().batch)
 LEVELS = ("1m", "1h", "1d", "1w", "1mo", "1y")
 COARSE = {"1w": batch.rollups[3], "1mo": batch.rollups[4], "1y": batch.rollups[5]}
 # The day's assets as daily_batch_job runs them, with the blocking checks of rollup_1d that the coarse
@@ -39,10 +40,17 @@ DAY_RUN = [batch.silver, *batch.rollups[:3], quality.rollup_quality_checks[2]]
 def _day_records(metric: str, day: dt.date, first_offset: int) -> list[Record]:
     start = ms(f"{day.isoformat()}T08:00:00")
     return [
-        Record(metric, {"host": f"coarse-h{h}"}, start + i * 60_000, float((i * 7 + h) % 90), ums_id=1,
-               offset=first_offset + 2 * i + h)
-        for i in range(60) for h in range(2)
-    ]  # fmt: skip
+        Record(
+            metric,
+            {"host": f"coarse-h{h}"},
+            start + i * 60_000,
+            float((i * 7 + h) % 90),
+            ums_id=1,
+            offset=first_offset + 2 * i + h,
+        )
+        for i in range(60)
+        for h in range(2)
+    ]
 
 
 def _append(spark, records: list[Record], path: str) -> None:
@@ -66,10 +74,16 @@ def _reference_silver(records: list[Record]) -> pd.DataFrame:
         if key not in latest or record.ums_id > latest[key].ums_id:
             latest[key] = record
     rows = [
-        {"series_key": _series(r.metric, _enriched(r.tags)), "metric": r.metric, "tags": _enriched(r.tags),
-         "ts_ms": r.ts_ms, "value": r.value}
-        for r in latest.values() if r.op != "d"
-    ]  # fmt: skip
+        {
+            "series_key": _series(r.metric, _enriched(r.tags)),
+            "metric": r.metric,
+            "tags": _enriched(r.tags),
+            "ts_ms": r.ts_ms,
+            "value": r.value,
+        }
+        for r in latest.values()
+        if r.op != "d"
+    ]
     return pd.DataFrame(rows)
 
 
@@ -94,10 +108,18 @@ def _reference_history(silver: pd.DataFrame) -> set[tuple]:
 def _table_rollup(spark, delta: DeltaTablesResource, level: str, metric: str) -> dict[tuple[str, int], tuple]:
     rows = spark.read.format("delta").load(delta.table_path(f"rollup_{level}")).where(f"metric = '{metric}'")
     return {
-        (_series(r["metric"], dict(r["tags"])), r["bucket_start"]):
-            (r["count"], r["sum"], r["min"], r["max"], r["first_ts"], r["first"], r["last_ts"], r["last"])
+        (_series(r["metric"], dict(r["tags"])), r["bucket_start"]): (
+            r["count"],
+            r["sum"],
+            r["min"],
+            r["max"],
+            r["first_ts"],
+            r["first"],
+            r["last_ts"],
+            r["last"],
+        )
         for r in rows.collect()
-    }  # fmt: skip
+    }
 
 
 def _assert_equal_to_pandas(spark, delta: DeltaTablesResource, history_url: str, records: list[Record]) -> None:
@@ -128,9 +150,11 @@ class Automation:
 
     def tick(self) -> dict[str, set[str]]:
         result = dg.evaluate_automation_conditions(
-            defs=self.defs, instance=self.instance, cursor=self.cursor,
+            defs=self.defs,
+            instance=self.instance,
+            cursor=self.cursor,
             asset_selection=dg.AssetSelection.assets(*COARSE.values()),
-        )  # fmt: skip
+        )
         self.cursor = result.cursor
         return {
             level: {str(key) for key in result.get_requested_partitions(asset.key)} for level, asset in COARSE.items()

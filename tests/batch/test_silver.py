@@ -30,24 +30,34 @@ def _records() -> list[Record]:
 
     return [
         # minute 0: read by three waves → one row, the latest read.
-        rec(0, 1.0, 100, wave=1), rec(0, 1.0, 300, wave=3), rec(0, 1.0, 200, wave=2),
+        rec(0, 1.0, 100, wave=1),
+        rec(0, 1.0, 300, wave=3),
+        rec(0, 1.0, 200, wave=2),
         # minute 1: corrected.
-        rec(1, 1.0, 100), rec(1, 2.0, 200, "u"),
+        rec(1, 1.0, 100),
+        rec(1, 2.0, 200, "u"),
         # minute 2: a correction published before an older version: ums_id_ decides, not arrival.
-        rec(2, 5.0, 200, "u", offset=1), rec(2, 1.0, 100, offset=900),
+        rec(2, 5.0, 200, "u", offset=1),
+        rec(2, 1.0, 100, offset=900),
         # minute 3: retracted.
-        rec(3, 1.0, 100), rec(3, None, 200, "d"),
+        rec(3, 1.0, 100),
+        rec(3, None, 200, "d"),
         # minute 4: retracted, then corrected again: back, with the correction.
-        rec(4, 1.0, 100), rec(4, None, 200, "d"), rec(4, 7.0, 300, "u"),
+        rec(4, 1.0, 100),
+        rec(4, None, 200, "d"),
+        rec(4, 7.0, 300, "u"),
         # minute 5: a stale retraction loses against a later version.
-        rec(5, None, 100, "d"), rec(5, 3.0, 200),
+        rec(5, None, 100, "d"),
+        rec(5, 3.0, 200),
         # minutes 6 and 7: equal ums_id_: the higher Kafka partition, then the higher offset wins.
-        rec(6, 1.0, 100, partition=2, offset=10), rec(6, 2.0, 100, partition=1, offset=50),
-        rec(7, 1.0, 100, partition=1, offset=80), rec(7, 2.0, 100, partition=1, offset=90),
+        rec(6, 1.0, 100, partition=2, offset=10),
+        rec(6, 2.0, 100, partition=1, offset=50),
+        rec(7, 1.0, 100, partition=1, offset=80),
+        rec(7, 2.0, 100, partition=1, offset=90),
         # the next UTC day, and a series without tags.
         Record(metric, tags, ms("2024-03-06 00:00"), 9.0, 100, offset=70),
         Record(*BARE, _at(0), 42.0, 100, offset=71),
-    ]  # fmt: skip
+    ]
 
 
 EXPECTED_DAY = {

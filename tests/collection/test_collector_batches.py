@@ -7,10 +7,10 @@ import pytest
 
 from rtdp_dagster.collection.collector import WindowContext, batch_packer, collect_window
 from rtdp_dagster.collection.publisher import PublishError
-from rtdp_dagster.collection.source_config import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.collection.sources.synthetic import SyntheticSource
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import CollectionConfig
+from rtdp_dagster.config.sources import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.envelope.batch_builder import ClosedBatch, UmsBatchBounds
 from rtdp_dagster.envelope.point_packer import PointPacker
 from rtdp_dagster.envelope.ums_batch import decode_batch
@@ -52,14 +52,26 @@ class FakePublisher:
 
 def context(tmp_path: Path, publisher: FakePublisher) -> tuple[WindowContext, CollectionState]:
     config = SyntheticSourceConfig(
-        name="fleet", namespace="synthetic.local.fleet.metrics.v1.0.0", cadence_s=1.0, sites=2, hosts_per_site=5,
-        duplicate_rate=0.02, malformed=MalformedRatesConfig(non_numeric_value=0.02, invalid_metric=0.02),
-    )  # fmt: skip
+        name="fleet",
+        namespace="synthetic.local.fleet.metrics.v1.0.0",
+        cadence_s=1.0,
+        sites=2,
+        hosts_per_site=5,
+        duplicate_rate=0.02,
+        malformed=MalformedRatesConfig(non_numeric_value=0.02, invalid_metric=0.02),
+    )
     state = CollectionState(f"sqlite:///{tmp_path / 'state.db'}")
     state.plan_windows("fleet", 1, T0 + 30_000, 30_000, 30_000, first_start_ms=T0)
     packer = PointPacker(PointRules(), publisher.series_partition, UmsBatchBounds(max_points=64))
-    ctx = WindowContext(SyntheticSource(config), config.namespace, PointValidator(PointRules()), publisher,  # type: ignore[arg-type]
-                        state, lambda: T0 + 3_600_000, packer=packer)  # fmt: skip
+    ctx = WindowContext(
+        SyntheticSource(config),
+        config.namespace,
+        PointValidator(PointRules()),
+        publisher,  # type: ignore[arg-type]
+        state,
+        lambda: T0 + 3_600_000,
+        packer=packer,
+    )
     return ctx, state
 
 
@@ -99,7 +111,8 @@ def test_an_unacknowledged_window_stays_pending_and_is_published_again(tmp_path:
 
 def test_the_configuration_chooses_the_envelope_version() -> None:
     publisher = FakePublisher()
-    assert batch_packer(CollectionConfig(), PointRules(), publisher) is None  # type: ignore[arg-type]
+    assert batch_packer(CollectionConfig(envelope_version=1), PointRules(), publisher) is None  # type: ignore[arg-type]
+    assert batch_packer(CollectionConfig(), PointRules(), publisher) is not None  # type: ignore[arg-type]
     config = CollectionConfig(envelope_version=2, ums_batch=UmsBatchBounds(max_points=10))
     packer = batch_packer(config, PointRules(), publisher)  # type: ignore[arg-type]
     assert packer is not None and packer.bounds.max_points == 10

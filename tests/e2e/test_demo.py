@@ -36,8 +36,21 @@ def test_demo_runs_the_whole_platform(stack: Settings, tmp_path: Path) -> None:
     chromium()  # a missing browser fails here with its install hint, not after minutes of demo
     summary_file = tmp_path / "summary.json"
     env = {**os.environ, "RTDP_SERVE__PORT": str(free_ports(1)[0])}
-    command = [sys.executable, "-m", "rtdp_dagster.cli", "demo", "--small", "--history-days", "1", "--duration", "0",
-               "--summary-json", str(summary_file), "--timeout", "900"]  # fmt: skip
+    command = [
+        sys.executable,
+        "-m",
+        "rtdp_dagster.cli",
+        "demo",
+        "--small",
+        "--history-days",
+        "1",
+        "--duration",
+        "0",
+        "--summary-json",
+        str(summary_file),
+        "--timeout",
+        "900",
+    ]
     output = tmp_path / "demo.log"
     with output.open("w") as log:
         demo = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
@@ -59,8 +72,17 @@ def test_demo_runs_the_whole_platform(stack: Settings, tmp_path: Path) -> None:
     summary = json.loads(summary_file.read_text())
 
     rows = summary["table_rows"]
-    for table in ("bronze", "silver", "rollup_1m", "rollup_1h", "rollup_1d", "rollup_1w", "rollup_1mo", "rollup_1y",
-                  "stream_progress"):  # fmt: skip
+    for table in (
+        "bronze",
+        "silver",
+        "rollup_1m",
+        "rollup_1h",
+        "rollup_1d",
+        "rollup_1w",
+        "rollup_1mo",
+        "rollup_1y",
+        "stream_progress",
+    ):
         assert rows[table] > 0, f"{table} is empty: {rows}"
     read = {(w["source"], w["wave"]): w for w in summary["waves"]}
     assert read[("synthetic_fleet", 1)]["rows_read"] > 0

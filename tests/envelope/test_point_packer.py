@@ -1,11 +1,17 @@
 """PointPacker: the v1 rules and versions, row for row, straight into UMS batches."""
 
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import MalformedRatesConfig, SyntheticSourceConfig
-from rtdp_dagster.collection.sources.synthetic import SyntheticSource
+import math
+
+import numpy as np
+
+from rtdp_dagster.collection.sources.synthetic import SyntheticSeries, SyntheticSource
+from rtdp_dagster.config.sources import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.envelope.batch_builder import BatchBuilder, ClosedBatch, UmsBatchBounds
 from rtdp_dagster.envelope.keys import series_key
+from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.point_packer import PointPacker
+from rtdp_dagster.envelope.records import RawRecord
+from rtdp_dagster.envelope.row_block import RowBlock
 from rtdp_dagster.envelope.schema import Envelope
 from rtdp_dagster.envelope.ums_batch import BatchOrigin, decode_batch
 from rtdp_dagster.envelope.validation import OVERSIZE_TAGS, PointRules, PointValidator, Rejection
@@ -21,11 +27,24 @@ def partition_of(series: str) -> int:
 
 def faulty_rows() -> tuple[list[RawRecord], int]:
     config = SyntheticSourceConfig(
-        name="faulty", namespace=NAMESPACE, cadence_s=1.0, sites=2, hosts_per_site=5,
-        duplicate_rate=0.05, correction_rate=0.05, retraction_rate=0.05,
-        malformed=MalformedRatesConfig(missing_timestamp=0.02, non_numeric_value=0.02, nan_value=0.02,
-                                       inf_value=0.02, future_timestamp=0.02, invalid_metric=0.02, oversize_tag=0.02),
-    )  # fmt: skip
+        name="faulty",
+        namespace=NAMESPACE,
+        cadence_s=1.0,
+        sites=2,
+        hosts_per_site=5,
+        duplicate_rate=0.05,
+        correction_rate=0.05,
+        retraction_rate=0.05,
+        malformed=MalformedRatesConfig(
+            missing_timestamp=0.02,
+            non_numeric_value=0.02,
+            nan_value=0.02,
+            inf_value=0.02,
+            future_timestamp=0.02,
+            invalid_metric=0.02,
+            oversize_tag=0.02,
+        ),
+    )
     now = T0 + 3 * 3_600_000  # every revision of the window is visible
     return list(SyntheticSource(config).read_window(T0, T0 + 120_000, now)), now
 
@@ -42,8 +61,9 @@ def test_rows_are_accepted_and_rejected_exactly_as_by_the_v1_validator() -> None
     keys: list[str] = []
     for n, row in enumerate(rows, start=1):
         ums_id = collected_at * 1_000_000 + n
-        v1 = validator.to_envelope(row, namespace=NAMESPACE, source="faulty", wave=2, collected_at=collected_at,
-                                   ums_id=ums_id)  # fmt: skip
+        v1 = validator.to_envelope(
+            row, namespace=NAMESPACE, source="faulty", wave=2, collected_at=collected_at, ums_id=ums_id
+        )
         v2 = packer.pack(row, ums_id, builder)
         if isinstance(v1, Rejection):
             assert isinstance(v2, Rejection), row
@@ -66,8 +86,9 @@ def test_rows_are_accepted_and_rejected_exactly_as_by_the_v1_validator() -> None
         assert [e.ums_id_ for e in decoded if e.series_key == series] == [
             e.ums_id_ for e in expected if e.series_key == series
         ]
-    assert all(partition_of(item.series_key) == record.partition for record in records
-               for item in decode_batch(record.value))  # fmt: skip
+    assert all(
+        partition_of(item.series_key) == record.partition for record in records for item in decode_batch(record.value)
+    )
     assert keys == [item.point_key for item in expected]
 
 
@@ -101,3 +122,59 @@ def test_series_are_cached_by_identity_whatever_the_tag_order() -> None:
     bad = RawRecord("m", {"a": ["not", "hashable"]}, 1.0, T0)  # type: ignore[dict-item]
     rejected = packer.pack(bad, 9, builder)
     assert isinstance(rejected, Rejection) and rejected.reason == "invalid_tag"
+
+
+def test_a_block_is_packed_as_its_rows_would_be() -> None:
+    series = [
+        SyntheticSeries("sys.cpu.util", {"host": "a"}),
+        SyntheticSeries("bad metric", {"host": "a"}),  # an invalid series: every row refused
+        SyntheticSeries("sys.mem", {"host": "b", "site": "s1"}),
+    ]
+    kinds = MetricKinds(patterns=[{"pattern": "sys.cpu.*", "kind": "percent"}])  # type: ignore[list-item]
+    rows = [
+        (0, T0, 1.5),
+        (1, T0, 2.0),
+        (2, T0, math.nan),
+        (0, T0 + 10**9, 3.0),
+        (2, T0 + 1, math.inf),
+        (0, T0 + 2, 250.0),
+        (2, 10, 4.0),
+        (2, T0 + 3, -0.0),
+        (0, T0 + 4, 7.25),
+    ]
+    for op, versions in (("i", None), ("u", np.arange(100, 100 + len(rows))), ("d", None)):
+        block = RowBlock(
+            series,
+            np.array([r[0] for r in rows], dtype=np.intp),
+            np.array([r[1] for r in rows], dtype=np.int64),
+            np.array([r[2] for r in rows]),
+            versions,
+            op,  # type: ignore[arg-type]
+        )
+        by_block: list[ClosedBatch] = []
+        by_row: list[ClosedBatch] = []
+        origin = BatchOrigin(NAMESPACE, "s", 1, T0)
+        block_builder = BatchBuilder(origin, UmsBatchBounds(max_points=4, linger_ms=1e9), by_block.append)
+        row_builder = BatchBuilder(origin, UmsBatchBounds(max_points=4, linger_ms=1e9), by_row.append)
+        keys: list[str] = []
+        rejected = PointPacker(RULES, partition_of, kinds=kinds).pack_block(block, 1000, block_builder, keys)
+        row_packer = PointPacker(RULES, partition_of, kinds=kinds)
+        verdicts = [row_packer.pack(row, 1000 + n, row_builder) for n, row in enumerate(block.records())]
+        block_builder.flush()
+        row_builder.flush()
+        assert [(b.partition, b.value) for b in by_block] == [(b.partition, b.value) for b in by_row]
+        assert keys == [verdict for verdict in verdicts if isinstance(verdict, str)]
+        assert rejected == [(n, verdict) for n, verdict in enumerate(verdicts) if isinstance(verdict, Rejection)]
+        points = [point for record in by_block for point in decode_batch(record.value)]
+        assert {point.ums_op_ for point in points} == {op}
+        if op == "d":
+            assert all(point.value is None for point in points) and len(points) == 6
+        else:
+            reasons = {verdict.reason for verdict in verdicts if isinstance(verdict, Rejection)}
+            assert reasons == {
+                "invalid_metric_name",
+                "non_finite_value",
+                "timestamp_in_future",
+                "timestamp_too_old",
+                "value_out_of_range",
+            }

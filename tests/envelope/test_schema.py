@@ -87,7 +87,9 @@ def test_not_json_is_refused() -> None:
 
 
 def test_published_schema_is_current_and_validates_envelopes() -> None:
-    assert json.loads(PUBLISHED.read_text()) == json_schema(), "regenerate with `rtdp envelope schema > docs/...`"
+    assert json.loads(PUBLISHED.read_text()) == json_schema(), (
+        "regenerate with `python -m rtdp_dagster.envelope.schema > docs/envelope.schema.json`"
+    )
     validator = jsonschema.Draft202012Validator(json_schema())
     validator.validate(json.loads(encode(make_envelope())))
     validator.validate(json.loads(encode(make_envelope(ums_op_="d", value=None))))

@@ -1,9 +1,9 @@
 import orjson
 import pytest
 
-from rtdp_dagster.collection.records import RawRecord
 from rtdp_dagster.envelope import validation as v
 from rtdp_dagster.envelope.keys import point_key
+from rtdp_dagster.envelope.records import RawRecord
 from rtdp_dagster.envelope.schema import Envelope
 
 NOW = 1_700_000_000_000
@@ -11,8 +11,8 @@ RULES = v.PointRules()
 
 
 def convert(record: RawRecord) -> Envelope | v.Rejection:
-    return v.to_envelope(
-        record, namespace="a.b.c.d.v1.0.0", source="s", wave=1, collected_at=NOW, ums_id=7, rules=RULES
+    return v.PointValidator(RULES).to_envelope(
+        record, namespace="a.b.c.d.v1.0.0", source="s", wave=1, collected_at=NOW, ums_id=7
     )
 
 

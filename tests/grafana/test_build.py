@@ -50,8 +50,9 @@ def test_every_panel_has_title_unit_description_and_router_queries() -> None:
             assert panel.get("title") and panel.get("description"), where
             assert panel["fieldConfig"]["defaults"].get("unit"), where
             assert panel["datasource"] == {"type": "opentsdb", "uid": datasource.UID}, where
-            assert panel["targets"] and all(t.get("metric") and t["datasource"]["uid"] == datasource.UID
-                                            for t in panel["targets"]), where  # fmt: skip
+            assert panel["targets"] and all(
+                t.get("metric") and t["datasource"]["uid"] == datasource.UID for t in panel["targets"]
+            ), where
 
 
 def test_platform_operations_reads_metric_names_that_exist() -> None:

@@ -31,9 +31,16 @@ def test_relative_times_and_panel_overrides() -> None:
 
 @pytest.mark.parametrize(
     ("hours", "max_points", "min_interval", "expected"),
-    [(1, 300, "10s", "10s"), (6, 300, "10s", "1m"), (24, 300, "10s", "5m"), (6, 1000, None, "20s"),
-     (0.1, 300, "10s", "10s"), (0.1, 300, None, "1s"), (24 * 365, 300, "10s", "1d")],
-)  # fmt: skip
+    [
+        (1, 300, "10s", "10s"),
+        (6, 300, "10s", "1m"),
+        (24, 300, "10s", "5m"),
+        (6, 1000, None, "20s"),
+        (0.1, 300, "10s", "10s"),
+        (0.1, 300, None, "1s"),
+        (24 * 365, 300, "10s", "1d"),
+    ],
+)
 def test_auto_interval_matches_grafana(hours: float, max_points: int, min_interval: str | None, expected: str) -> None:
     assert auto_interval(0, int(hours * 3_600_000), max_points, min_interval) == expected
 
@@ -50,12 +57,14 @@ def test_seconds_to_hms_keeps_the_largest_unit() -> None:
 
 
 def _scope() -> Scope:
-    return Scope({
-        "site": Variable("site", ["site01", "site02"], ALL, all_value="*"),
-        "app": Variable("app", ["app01"], "app01"),
-        "host": Variable("host", ["h1", "h2", "h3"], ["h1", "h3"], multi=True),
-        "any": Variable("any", ["a", "b"], ALL),
-    })  # fmt: skip
+    return Scope(
+        {
+            "site": Variable("site", ["site01", "site02"], ALL, all_value="*"),
+            "app": Variable("app", ["app01"], "app01"),
+            "host": Variable("host", ["h1", "h2", "h3"], ["h1", "h3"], multi=True),
+            "any": Variable("any", ["a", "b"], ALL),
+        }
+    )
 
 
 def test_variable_formats() -> None:
@@ -70,22 +79,40 @@ def test_variable_formats() -> None:
 
 def test_convert_target_like_grafana() -> None:
     target = {
-        "refId": "A", "metric": "app.requests.count", "aggregator": "sum", "tags": {"site": "$site", "host": "$host"},
-        "downsampleAggregator": "max", "downsampleFillPolicy": "zero", "shouldComputeRate": True, "isCounter": True,
-    }  # fmt: skip
+        "refId": "A",
+        "metric": "app.requests.count",
+        "aggregator": "sum",
+        "tags": {"site": "$site", "host": "$host"},
+        "downsampleAggregator": "max",
+        "downsampleFillPolicy": "zero",
+        "shouldComputeRate": True,
+        "isCounter": True,
+    }
     assert convert_target(target, _scope(), "1m", 3) == {
-        "metric": "app.requests.count", "aggregator": "sum", "downsample": "1m-max-zero",
-        "rate": True, "rateOptions": {"counter": True, "dropResets": True},
+        "metric": "app.requests.count",
+        "aggregator": "sum",
+        "downsample": "1m-max-zero",
+        "rate": True,
+        "rateOptions": {"counter": True, "dropResets": True},
         "tags": {"site": "*", "host": "h1|h3"},
-    }  # fmt: skip
-    explicit = {"metric": "m", "downsampleInterval": "1.5s", "downsampleAggregator": "avg",
-                "filters": [{"type": "literal_or", "tagk": "host", "filter": "$host", "groupBy": True}],
-                "tags": {"ignored": "when filters exist"}, "shouldComputeRate": True, "counterMax": "100"}  # fmt: skip
+    }
+    explicit = {
+        "metric": "m",
+        "downsampleInterval": "1.5s",
+        "downsampleAggregator": "avg",
+        "filters": [{"type": "literal_or", "tagk": "host", "filter": "$host", "groupBy": True}],
+        "tags": {"ignored": "when filters exist"},
+        "shouldComputeRate": True,
+        "counterMax": "100",
+    }
     assert convert_target(explicit, _scope(), "1m", 3) == {
-        "metric": "m", "aggregator": "avg", "downsample": "1500ms-avg",
-        "rate": True, "rateOptions": {"counter": False, "counterMax": 100, "dropResets": False},
+        "metric": "m",
+        "aggregator": "avg",
+        "downsample": "1500ms-avg",
+        "rate": True,
+        "rateOptions": {"counter": False, "counterMax": 100, "dropResets": False},
         "filters": [{"type": "literal_or", "tagk": "host", "filter": "h1|h3", "groupBy": True}],
-    }  # fmt: skip
+    }
     assert "downsample" not in convert_target({"metric": "m", "disableDownsampling": True}, _scope(), "1m", 3)
 
 
@@ -97,9 +124,16 @@ def test_query_body_has_every_visible_target_and_omits_end_at_now() -> None:
         {"refId": "D", "metric": "d", "downsampleAggregator": "max"},
     ]
     body = query_body(targets, _scope(), 1000, None, "10s", 3, 2)
-    assert body == {"start": 1000, "msResolution": True, "globalAnnotations": True, "showQuery": True,
-                    "queries": [{"metric": "a", "aggregator": "avg", "downsample": "10s-avg"},
-                                {"metric": "d", "aggregator": "avg", "downsample": "10s-max"}]}  # fmt: skip
+    assert body == {
+        "start": 1000,
+        "msResolution": True,
+        "globalAnnotations": True,
+        "showQuery": True,
+        "queries": [
+            {"metric": "a", "aggregator": "avg", "downsample": "10s-avg"},
+            {"metric": "d", "aggregator": "avg", "downsample": "10s-max"},
+        ],
+    }
     assert query_body(targets, _scope(), 1000, 2000, "10s", 2, 1)["end"] == 2000
     assert "showQuery" not in query_body(targets, _scope(), 1000, 2000, "10s", 2, 1)
 
@@ -120,12 +154,25 @@ def test_chained_variables_ask_lookup_like_grafana() -> None:
         return {"results": [{"tags": {"host": h}} for s, hs in hosts.items() if site in ("*", s) for h in hs]}
 
     templating = [
-        {"name": "site", "type": "query", "datasource": {"uid": "ds"}, "query": "tag_values(sys.cpu.util, site)",
-         "sort": 1, "includeAll": True, "allValue": "*", "current": {"value": "$__all"}},
-        {"name": "host", "type": "query", "datasource": {"uid": "ds"}, "sort": 1,
-         "query": "tag_values(sys.cpu.util, host, site=$site)"},
+        {
+            "name": "site",
+            "type": "query",
+            "datasource": {"uid": "ds"},
+            "query": "tag_values(sys.cpu.util, site)",
+            "sort": 1,
+            "includeAll": True,
+            "allValue": "*",
+            "current": {"value": "$__all"},
+        },
+        {
+            "name": "host",
+            "type": "query",
+            "datasource": {"uid": "ds"},
+            "sort": 1,
+            "query": "tag_values(sys.cpu.util, host, site=$site)",
+        },
         {"name": "metric", "type": "query", "datasource": {"uid": "ds"}, "query": "metrics(sys.)"},
-    ]  # fmt: skip
+    ]
     scope = resolve_variables(templating, Lookups(get, 1000), "ds")
 
     assert calls[0] == ("/api/search/lookup", {"m": "sys.cpu.util{site=*}", "limit": 1000})

@@ -100,8 +100,9 @@ def test_unreachable_grafana_is_one_clear_line(capsys: pytest.CaptureFixture[str
     port = probe.getsockname()[1]
     probe.close()  # nothing listens there now
 
-    code = main(["grafana", "publish", "--url", f"http://127.0.0.1:{port}", "--token", GOOD_TOKEN,
-                 "--router-url", ROUTER])  # fmt: skip
+    code = main(
+        ["grafana", "publish", "--url", f"http://127.0.0.1:{port}", "--token", GOOD_TOKEN, "--router-url", ROUTER]
+    )
 
     err = capsys.readouterr().err
     assert code == 1

@@ -45,8 +45,11 @@ def sample_hosts(settings: Settings, per_site: int = 2) -> list[dict[str, str]]:
 
 def existing_hosts(query_url: str, metric: str = "sys.cpu.util") -> list[dict[str, str]]:
     """host/site/app of every series of the metric other tests left in the TSDB."""
-    response = requests.get(f"{query_url.rstrip('/')}/api/v1/series",
-                            params={"match[]": f'{{__name__="{metric}"}}', "start": "0"}, timeout=30)  # fmt: skip
+    response = requests.get(
+        f"{query_url.rstrip('/')}/api/v1/series",
+        params={"match[]": f'{{__name__="{metric}"}}', "start": "0"},
+        timeout=30,
+    )
     response.raise_for_status()
     found = []
     for labels in response.json()["data"]:
@@ -69,9 +72,20 @@ def _collection_points(start_ms: int, end_ms: int) -> list[TsdbPoint]:
     points = []
     for window_end in range(start_ms + 60_000, end_ms, 60_000):
         for wave, new in ((1, 60), (2, 3), (3, 1)):
-            row = LogRow("synthetic_fleet", wave, window_end - 60_000, window_end, rows_read=62, rows_valid=61,
-                         rows_new=new, rows_dead_lettered=1, duration_ms=40, status="done", attempts=1,
-                         finished_at=window_end)  # fmt: skip
+            row = LogRow(
+                "synthetic_fleet",
+                wave,
+                window_end - 60_000,
+                window_end,
+                rows_read=62,
+                rows_valid=61,
+                rows_new=new,
+                rows_dead_lettered=1,
+                duration_ms=40,
+                status="done",
+                attempts=1,
+                finished_at=window_end,
+            )
             points += log_points(row)
     return points
 
@@ -91,8 +105,9 @@ def _quality_points(start_ms: int, end_ms: int) -> list[TsdbPoint]:
     for run, ts in enumerate(range(start_ms, end_ms, 300_000)):
         for asset, check, severity in checks:
             passed = float(run % 4 != 3)
-            points.append(TsdbPoint("rtdp.dq.check_status", ts, passed,
-                                    {"asset": asset, "check": check, "severity": severity}))  # fmt: skip
+            points.append(
+                TsdbPoint("rtdp.dq.check_status", ts, passed, {"asset": asset, "check": check, "severity": severity})
+            )
             points.append(
                 TsdbPoint("rtdp.dq.failing_rows", ts, 0.0 if passed else 12.0, {"asset": asset, "check": check})
             )
@@ -128,8 +143,14 @@ def _history_points(hosts: list[dict[str, str]], now: dt.datetime) -> list[TsdbP
                 for metric in LONG_RANGE_METRICS:
                     level_value = GAUGES[metric] * (1 + 0.1 * math.sin(number / 5))
                     count = 8640.0
-                    aggregates = {"count": count, "sum": level_value * count, "min": level_value * 0.5,
-                                  "max": level_value * 1.5, "first": level_value, "last": level_value}  # fmt: skip
+                    aggregates = {
+                        "count": count,
+                        "sum": level_value * count,
+                        "min": level_value * 0.5,
+                        "max": level_value * 1.5,
+                        "first": level_value,
+                        "last": level_value,
+                    }
                     points += rollup_points(metric, tags, int(start.timestamp() * 1000), level, part, aggregates)
     return points
 
@@ -142,8 +163,12 @@ def fill(settings: Settings) -> dict[str, int]:
     now = dt.datetime.now(dt.UTC)
     end_ms = int(now.timestamp() * 1000) // CADENCE_MS * CADENCE_MS
     start_ms = end_ms - REALTIME_SPAN_MS
-    realtime = (_host_points(hosts, start_ms, end_ms) + _collection_points(start_ms, end_ms)
-                + _stream_points(start_ms, end_ms) + _quality_points(start_ms, end_ms))  # fmt: skip
+    realtime = (
+        _host_points(hosts, start_ms, end_ms)
+        + _collection_points(start_ms, end_ms)
+        + _stream_points(start_ms, end_ms)
+        + _quality_points(start_ms, end_ms)
+    )
     history = _history_points(sample_hosts(settings, per_site=1), now)
     written = {
         "realtime": http_put(settings.tsdb.realtime.put_http_url, realtime, timeout_s=30),

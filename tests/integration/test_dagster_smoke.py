@@ -1,4 +1,5 @@
-"""The Dagster code location loads, and its smoke assets run against the real stack."""
+"""The smoke code location (production definitions plus the smoke assets) loads, and its smoke assets run
+against the real stack."""
 
 import dagster as dg
 
@@ -6,7 +7,7 @@ from rtdp_dagster.config import Settings
 
 
 def test_definitions_load_and_validate() -> None:
-    from rtdp_dagster.definitions import defs
+    from rtdp_dagster.smoke.definitions import defs
 
     dg.Definitions.validate_loadable(defs)
     assert {key.to_user_string() for key in defs.resolve_all_asset_keys()} >= {
@@ -17,8 +18,8 @@ def test_definitions_load_and_validate() -> None:
 
 
 def test_smoke_assets_materialize_end_to_end(stack: Settings) -> None:
-    from rtdp_dagster.definitions import defs
     from rtdp_dagster.smoke import assets
+    from rtdp_dagster.smoke.definitions import defs
 
     result = dg.materialize(
         [assets.smoke_kafka_points, assets.smoke_delta_points, assets.smoke_realtime_tsdb],

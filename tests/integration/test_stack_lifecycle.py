@@ -13,6 +13,9 @@ from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.process import _start_ticks
 from tests.conftest import free_ports
 
+# Each test starts (or fails to start) services of its own, without the session stack.
+pytestmark = pytest.mark.stack
+
 
 def _vm_only_env(run_dir: Path, **extra: str) -> dict[str, str]:
     http, telnet, put_http = free_ports(3)

@@ -24,8 +24,17 @@ OLD, MID = TODAY - dt.timedelta(days=40), TODAY - dt.timedelta(days=10)
 
 
 def day_records(day: dt.date, offset: int) -> list[Record]:
-    return [Record("sys.cpu.util", {"host": f"h{i % 2}"}, ms(f"{day}T01:00:00") + i * 1000, float(i), ums_id=1,
-                   offset=offset + i) for i in range(4)]  # fmt: skip
+    return [
+        Record(
+            "sys.cpu.util",
+            {"host": f"h{i % 2}"},
+            ms(f"{day}T01:00:00") + i * 1000,
+            float(i),
+            ums_id=1,
+            offset=offset + i,
+        )
+        for i in range(4)
+    ]
 
 
 def partition_files(spark, path: str, column: str) -> dict[str, int]:

@@ -49,10 +49,21 @@ def test_failed_points_are_repaired_once_with_their_latest_value(
     # The stream wrote point 2 before the TSDB went away; its batch of the five originals failed.
     realtime = stack.tsdb.realtime
     http_put(realtime.put_http_url, [TsdbPoint(metric, originals[2].ts_ms, 2.0, {**tags, **UNKNOWN_TAGS})])
-    closed = TsdbEndpoint(url=f"http://127.0.0.1:{free_ports(1)[0]}", put_host="127.0.0.1", put_port=1,
-                          put_http_url=f"http://127.0.0.1:{free_ports(1)[0]}")  # fmt: skip
-    writer = RealtimeWriter(spark, closed, 1.0, 100, MasterDataCache(spark, delta.table_path("master_data_hosts")),
-                            delta.table_path(TSDB_REPAIR), WatermarkDedup(ttl_ms=3_600_000))  # fmt: skip
+    closed = TsdbEndpoint(
+        url=f"http://127.0.0.1:{free_ports(1)[0]}",
+        put_host="127.0.0.1",
+        put_port=1,
+        put_http_url=f"http://127.0.0.1:{free_ports(1)[0]}",
+    )
+    writer = RealtimeWriter(
+        spark,
+        closed,
+        1.0,
+        100,
+        MasterDataCache(spark, delta.table_path("master_data_hosts")),
+        delta.table_path(TSDB_REPAIR),
+        WatermarkDedup(ttl_ms=3_600_000),
+    )
     writer(bronze_frame(spark, originals), 7)
     failures = spark.read.format("delta").load(delta.table_path(TSDB_REPAIR)).collect()
     assert [(r["batch_id"], r["min_ts"], r["max_ts"], r["failed"]) for r in failures] == [
@@ -60,17 +71,20 @@ def test_failed_points_are_repaired_once_with_their_latest_value(
     ]
 
     resources = {**dict(defs.resources or {}), "delta": delta}
-    tsdb = TsdbResource(url=realtime.url, put_host=realtime.put_host, put_port=realtime.put_port,
-                        put_http_url=realtime.put_http_url)  # fmt: skip
+    tsdb = TsdbResource(
+        url=realtime.url, put_host=realtime.put_host, put_port=realtime.put_port, put_http_url=realtime.put_http_url
+    )
     waiting = run_repair(resources, tsdb)
     assert waiting["failures_waiting_for_bronze"] == 1 and waiting["points_written"] == 0, "bronze has not caught up"
     # The bronze query's next micro-batch ends with no Kafka lag: every record of the failed batch is in bronze.
-    spark.createDataFrame([("bronze", 0, int(time.time() * 1000) + 1000, 0)],
-                          "query string, batch_id long, timestamp_ms long, kafka_lag long",
-                          ).write.format("delta").save(delta.table_path(STREAM_PROGRESS))  # fmt: skip
+    spark.createDataFrame(
+        [("bronze", 0, int(time.time() * 1000) + 1000, 0)],
+        "query string, batch_id long, timestamp_ms long, kafka_lag long",
+    ).write.format("delta").save(delta.table_path(STREAM_PROGRESS))
 
-    down = TsdbResource(url=closed.url, put_host="127.0.0.1", put_port=1, put_http_url=closed.put_http_url,
-                        timeout_s=1.0)  # fmt: skip
+    down = TsdbResource(
+        url=closed.url, put_host="127.0.0.1", put_port=1, put_http_url=closed.put_http_url, timeout_s=1.0
+    )
     still_down = run_repair(resources, down)
     assert still_down["failures_pending"] == 1 and still_down["points_failed"] == 4
     assert still_down["failures_repaired"] == 0, "a failure is kept until its points are in the TSDB"

@@ -34,5 +34,8 @@ def test_failure_ranges_merge_and_name_their_days() -> None:
     assert merge_ranges([(50, 60), (1, 10), (11, 20), (5, 8), (70, 80)]) == [(1, 20), (50, 60), (70, 80)]
     late = (ms("2026-10-04T23:59:00"), ms("2026-10-06T00:00:00"))
     assert days_of_ranges([late, (ms("2026-10-09T01:00:00"), ms("2026-10-09T02:00:00"))]) == [
-        dt.date(2026, 10, 4), dt.date(2026, 10, 5), dt.date(2026, 10, 6), dt.date(2026, 10, 9)
-    ]  # fmt: skip
+        dt.date(2026, 10, 4),
+        dt.date(2026, 10, 5),
+        dt.date(2026, 10, 6),
+        dt.date(2026, 10, 9),
+    ]

@@ -138,9 +138,7 @@ def test_hosts_as_of_returns_the_version_valid_at_that_time(loaded: Loaded, spar
 
     def seen(as_of_ms: int | None) -> list[tuple]:
         hosts = hosts_as_of(spark, loaded.path, as_of_ms)
-        summary = hosts.groupBy("version").agg(
-            F.count("*"), F.max(F.when(F.col("host") == MOVED, F.col("site")))
-        )  # fmt: skip
+        summary = hosts.groupBy("version").agg(F.count("*"), F.max(F.when(F.col("host") == MOVED, F.col("site"))))
         return [tuple(row) for row in summary.collect()]
 
     assert seen(v1.valid_from_ms - 1) == []
@@ -164,11 +162,17 @@ def test_enrich_tags_known_hosts_and_marks_unknown_ones(
     assert enriched.columns == ["n", "host", "value", "site", "app", "region", "master_version", "host_known"]
     rows = {row["n"]: row for row in collected}
     assert (rows[1]["site"], rows[1]["app"], rows[1]["region"], rows[1]["master_version"]) == (
-        "site02", "app02", "eu-west", 2,
-    )  # fmt: skip
+        "site02",
+        "app02",
+        "eu-west",
+        2,
+    )
     assert (rows[2]["site"], rows[2]["app"], rows[2]["region"], rows[2]["host_known"]) == (
-        "aws-us-east-1", "app04", "us-east-1", True,
-    )  # fmt: skip
+        "aws-us-east-1",
+        "app04",
+        "us-east-1",
+        True,
+    )
     for unknown in (rows[3], rows[4]):
         assert (unknown["site"], unknown["app"], unknown["region"]) == ("unknown", "unknown", "unknown")
         assert unknown["host_known"] is False and unknown["master_version"] is None

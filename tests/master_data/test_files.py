@@ -54,8 +54,13 @@ def test_version_2_moves_exactly_the_documented_hosts() -> None:
     assert before.keys() == after.keys()
     changed = {host for host in before if before[host] != after[host]}
     assert changed == {
-        "site01-host0049", "site01-host0050", "site02-host0001", "site02-host0002", "site02-host0003", "ac20cd",
-    }  # fmt: skip
+        "site01-host0049",
+        "site01-host0050",
+        "site02-host0001",
+        "site02-host0002",
+        "site02-host0003",
+        "ac20cd",
+    }
     assert (before["site01-host0049"].site, after["site01-host0049"].site) == ("site01", "site03")
     assert (before["site02-host0001"].app, after["site02-host0001"].app) == ("app01", "app02")
     assert (before["ac20cd"].app, after["ac20cd"].app) == ("app04", "app01")
@@ -103,42 +108,64 @@ def defect_cases() -> list[tuple[str, Callable[[Path], None], str]]:
         return root / "v0001" / "topology.csv"
 
     return [
-        ("unknown site",
-         lambda r: replace_line(servers(r), "site01-host0003,site01,web,prod,ubuntu-22.04,8",
-                                "site01-host0003,site09,web,prod,ubuntu-22.04,8"),
-         "v0001/servers.csv: row 3 (line 4): site: unknown site 'site09': not in"),
-        ("unknown app in topology",
-         lambda r: replace_line(topology(r), "app01,site01-host0001,true", "app99,site01-host0001,true"),
-         "v0001/topology.csv: row 1 (line 2): app: unknown app 'app99': not in"),
-        ("unknown host in topology",
-         lambda r: append(topology(r), "app03,ghost-host,false\n"),
-         "v0001/topology.csv: row 234 (line 235): host: unknown host 'ghost-host': not in"),
-        ("duplicate host",
-         lambda r: append(servers(r), "site01-host0001,site02,web,prod,,\n"),
-         "v0001/servers.csv: row 218 (line 219): host: duplicate host 'site01-host0001' (first at row 1)"),
-        ("no primary app",
-         lambda r: replace_line(topology(r), "app01,site01-host0002,true", "app01,site01-host0002,false"),
-         "v0001/servers.csv: row 2 (line 3): host: no primary app"),
-        ("two primary apps",
-         lambda r: append(topology(r), "app02,site01-host0001,true\n"),
-         "v0001/topology.csv: row 234 (line 235): primary: host 'site01-host0001' already has primary app 'app01' "
-         "(row 1)"),
-        ("bad value",
-         lambda r: replace_line(servers(r), "site01-host0001,site01,web,prod,ubuntu-22.04,8",
-                                "site01-host0001,site01,web,prod,ubuntu-22.04,eight"),
-         "v0001/servers.csv: row 1 (line 2): cpu_cores: Input should be a valid integer"),
-        ("unknown column",
-         lambda r: replace_line(servers(r), "host,site,role,environment,os,cpu_cores",
-                                "host,site,role,environment,os,cpu_cores,rack"),
-         "v0001/servers.csv: line 1: rack: unknown column"),
-        ("missing file",
-         lambda r: topology(r).unlink(),
-         "v0001: missing topology.yaml or topology.csv"),
-    ]  # fmt: skip
+        (
+            "unknown site",
+            lambda r: replace_line(
+                servers(r),
+                "site01-host0003,site01,web,prod,ubuntu-22.04,8",
+                "site01-host0003,site09,web,prod,ubuntu-22.04,8",
+            ),
+            "v0001/servers.csv: row 3 (line 4): site: unknown site 'site09': not in",
+        ),
+        (
+            "unknown app in topology",
+            lambda r: replace_line(topology(r), "app01,site01-host0001,true", "app99,site01-host0001,true"),
+            "v0001/topology.csv: row 1 (line 2): app: unknown app 'app99': not in",
+        ),
+        (
+            "unknown host in topology",
+            lambda r: append(topology(r), "app03,ghost-host,false\n"),
+            "v0001/topology.csv: row 234 (line 235): host: unknown host 'ghost-host': not in",
+        ),
+        (
+            "duplicate host",
+            lambda r: append(servers(r), "site01-host0001,site02,web,prod,,\n"),
+            "v0001/servers.csv: row 218 (line 219): host: duplicate host 'site01-host0001' (first at row 1)",
+        ),
+        (
+            "no primary app",
+            lambda r: replace_line(topology(r), "app01,site01-host0002,true", "app01,site01-host0002,false"),
+            "v0001/servers.csv: row 2 (line 3): host: no primary app",
+        ),
+        (
+            "two primary apps",
+            lambda r: append(topology(r), "app02,site01-host0001,true\n"),
+            "v0001/topology.csv: row 234 (line 235): primary: host 'site01-host0001' already has primary app 'app01' "
+            "(row 1)",
+        ),
+        (
+            "bad value",
+            lambda r: replace_line(
+                servers(r),
+                "site01-host0001,site01,web,prod,ubuntu-22.04,8",
+                "site01-host0001,site01,web,prod,ubuntu-22.04,eight",
+            ),
+            "v0001/servers.csv: row 1 (line 2): cpu_cores: Input should be a valid integer",
+        ),
+        (
+            "unknown column",
+            lambda r: replace_line(
+                servers(r), "host,site,role,environment,os,cpu_cores", "host,site,role,environment,os,cpu_cores,rack"
+            ),
+            "v0001/servers.csv: line 1: rack: unknown column",
+        ),
+        ("missing file", lambda r: topology(r).unlink(), "v0001: missing topology.yaml or topology.csv"),
+    ]
 
 
-@pytest.mark.parametrize(("change", "expected"), [case[1:] for case in defect_cases()],
-                         ids=[case[0] for case in defect_cases()])  # fmt: skip
+@pytest.mark.parametrize(
+    ("change", "expected"), [case[1:] for case in defect_cases()], ids=[case[0] for case in defect_cases()]
+)
 def test_defect_is_reported_with_file_row_and_field(copy: Path, change: Callable[[Path], None], expected: str) -> None:
     change(copy)
     problems = problems_of(copy)
@@ -159,15 +186,17 @@ def test_duplicate_site_in_yaml_names_its_line(copy: Path) -> None:
 def test_unknown_yaml_field_points_at_its_line(copy: Path) -> None:
     applications = copy / "v0001" / "applications.yaml"
     replace_line(applications, "- app: app02", "- app: app02\n  colour: blue")
-    assert problems_of(copy) == [f"{applications}: row 2 (line {line_of(applications, '  colour: blue')}): colour: "
-                                 "unknown field"]  # fmt: skip
+    assert problems_of(copy) == [
+        f"{applications}: row 2 (line {line_of(applications, '  colour: blue')}): colour: unknown field"
+    ]
 
 
 def test_manifest_version_must_match_its_folder(copy: Path) -> None:
     manifest = copy / "v0002" / "manifest.yaml"
     replace_line(manifest, "version: 2", "version: 3")
-    assert problems_of(copy) == [f"{manifest}: line {line_of(manifest, 'version: 3')}: version: is 3 but the folder "
-                                 "is v0002"]  # fmt: skip
+    assert problems_of(copy) == [
+        f"{manifest}: line {line_of(manifest, 'version: 3')}: version: is 3 but the folder is v0002"
+    ]
 
 
 def test_valid_from_must_increase_with_the_version(copy: Path) -> None:

@@ -70,7 +70,17 @@ def test_host_rows_follow_the_column_order() -> None:
     assert len(rows) == len(version.servers) == 217
     by_host = {row[COLUMNS.index("host")]: dict(zip(COLUMNS, row, strict=True)) for row in rows}
     assert by_host["site02-host0010"] == {
-        "version": 2, "valid_from_ms": version.valid_from_ms, "valid_to_ms": None, "host": "site02-host0010",
-        "site": "site02", "site_name": "Dublin DC1", "region": "eu-west", "app": "app01", "app_name": "Web storefront",
-        "owner": "team-web", "role": "web", "environment": "prod", "apps": ["app01", "app03"],
-    }  # fmt: skip
+        "version": 2,
+        "valid_from_ms": version.valid_from_ms,
+        "valid_to_ms": None,
+        "host": "site02-host0010",
+        "site": "site02",
+        "site_name": "Dublin DC1",
+        "region": "eu-west",
+        "app": "app01",
+        "app_name": "Web storefront",
+        "owner": "team-web",
+        "role": "web",
+        "environment": "prod",
+        "apps": ["app01", "app03"],
+    }

@@ -22,10 +22,21 @@ FIVE_MINUTES = 300_000
 def silver_rows(records: Iterable[Record], event_date: dt.date | None = None) -> list[tuple]:
     """Silver rows exactly as given (no de-duplication): defects stay in."""
     return [
-        (r.metric, r.tags, series_key(r.metric, r.tags), r.value, r.ts_ms, r.point_key, r.ums_id, r.op, r.source,
-         r.namespace, event_date or date_of_ms(r.ts_ms))
+        (
+            r.metric,
+            r.tags,
+            series_key(r.metric, r.tags),
+            r.value,
+            r.ts_ms,
+            r.point_key,
+            r.ums_id,
+            r.op,
+            r.source,
+            r.namespace,
+            event_date or date_of_ms(r.ts_ms),
+        )
         for r in records
-    ]  # fmt: skip
+    ]
 
 
 def write_silver_rows(spark: SparkSession, rows: list[tuple], path: str) -> DataFrame:

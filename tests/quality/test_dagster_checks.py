@@ -9,8 +9,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from rtdp_dagster.batch import assets as batch
-from rtdp_dagster.config import Settings
+from rtdp_dagster.batch.assets import build_batch_assets
+from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.quality import checks as quality
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.stack.process import wait_until
@@ -18,6 +18,7 @@ from rtdp_dagster.tsdb.query import export_series, force_flush
 from tests.batch.bronze_rows import Record, ms, write_bronze
 from tests.recent_days import today
 
+batch = build_batch_assets(load_settings().batch)
 # A closed day past the realtime retention (as the batch layer usually sees it), never overtaken by time.
 DAY = (today() - dt.timedelta(days=30)).isoformat()
 
@@ -99,16 +100,21 @@ def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
 
 
 def test_a_day_of_silver_missing_after_its_deadline_fails_its_freshness_check() -> None:
-    from rtdp_dagster.definitions import defs, freshness
+    from rtdp_dagster.definitions import defs, settings
+    from rtdp_dagster.quality.freshness import freshness_checks
+
+    freshness = freshness_checks(settings.quality.freshness)
 
     (silver_check,) = [c for c in freshness if dg.AssetKey("silver") in {k.asset_key for k in c.check_keys}]
     instance = dg.DagsterInstance.ephemeral()
 
     def evaluate() -> dg.AssetCheckEvaluation:
         result = dg.materialize(
-            [batch.silver, silver_check], selection=dg.AssetSelection.checks(silver_check), instance=instance,
+            [batch.silver, silver_check],
+            selection=dg.AssetSelection.checks(silver_check),
+            instance=instance,
             resources=dict(defs.resources or {}),
-        )  # fmt: skip
+        )
         (evaluation,) = result.get_asset_check_evaluations()
         return evaluation
 
@@ -122,8 +128,15 @@ def test_a_day_of_silver_missing_after_its_deadline_fails_its_freshness_check() 
         instance.report_runless_asset_event(dg.AssetMaterialization("silver", partition=partition))
     assert evaluate().passed
     graph = defs.resolve_asset_graph()
-    deadlines = {name: getattr(graph.get(dg.AssetKey(name)).freshness_policy, "deadline_cron", None)
-                 for name in ("silver", "rollup_1d", "rollup_1y", "collection_log", "bronze")}  # fmt: skip
-    assert deadlines == {"silver": "30 1 * * *", "rollup_1d": "0 2 * * *", "rollup_1y": "0 3 * * *",
-                         "collection_log": None, "bronze": None}  # fmt: skip
+    deadlines = {
+        name: getattr(graph.get(dg.AssetKey(name)).freshness_policy, "deadline_cron", None)
+        for name in ("silver", "rollup_1d", "rollup_1y", "collection_log", "bronze")
+    }
+    assert deadlines == {
+        "silver": "30 1 * * *",
+        "rollup_1d": "0 2 * * *",
+        "rollup_1y": "0 3 * * *",
+        "collection_log": None,
+        "bronze": None,
+    }
     assert graph.get(dg.AssetKey("collection_log")).freshness_policy is not None

@@ -7,13 +7,13 @@ import pytest
 from pydantic import ValidationError
 from pyspark.sql import functions as F
 
-from rtdp_dagster.collection.records import RawRecord
 from rtdp_dagster.config import ConfigError, load_settings
 from rtdp_dagster.envelope import validation as v
 from rtdp_dagster.envelope.keys import point_key
 from rtdp_dagster.envelope.metric_kinds import MetricKinds, glob_regex
+from rtdp_dagster.envelope.records import RawRecord
 from rtdp_dagster.envelope.schema import Envelope, encode
-from rtdp_dagster.quality.kinds import kind_column, out_of_range
+from rtdp_dagster.spark.metric_kinds import kind_column, out_of_range
 
 NOW = 1_700_000_000_000
 KINDS = MetricKinds()
@@ -58,9 +58,21 @@ def test_configuration_names_a_bad_severity_key_and_takes_env_overrides() -> Non
 
 def _payload(metric: str, value: float) -> bytes:
     tags = {"host": "h1"}
-    return encode(Envelope(namespace="a.b.c.d.v1.0.0", metric=metric, tags=tags, value=value, ums_ts_=NOW,
-                           point_key=point_key(metric, tags, NOW), ums_id_=1, ums_op_="i", wave=1, source="s",
-                           collected_at=NOW))  # fmt: skip
+    return encode(
+        Envelope(
+            namespace="a.b.c.d.v1.0.0",
+            metric=metric,
+            tags=tags,
+            value=value,
+            ums_ts_=NOW,
+            point_key=point_key(metric, tags, NOW),
+            ums_id_=1,
+            ums_op_="i",
+            wave=1,
+            source="s",
+            collected_at=NOW,
+        )
+    )
 
 
 @pytest.mark.parametrize(
@@ -88,8 +100,10 @@ def test_the_stream_rejects_values_outside_their_kind(metric: str, value: float,
 def test_a_retraction_has_no_value_to_judge() -> None:
     record = RawRecord("sys.cpu.util", {"host": "h"}, None, NOW - 1000, "d", 5)
     validator = v.PointValidator(v.PointRules(), KINDS)
-    assert isinstance(validator.to_envelope(record, namespace="a.b.c.d.v1.0.0", source="s", wave=1,
-                                            collected_at=NOW, ums_id=1), Envelope)  # fmt: skip
+    assert isinstance(
+        validator.to_envelope(record, namespace="a.b.c.d.v1.0.0", source="s", wave=1, collected_at=NOW, ums_id=1),
+        Envelope,
+    )
     bad = RawRecord("sys.cpu.util", {"host": "h"}, 101.0, NOW - 1000)
     rejected = validator.to_envelope(bad, namespace="a.b.c.d.v1.0.0", source="s", wave=1, collected_at=NOW, ums_id=1)
     assert isinstance(rejected, v.Rejection) and rejected.reason == v.VALUE_OUT_OF_RANGE
@@ -99,9 +113,11 @@ def test_spark_assigns_the_same_kinds_and_ranges_as_python(spark) -> None:
     values = [(name, value) for name in NAMES for value in (-1.0, 50.0, 100.0, 101.0)]
     frame = spark.createDataFrame(values, "metric string, value double")
     rows = frame.select(
-        "metric", "value", kind_column(F.col("metric"), KINDS).alias("kind"),
+        "metric",
+        "value",
+        kind_column(F.col("metric"), KINDS).alias("kind"),
         out_of_range(F.col("metric"), F.col("value"), KINDS).alias("outside"),
-    ).collect()  # fmt: skip
+    ).collect()
     assert len(rows) == len(values)
     for row in rows:
         assert row["kind"] == KINDS.kind_of(row["metric"]), row

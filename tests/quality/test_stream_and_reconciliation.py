@@ -23,10 +23,10 @@ from rtdp_dagster.batch.intervals import ms_of_date
 from rtdp_dagster.batch.silver import silver_for_days, write_silver_days
 from rtdp_dagster.collection.collector import WindowContext, drain
 from rtdp_dagster.collection.publisher import Publisher
-from rtdp_dagster.collection.source_config import SourceConfig
 from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.state import CollectionState
 from rtdp_dagster.config import Settings, load_settings
+from rtdp_dagster.config.sources import SourceConfig
 from rtdp_dagster.envelope.validation import VALUE_OUT_OF_RANGE, PointValidator, Rejection, validate_payload
 from rtdp_dagster.quality.reconciliation import reconcile_day
 from rtdp_dagster.resources import DeltaTablesResource
@@ -62,11 +62,21 @@ def _collect(settings: Settings, metric: str, database: Path) -> None:
     with sqlite3.connect(database) as connection:
         connection.execute("CREATE TABLE metrics (ts INTEGER, host TEXT, value REAL, op TEXT, version INTEGER)")
         connection.executemany("INSERT INTO metrics VALUES (?, ?, ?, ?, ?)", _rows())
-    config = TypeAdapter(SourceConfig).validate_python({
-        "kind": "sql", "name": "quality_sql", "namespace": "sqlite.local.ops.metrics.v1.0.0",
-        "url": f"sqlite:///{database}", "table": "metrics", "timestamp_column": "ts", "value_column": "value",
-        "tag_columns": ["host"], "metric": metric, "op_column": "op", "version_column": "version",
-    })  # fmt: skip
+    config = TypeAdapter(SourceConfig).validate_python(
+        {
+            "kind": "sql",
+            "name": "quality_sql",
+            "namespace": "sqlite.local.ops.metrics.v1.0.0",
+            "url": f"sqlite:///{database}",
+            "table": "metrics",
+            "timestamp_column": "ts",
+            "value_column": "value",
+            "tag_columns": ["host"],
+            "metric": metric,
+            "op_column": "op",
+            "version_column": "version",
+        }
+    )
     state = CollectionState(settings.collection.state_url)
     publisher = Publisher(settings.kafka)
     try:
@@ -79,8 +89,9 @@ def _collect(settings: Settings, metric: str, database: Path) -> None:
                 state,
                 lambda: NOON + 3_600_000,
             )
-            state.plan_windows("quality_sql", wave, NOON + 15 * 60_000, TEN_MINUTES, TEN_MINUTES,
-                               first_start_ms=NOON - 5 * 60_000)  # fmt: skip
+            state.plan_windows(
+                "quality_sql", wave, NOON + 15 * 60_000, TEN_MINUTES, TEN_MINUTES, first_start_ms=NOON - 5 * 60_000
+            )
             assert len(drain(context, wave)) == 2
     finally:
         publisher.close()
@@ -112,15 +123,24 @@ def rejected_by_stream_and_batch(spark, settings: Settings, metric: str, config_
     assert {row["detail"] for row in rows} == {f"value 150.0 of {metric} (kind percent) is outside [0, 100]"}
 
     # Batch: the same Kafka record, had it reached bronze, fails the bronze suite's range check.
-    raw = quarantine.where(F.col("reason") == VALUE_OUT_OF_RANGE).select(
-        F.from_json("raw_value", ENVELOPE_SCHEMA).alias("e"), "kafka_topic", "kafka_partition", "kafka_offset",
-        "kafka_index", "kafka_timestamp",
-    ).select("e.*", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_index", "kafka_timestamp")  # fmt: skip
+    raw = (
+        quarantine.where(F.col("reason") == VALUE_OUT_OF_RANGE)
+        .select(
+            F.from_json("raw_value", ENVELOPE_SCHEMA).alias("e"),
+            "kafka_topic",
+            "kafka_partition",
+            "kafka_offset",
+            "kafka_index",
+            "kafka_timestamp",
+        )
+        .select("e.*", "kafka_topic", "kafka_partition", "kafka_offset", "kafka_index", "kafka_timestamp")
+    )
     as_bronze = raw.select(
         *[F.col(f.name) for f in BRONZE_SCHEMA.fields if f.name not in ("batch_id", "ingested_at", "event_date")],
-        F.lit(0).cast("long").alias("batch_id"), F.lit(0).cast("long").alias("ingested_at"),
+        F.lit(0).cast("long").alias("batch_id"),
+        F.lit(0).cast("long").alias("ingested_at"),
         F.to_date(F.timestamp_millis("ums_ts_")).alias("event_date"),
-    )  # fmt: skip
+    )
     elsewhere = DeltaTablesResource(root=str(config_file.parent / "as_bronze"))
     as_bronze.write.format("delta").partitionBy("event_date").save(elsewhere.table_path("bronze"))
     config = {"ops": {"bronze_quality": {"config": {"day": DAY.isoformat()}}}}
@@ -141,8 +161,10 @@ def _job(name: str, config: dict, delta: DeltaTablesResource, config_file: Path)
     from rtdp_dagster.definitions import defs
 
     resources = {
-        **dict(defs.resources or {}), "delta": delta, "platform": PlatformConfigResource(config_file=str(config_file))
-    }  # fmt: skip
+        **dict(defs.resources or {}),
+        "delta": delta,
+        "platform": PlatformConfigResource(config_file=str(config_file)),
+    }
     return defs.resolve_job_def(name).execute_in_process(run_config=config, resources=resources)
 
 

@@ -122,9 +122,14 @@ def test_each_seeded_defect_fails_exactly_its_check_with_the_exact_count(
     assert checks["silver.completeness"].severity == "WARN"
     assert checks["silver.counter_monotonic"].sample[0]["counter_decreases_ts"] == "2024-05-01T08:20:00Z"
     assert checks["silver.value_range"].sample == [
-        {"series_key": "sys.cpu.util|host=a", "kind": "percent", "out_of_range": 3,
-         "out_of_range_ts": "2024-05-01T00:50:00Z", "out_of_range_value": 150.0}
-    ]  # fmt: skip
+        {
+            "series_key": "sys.cpu.util|host=a",
+            "kind": "percent",
+            "out_of_range": 3,
+            "out_of_range_ts": "2024-05-01T00:50:00Z",
+            "out_of_range_value": 150.0,
+        }
+    ]
     assert checks["silver.in_partition_day"].sample[0]["outside_day_ts"] == "2024-05-02T02:00:00Z"
     assert checks["rollup_1d.matches_silver"].sample[0]["series_key"] == "sys.cpu.util|host=a"
     assert all(o.severity == "ERROR" for o in outcomes if o.check not in ("completeness", "counter_monotonic"))

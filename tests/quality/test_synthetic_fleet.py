@@ -13,9 +13,9 @@ from pathlib import Path
 import pytest
 
 from rtdp_dagster.batch.intervals import DAY_MS, ms_of_date
-from rtdp_dagster.collection.source_config import SyntheticSourceConfig
 from rtdp_dagster.collection.sources.synthetic import SyntheticSource
 from rtdp_dagster.config import Settings
+from rtdp_dagster.config.sources import SyntheticSourceConfig
 from rtdp_dagster.envelope.validation import PointValidator, Rejection
 from rtdp_dagster.quality.evaluate import points_checks
 from rtdp_dagster.quality.profiles import points_profile
@@ -30,12 +30,18 @@ NAMESPACE = "synthetic.local.fleet.metrics.v1.0.0"
 COUNTER = "app.requests.count"
 # The demo's fleet faults (workload.py), corrections ten times as often: each one a chance to break a counter.
 FLEET = {
-    "kind": "synthetic", "name": "synthetic_fleet", "namespace": NAMESPACE, "sites": 1, "hosts_per_site": 3,
+    "kind": "synthetic",
+    "name": "synthetic_fleet",
+    "namespace": NAMESPACE,
+    "sites": 1,
+    "hosts_per_site": 3,
     "cadence_s": CADENCE_MS / 1000,
     "lateness": {"jitter_s": 2.0, "late_share": 0.05, "late_min_s": 15.0, "late_max_s": 150.0},
-    "duplicate_rate": 0.01, "correction_rate": 0.05, "retraction_rate": 0.002,
+    "duplicate_rate": 0.01,
+    "correction_rate": 0.05,
+    "retraction_rate": 0.002,
     "malformed": {"non_numeric_value": 0.001, "nan_value": 0.001, "invalid_metric": 0.001},
-}  # fmt: skip
+}
 
 
 def fleet_records(settings: Settings) -> list[Record]:
@@ -45,13 +51,25 @@ def fleet_records(settings: Settings) -> list[Record]:
     read_at = START + DAY_MS + 3_600_000
     records = []
     for offset, raw in enumerate(source.read_window(START - 1, START + DAY_MS - 1, read_at)):
-        point = validator.to_envelope(raw, namespace=NAMESPACE, source="synthetic_fleet", wave=1,
-                                      collected_at=read_at, ums_id=read_at)  # fmt: skip
+        point = validator.to_envelope(
+            raw, namespace=NAMESPACE, source="synthetic_fleet", wave=1, collected_at=read_at, ums_id=read_at
+        )
         if isinstance(point, Rejection):
             continue
         value = None if point.ums_op_ == "d" else point.value
-        records.append(Record(point.metric, point.tags, point.ums_ts_, value, point.ums_id_, point.ums_op_,
-                              offset=offset, source="synthetic_fleet", namespace=NAMESPACE))  # fmt: skip
+        records.append(
+            Record(
+                point.metric,
+                point.tags,
+                point.ums_ts_,
+                value,
+                point.ums_id_,
+                point.ums_op_,
+                offset=offset,
+                source="synthetic_fleet",
+                namespace=NAMESPACE,
+            )
+        )
     return records
 
 
@@ -98,14 +116,24 @@ def test_a_counter_stepping_down_and_a_hole_in_a_series_fail_their_checks(
     }
     readings = sorted(final.items())
     at = next(
-        i for i in range(len(readings) // 2, len(readings) - 1)
+        i
+        for i in range(len(readings) // 2, len(readings) - 1)
         if readings[i - 1][1] < readings[i][1] < readings[i + 1][1] and readings[i - 1][1] > 1000
-    )  # fmt: skip
+    )
     previous = readings[at - 1][1]
     wrong = previous - 1
     template = next(r for r in counter if r.ts_ms == readings[at][0])
-    step_down = Record(COUNTER, template.tags, template.ts_ms, wrong, template.ums_id + 10**9, "u", offset=10**7,
-                       source="synthetic_fleet", namespace=NAMESPACE)  # fmt: skip
+    step_down = Record(
+        COUNTER,
+        template.tags,
+        template.ts_ms,
+        wrong,
+        template.ums_id + 10**9,
+        "u",
+        offset=10**7,
+        source="synthetic_fleet",
+        namespace=NAMESPACE,
+    )
     assert 0.1 * previous < wrong < previous
     # Five readings of one CPU series lost: a hole of six cadences.
     cpu = [r for r in fleet if r.metric == "sys.cpu.util" and r.tags["host"] == host]

@@ -27,8 +27,19 @@ from tests.batch.bronze_rows import ms
 
 DAYS = ("2026-10-05", "2026-10-06")
 # Bronze columns that do not depend on which run wrote a record.
-STABLE = ["namespace", "metric", "tags", "value", "ums_ts_", "point_key", "ums_id_", "ums_op_", "kafka_topic",
-          "kafka_partition", "kafka_offset"]  # fmt: skip
+STABLE = [
+    "namespace",
+    "metric",
+    "tags",
+    "value",
+    "ums_ts_",
+    "point_key",
+    "ums_id_",
+    "ums_op_",
+    "kafka_topic",
+    "kafka_partition",
+    "kafka_offset",
+]
 
 
 def produce(settings: Settings, topic: str, kafka_t0: int) -> int:
@@ -36,9 +47,19 @@ def produce(settings: Settings, topic: str, kafka_t0: int) -> int:
     producer = KafkaProducer(**settings.kafka.client_options(), acks="all")
     for i in range(10):
         metric, tags, ts = "sys.cpu.util", {"host": f"h{i % 2}"}, ms(f"{DAYS[i // 5]}T12:00:00") + i * 1000
-        point = Envelope(namespace="test.replay.metrics.points.v1.0.0", metric=metric, tags=tags, value=float(i),
-                         ums_ts_=ts, point_key=point_key(metric, tags, ts), ums_id_=1, ums_op_="i", wave=1,
-                         source="replay", collected_at=ts)  # fmt: skip
+        point = Envelope(
+            namespace="test.replay.metrics.points.v1.0.0",
+            metric=metric,
+            tags=tags,
+            value=float(i),
+            ums_ts_=ts,
+            point_key=point_key(metric, tags, ts),
+            ums_id_=1,
+            ums_op_="i",
+            wave=1,
+            source="replay",
+            collected_at=ts,
+        )
         producer.send(topic, value=encode(point), partition=i % 2, timestamp_ms=kafka_t0 + i * 1000)
     producer.send(topic, value=b"{not json", partition=0, timestamp_ms=kafka_t0 + 10_000)
     producer.flush()
@@ -61,12 +82,23 @@ def test_replay_restores_what_is_lost_and_adds_nothing_twice(stack: Settings, sp
     produce(stack, topic, kafka_t0)
     delta = DeltaTablesResource(root=str(tmp_path / "delta"))
     bronze, quarantine = delta.table_path("bronze"), delta.table_path("quarantine")
-    common = {"topics": [topic], "topic_pattern": stack.stream.topic_pattern, "bronze_path": bronze,
-              "quarantine_path": quarantine}  # fmt: skip
+    common = {
+        "topics": [topic],
+        "topic_pattern": stack.stream.topic_pattern,
+        "bronze_path": bronze,
+        "quarantine_path": quarantine,
+    }
 
     # A lost table: everything comes back from Kafka, through the stream's validation.
-    first = replay_time_range(spark, stack.kafka, stack.validation, start_ms=kafka_t0, end_ms=kafka_t0 + 60_000,
-                              app_id="test-replay-1", **common)  # fmt: skip
+    first = replay_time_range(
+        spark,
+        stack.kafka,
+        stack.validation,
+        start_ms=kafka_t0,
+        end_ms=kafka_t0 + 60_000,
+        app_id="test-replay-1",
+        **common,
+    )
     assert (first.records_read, first.bronze_added, first.quarantined_added) == (11, 10, 1)
     assert first.days == list(DAYS)
     assert spark.read.format("delta").load(quarantine).first()["reason"] == "invalid_json"
@@ -76,18 +108,33 @@ def test_replay_restores_what_is_lost_and_adds_nothing_twice(stack: Settings, sp
     # The same range again, from the command line: everything is there already.
     version = delta_version(spark, bronze)
     cli = subprocess.run(
-        [sys.executable, "-m", "rtdp_dagster.cli", "replay", "--from", str(kafka_t0), "--to", str(kafka_t0 + 60_000),
-         "--topic", topic],
-        capture_output=True, text=True, timeout=300, env={**os.environ, "RTDP_DELTA__ROOT": delta.root},
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "rtdp_dagster.cli",
+            "replay",
+            "--from",
+            str(kafka_t0),
+            "--to",
+            str(kafka_t0 + 60_000),
+            "--topic",
+            topic,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "RTDP_DELTA__ROOT": delta.root},
+    )
     assert cli.returncode == 0, cli.stderr
     summary = json.loads(cli.stdout)
     assert (summary["already_stored"], summary["bronze_added"], summary["quarantined_added"]) == (11, 0, 0)
     assert delta_version(spark, bronze) == version, "nothing to add: no commit"
 
     # Records of Kafka times [t0+3s, t0+7s) lost; the Dagster job replays exactly that range.
-    lost = (f"kafka_timestamp >= timestamp_millis({kafka_t0 + 3000}) "
-            f"AND kafka_timestamp < timestamp_millis({kafka_t0 + 7000})")  # fmt: skip
+    lost = (
+        f"kafka_timestamp >= timestamp_millis({kafka_t0 + 3000}) "
+        f"AND kafka_timestamp < timestamp_millis({kafka_t0 + 7000})"
+    )
     spark.sql(f"DELETE FROM delta.`{bronze}` WHERE {lost}").collect()
     assert len(stable_rows(spark, bronze)) == 6
     after_loss = delta_version(spark, bronze)
@@ -95,7 +142,7 @@ def test_replay_restores_what_is_lost_and_adds_nothing_twice(stack: Settings, sp
     run = kappa_replay_job.execute_in_process(
         run_config={"ops": {"replay_kafka_range": {"config": config}}},
         resources={**dict(defs.resources or {}), "delta": delta},
-    )  # fmt: skip
+    )
     assert run.success
     restored = run.output_for_node("replay_kafka_range")
     assert (restored["records_read"], restored["bronze_added"]) == (4, 4)
@@ -107,9 +154,10 @@ def test_replay_restores_what_is_lost_and_adds_nothing_twice(stack: Settings, sp
         for day in DAYS:
             instance.report_runless_asset_event(dg.AssetMaterialization("silver", partition=day))
         context = dg.build_sensor_context(
-            instance=instance, cursor=str(after_loss),
+            instance=instance,
+            cursor=str(after_loss),
             resources={"delta": delta, "platform": PlatformConfigResource()},
-        )  # fmt: skip
+        )
         result = late_data_sensor(context)
     assert isinstance(result, dg.SensorResult)
     assert sorted(str(r.partition_key) for r in result.run_requests or []) == list(DAYS)

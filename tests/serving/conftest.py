@@ -45,8 +45,10 @@ def rollup(frame: pd.DataFrame, width_ms: int) -> pd.DataFrame:
 
 
 def _realtime_points(metric: str, frame: pd.DataFrame) -> list[TsdbPoint]:
-    return [TsdbPoint(metric, int(ts), float(value), {"host": host, "site": site})
-            for host, site, ts, value in frame[["host", "site", "ts", "value"]].itertuples(index=False)]  # fmt: skip
+    return [
+        TsdbPoint(metric, int(ts), float(value), {"host": host, "site": site})
+        for host, site, ts, value in frame[["host", "site", "ts", "value"]].itertuples(index=False)
+    ]
 
 
 def _publish_days(settings: Settings, metric: str, frame: pd.DataFrame, level: str, width_ms: int) -> None:
@@ -71,18 +73,26 @@ def served(stack: Settings) -> ServedData:
 
     start = today - 21 * DAY_MS
     times = np.arange(start, now_ms - 120_000, 600_000)
-    span = pd.concat([pd.DataFrame({"host": host, "site": "s1", "ts": times,
-                                    "value": rng.normal(50, 10, len(times)).round(3)})
-                      for host in ("h1", "h2", "h3")], ignore_index=True)  # fmt: skip
+    span = pd.concat(
+        [
+            pd.DataFrame({"host": host, "site": "s1", "ts": times, "value": rng.normal(50, 10, len(times)).round(3)})
+            for host in ("h1", "h2", "h3")
+        ],
+        ignore_index=True,
+    )
     history_end = today - 2 * DAY_MS
     published = span.loc[span["ts"] < history_end]
     for level, width in (("1h", HOUR_MS), ("1d", DAY_MS)):
         _publish_days(stack, SPAN, published, level, width)
 
     times = np.arange(now_ms - int(6.5 * HOUR_MS), now_ms - 5_000, 15_000)
-    recent = pd.concat([pd.DataFrame({"host": host, "site": site, "ts": times,
-                                      "value": rng.uniform(0, 100, len(times)).round(2)})
-                        for host, site in (("r1", "s1"), ("r2", "s2"))], ignore_index=True)  # fmt: skip
+    recent = pd.concat(
+        [
+            pd.DataFrame({"host": host, "site": site, "ts": times, "value": rng.uniform(0, 100, len(times)).round(2)})
+            for host, site in (("r1", "s1"), ("r2", "s2"))
+        ],
+        ignore_index=True,
+    )
 
     times = np.arange(now_ms - HOUR_MS, now_ms - 5_000, 10_000)
     steps = np.full(len(times), 10.0)
@@ -93,9 +103,21 @@ def served(stack: Settings) -> ServedData:
     year_rows = []
     for host in ("y1", "y2"):
         low, high = rng.uniform(0, 10, len(days)).round(2), rng.uniform(20, 30, len(days)).round(2)
-        year_rows.append(pd.DataFrame({"host": host, "site": "s9", "bucket_start": days, "count": 144.0,
-                                       "sum": rng.uniform(1000, 3000, len(days)).round(2), "min": low, "max": high,
-                                       "first": (low + 1).round(2), "last": (high - 1).round(2)}))  # fmt: skip
+        year_rows.append(
+            pd.DataFrame(
+                {
+                    "host": host,
+                    "site": "s9",
+                    "bucket_start": days,
+                    "count": 144.0,
+                    "sum": rng.uniform(1000, 3000, len(days)).round(2),
+                    "min": low,
+                    "max": high,
+                    "first": (low + 1).round(2),
+                    "last": (high - 1).round(2),
+                }
+            )
+        )
     year = pd.concat(year_rows, ignore_index=True)
 
     realtime = _realtime_points(SPAN, span.loc[span["ts"] >= realtime_from])
@@ -114,5 +136,6 @@ def served(stack: Settings) -> ServedData:
 
 
 def post_query(router_url: str, body: dict, arrays: bool = False) -> requests.Response:
-    return requests.post(f"{router_url}/api/query", params={"arrays": "true"} if arrays else None, json=body,
-                         timeout=60)  # fmt: skip
+    return requests.post(
+        f"{router_url}/api/query", params={"arrays": "true"} if arrays else None, json=body, timeout=60
+    )

@@ -16,16 +16,27 @@ def get(router, path: str, **params) -> requests.Response:
 def test_browser_path_of_opentsdb_2_3(router, served: ServedData):
     """Times in ms, all of a panel's queries in one body, dps as an object, query.index (showQuery)."""
     body = {
-        "start": served.now_ms - HOUR_MS, "end": served.now_ms, "msResolution": False, "globalAnnotations": True,
+        "start": served.now_ms - HOUR_MS,
+        "end": served.now_ms,
+        "msResolution": False,
+        "globalAnnotations": True,
         "showQuery": True,
         "queries": [
-            {"metric": SPAN, "aggregator": "avg", "downsample": "10m-avg",
-             "filters": [{"type": "literal_or", "tagk": "host", "filter": "h1|h2", "groupBy": False}]},
+            {
+                "metric": SPAN,
+                "aggregator": "avg",
+                "downsample": "10m-avg",
+                "filters": [{"type": "literal_or", "tagk": "host", "filter": "h1|h2", "groupBy": False}],
+            },
             {"metric": RECENT, "aggregator": "sum", "downsample": "1m-avg", "tags": {"host": "r1"}},
-            {"metric": RECENT, "aggregator": "max", "downsample": "5m-max",
-             "filters": [{"type": "regexp", "tagk": "site", "filter": "s[12]", "groupBy": True}]},
+            {
+                "metric": RECENT,
+                "aggregator": "max",
+                "downsample": "5m-max",
+                "filters": [{"type": "regexp", "tagk": "site", "filter": "s[12]", "groupBy": True}],
+            },
         ],
-    }  # fmt: skip
+    }
     response = post_query(router.url, body)
     assert response.status_code == 200, response.text
     results = response.json()
@@ -59,8 +70,13 @@ def test_server_side_path_of_opentsdb_2_4(router, served: ServedData):
 
 
 def test_get_form_and_rate(router, served: ServedData):
-    response = get(router, "/api/query", start=str((served.now_ms - HOUR_MS) // 1000),
-                   m=f"sum:1m-max:rate{{counter,,0}}:{COUNTER}{{host=c1}}", ms="true")  # fmt: skip
+    response = get(
+        router,
+        "/api/query",
+        start=str((served.now_ms - HOUR_MS) // 1000),
+        m=f"sum:1m-max:rate{{counter,,0}}:{COUNTER}{{host=c1}}",
+        ms="true",
+    )
     assert response.status_code == 200, response.text
     (result,) = response.json()
     rates = list(result["dps"].values())
@@ -87,8 +103,9 @@ def test_lookup_for_tag_names_and_values(router, served: ServedData):
     assert all(set(item["tags"]) == {"host", "site"} for item in values["results"]), "rollup tags hidden"
     keys = get(router, "/api/search/lookup", m=RECENT, limit=1000).json()
     assert {key for item in keys["results"] for key in item["tags"]} == {"host", "site"}
-    posted = requests.post(f"{router.url}/api/search/lookup", json={"metric": SPAN, "tags": [
-        {"key": "host", "value": "h2"}]}, timeout=30).json()  # fmt: skip
+    posted = requests.post(
+        f"{router.url}/api/search/lookup", json={"metric": SPAN, "tags": [{"key": "host", "value": "h2"}]}, timeout=30
+    ).json()
     assert [item["tags"]["host"] for item in posted["results"]] == ["h2"]
 
 
@@ -98,8 +115,11 @@ def test_last_point(router, served: ServedData):
     newest = served.counter.iloc[-1]
     assert point["timestamp"] == int(newest.ts) and float(point["value"]) == newest.value
     assert isinstance(point["value"], str) and point["tags"] == {"host": "c1", "site": "s1"}
-    posted = requests.post(f"{router.url}/api/query/last", json={"queries": [{"metric": RECENT, "tags": {
-        "host": "*"}}], "backScan": 1}, timeout=30).json()  # fmt: skip
+    posted = requests.post(
+        f"{router.url}/api/query/last",
+        json={"queries": [{"metric": RECENT, "tags": {"host": "*"}}], "backScan": 1},
+        timeout=30,
+    ).json()
     assert sorted(item["tags"]["host"] for item in posted) == ["r1", "r2"]
 
 
@@ -117,8 +137,10 @@ def test_version_aggregators_filters_value_mappings_and_openapi(router):
 
 def test_every_supported_aggregator_works_across_series_and_in_downsampling(router, served: ServedData):
     aggregators = get(router, "/api/aggregators").json()
-    queries = [{"metric": RECENT, "aggregator": name, "downsample": f"5m-{name}" if name != "none" else "5m-avg"}
-               for name in aggregators]  # fmt: skip
+    queries = [
+        {"metric": RECENT, "aggregator": name, "downsample": f"5m-{name}" if name != "none" else "5m-avg"}
+        for name in aggregators
+    ]
     response = post_query(router.url, {"start": served.now_ms - HOUR_MS, "queries": queries, "showQuery": True})
     assert response.status_code == 200, response.text
     assert {item["query"]["index"] for item in response.json()} == set(range(len(aggregators)))

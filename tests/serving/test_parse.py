@@ -18,19 +18,37 @@ def body(**fields) -> bytes:
 
 
 def test_grafana_browser_body_with_filters_downsample_and_rate():
-    raw = orjson.dumps({
-        "start": NOW - 6 * 3_600_000, "end": NOW, "msResolution": True, "showQuery": True, "globalAnnotations": True,
-        "queries": [{
-            "metric": "sys.cpu", "aggregator": "avg", "downsample": "5m-sum-zero", "rate": True,
-            "rateOptions": {"counter": True, "counterMax": 1000, "resetValue": 10, "dropResets": False},
-            "filters": [{"type": "wildcard", "tagk": "host", "filter": "web*", "groupBy": True},
-                        {"type": "literal_or", "tagk": "site", "filter": "a|b", "groupBy": False}],
-        }, {"metric": "sys.mem", "aggregator": "none", "tags": {"host": "*"}}],
-    })  # fmt: skip
+    raw = orjson.dumps(
+        {
+            "start": NOW - 6 * 3_600_000,
+            "end": NOW,
+            "msResolution": True,
+            "showQuery": True,
+            "globalAnnotations": True,
+            "queries": [
+                {
+                    "metric": "sys.cpu",
+                    "aggregator": "avg",
+                    "downsample": "5m-sum-zero",
+                    "rate": True,
+                    "rateOptions": {"counter": True, "counterMax": 1000, "resetValue": 10, "dropResets": False},
+                    "filters": [
+                        {"type": "wildcard", "tagk": "host", "filter": "web*", "groupBy": True},
+                        {"type": "literal_or", "tagk": "site", "filter": "a|b", "groupBy": False},
+                    ],
+                },
+                {"metric": "sys.mem", "aggregator": "none", "tags": {"host": "*"}},
+            ],
+        }
+    )
     request = parse_json_body(raw, NOW, YEAR)
     first, second = request.queries
     assert (request.start_ms, request.end_ms, request.ms_resolution, request.show_query) == (
-        NOW - 6 * 3_600_000, NOW, True, True)  # fmt: skip
+        NOW - 6 * 3_600_000,
+        NOW,
+        True,
+        True,
+    )
     assert first.downsample is not None and first.downsample.function == "sum" and first.downsample.fill == "zero"
     assert first.downsample.bucketing.width_ms == 300_000
     assert first.rate and first.rate_options.counter_max == 1000 and first.rate_options.reset_value == 10
@@ -52,9 +70,12 @@ def test_get_form_with_rate_options_and_two_tag_groups():
     assert query.aggregator == "sum" and query.metric == "sys.if.bytes" and query.rate
     assert query.rate_options.counter and query.rate_options.counter_max == 1000 and query.rate_options.reset_value == 5
     assert [(f.type, f.tagk, f.filter, f.group_by) for f in query.filters] == [
-        ("literal_or", "host", "web01|web02", True), ("regexp", "dc", "^l(g|h)a$", False)]  # fmt: skip
-    request = parse_query_string({"start": ["1h-ago"], "m": ["avg:sys.cpu", "max:0all-max:sys.mem"],
-                                  "arrays": ["true"], "ms": [""]}, NOW, YEAR)  # fmt: skip
+        ("literal_or", "host", "web01|web02", True),
+        ("regexp", "dc", "^l(g|h)a$", False),
+    ]
+    request = parse_query_string(
+        {"start": ["1h-ago"], "m": ["avg:sys.cpu", "max:0all-max:sys.mem"], "arrays": ["true"], "ms": [""]}, NOW, YEAR
+    )
     assert request.arrays and request.ms_resolution and len(request.queries) == 2
     assert request.queries[1].downsample is not None and request.queries[1].downsample.bucketing.kind == "all"
 
@@ -75,17 +96,57 @@ def test_get_form_with_rate_options_and_two_tag_groups():
         (body(queries=[{"metric": "m", "aggregator": "sum", "tags": {"host": ".*|x"}}]), "wildcard"),
         (body(queries=[{"metric": 'm"} or vector(1)', "aggregator": "sum"}]), "invalid metric name"),
         (body(queries=[{"metric": "m", "aggregator": "sum", "tags": {"rollup": "1d"}}]), "reserved"),
-        (body(queries=[{"metric": "m", "aggregator": "sum",
-                        "filters": [{"type": "regexp", "tagk": "host", "filter": "(?=x)a"}]}]), "RE2"),
-        (body(queries=[{"metric": "m", "aggregator": "sum",
-                        "filters": [{"type": "regexp", "tagk": "host", "filter": "a\nb"}]}]), "control characters"),
-        (body(queries=[{"metric": "m", "aggregator": "sum",
-                        "filters": [{"type": "regexp", "tagk": "host", "filter": "(unclosed"}]}]), "invalid regexp"),
-        (body(queries=[{"metric": "m", "aggregator": "sum",
-                        "filters": [{"type": "soundex", "tagk": "host", "filter": "x"}]}]), "unknown filter type"),
+        (
+            body(
+                queries=[
+                    {
+                        "metric": "m",
+                        "aggregator": "sum",
+                        "filters": [{"type": "regexp", "tagk": "host", "filter": "(?=x)a"}],
+                    }
+                ]
+            ),
+            "RE2",
+        ),
+        (
+            body(
+                queries=[
+                    {
+                        "metric": "m",
+                        "aggregator": "sum",
+                        "filters": [{"type": "regexp", "tagk": "host", "filter": "a\nb"}],
+                    }
+                ]
+            ),
+            "control characters",
+        ),
+        (
+            body(
+                queries=[
+                    {
+                        "metric": "m",
+                        "aggregator": "sum",
+                        "filters": [{"type": "regexp", "tagk": "host", "filter": "(unclosed"}],
+                    }
+                ]
+            ),
+            "invalid regexp",
+        ),
+        (
+            body(
+                queries=[
+                    {
+                        "metric": "m",
+                        "aggregator": "sum",
+                        "filters": [{"type": "soundex", "tagk": "host", "filter": "x"}],
+                    }
+                ]
+            ),
+            "unknown filter type",
+        ),
         (body(delete=True), "delete is not supported"),
     ],
-)  # fmt: skip
+)
 def test_bad_bodies_are_400_with_a_clear_message(raw: bytes, message: str):
     with pytest.raises(ApiError) as caught:
         parse_json_body(raw, NOW, 3 * YEAR)

@@ -28,8 +28,12 @@ def test_fine_and_recent_is_realtime_only():
 def test_coarse_reads_history_up_to_where_it_ends_then_realtime():
     start = TODAY - 20 * DAY_MS
     history, realtime = plan(start, TODAY + DAY_MS, "1h", {"1h": TODAY - 2 * DAY_MS})
-    assert (history.source, history.level, history.start_ms, history.end_ms) == ("history", "1h", start,
-                                                                                  TODAY - 2 * DAY_MS)  # fmt: skip
+    assert (history.source, history.level, history.start_ms, history.end_ms) == (
+        "history",
+        "1h",
+        start,
+        TODAY - 2 * DAY_MS,
+    )
     assert (realtime.source, realtime.start_ms, realtime.end_ms) == ("realtime", TODAY - 2 * DAY_MS, TODAY + DAY_MS)
 
 

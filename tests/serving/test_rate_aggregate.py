@@ -41,8 +41,10 @@ def test_sum_interpolates_inside_a_series_and_not_outside():
 
 
 def test_group_by_and_none():
-    series = [Series({"host": h, "dc": d}, T[:1], np.array([v])) for h, d, v in (("a", "x", 1.0), ("b", "x", 2.0),
-                                                                                 ("c", "y", 5.0))]  # fmt: skip
+    series = [
+        Series({"host": h, "dc": d}, T[:1], np.array([v]))
+        for h, d, v in (("a", "x", 1.0), ("b", "x", 2.0), ("c", "y", 5.0))
+    ]
     groups = aggregate(series, "max", ("dc",))
     assert [(g.tags, list(g.values)) for g in groups] == [({"dc": "x"}, [2.0]), ({"dc": "y", "host": "c"}, [5.0])]
     assert len(aggregate(series, "none", ())) == 3

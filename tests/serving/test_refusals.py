@@ -41,18 +41,35 @@ def test_injection_attempts_never_reach_the_tsdb(router, served: ServedData):
     refused(requests.post(url, json=with_query(tags={"host": 'a"}[1y]'}), timeout=10), 400, "invalid value")
     refused(requests.post(url, json=with_query(tags={"host": ".*|x"}), timeout=10), 400, "wildcard")
     refused(requests.post(url, json=with_query(metric='x"} or vector(1) #'), timeout=10), 400, "invalid metric")
-    refused(requests.get(url, params={"start": "1h-ago", "m": f'sum:{RECENT}{{host=a"}}[1y]}}'}, timeout=10), 400,
-            "after the tag groups")  # fmt: skip
-    refused(requests.post(url, json=with_query(filters=[{"type": "regexp", "tagk": 'host"', "filter": "a"}]),
-                          timeout=10), 400, "invalid tag key")  # fmt: skip
-    refused(requests.post(url, json=with_query(filters=[{"type": "regexp", "tagk": "host", "filter": "a\x00"}]),
-                          timeout=10), 400, "control characters")  # fmt: skip
+    refused(
+        requests.get(url, params={"start": "1h-ago", "m": f'sum:{RECENT}{{host=a"}}[1y]}}'}, timeout=10),
+        400,
+        "after the tag groups",
+    )
+    refused(
+        requests.post(url, json=with_query(filters=[{"type": "regexp", "tagk": 'host"', "filter": "a"}]), timeout=10),
+        400,
+        "invalid tag key",
+    )
+    refused(
+        requests.post(
+            url, json=with_query(filters=[{"type": "regexp", "tagk": "host", "filter": "a\x00"}]), timeout=10
+        ),
+        400,
+        "control characters",
+    )
     # A regexp stays a regexp inside a quoted string literal: the quote and brace are just characters to match.
-    matched = requests.post(url, json=with_query(filters=[{"type": "regexp", "tagk": "host", "filter": 'r1"}[1y]',
-                                                           "groupBy": True}]), timeout=10)  # fmt: skip
+    matched = requests.post(
+        url,
+        json=with_query(filters=[{"type": "regexp", "tagk": "host", "filter": 'r1"}[1y]', "groupBy": True}]),
+        timeout=10,
+    )
     assert matched.status_code == 200 and matched.json() == []
-    every = requests.post(url, json=with_query(filters=[{"type": "regexp", "tagk": "host", "filter": ".*|x",
-                                                         "groupBy": True}]), timeout=10)  # fmt: skip
+    every = requests.post(
+        url,
+        json=with_query(filters=[{"type": "regexp", "tagk": "host", "filter": ".*|x", "groupBy": True}]),
+        timeout=10,
+    )
     assert sorted(item["tags"]["host"] for item in every.json()) == ["r1", "r2"]
 
 

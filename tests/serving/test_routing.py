@@ -128,12 +128,22 @@ def test_a_week_straddling_the_boundary_merges_rollup_and_raw_points(router, ser
 
 def test_fill_policies_and_rate_of_a_counter(router, served: ServedData):
     start = served.now_ms - 2 * HOUR_MS
-    body = {"start": start, "end": served.now_ms, "msResolution": True, "queries": [
-        {"metric": "serve.test.counter", "aggregator": "sum", "downsample": "1m-max-zero"},
-        {"metric": "serve.test.counter", "aggregator": "sum", "downsample": "1m-max-null"},
-        {"metric": "serve.test.counter", "aggregator": "sum", "downsample": "1m-max", "rate": True,
-         "rateOptions": {"counter": True, "dropResets": True}},
-    ]}  # fmt: skip
+    body = {
+        "start": start,
+        "end": served.now_ms,
+        "msResolution": True,
+        "queries": [
+            {"metric": "serve.test.counter", "aggregator": "sum", "downsample": "1m-max-zero"},
+            {"metric": "serve.test.counter", "aggregator": "sum", "downsample": "1m-max-null"},
+            {
+                "metric": "serve.test.counter",
+                "aggregator": "sum",
+                "downsample": "1m-max",
+                "rate": True,
+                "rateOptions": {"counter": True, "dropResets": True},
+            },
+        ],
+    }
     zero, null, rated = post_query(router.url, body).json()
     buckets = (served.now_ms - served.now_ms % MINUTE_MS - (start - start % MINUTE_MS)) // MINUTE_MS + 1
     assert len(zero["dps"]) == len(null["dps"]) == buckets, "every bucket of the range, data or not"

@@ -16,8 +16,13 @@ from tests.conftest import PROJECT_ROOT, free_ports
 
 def test_rtdp_serve_answers_and_stops_on_sigterm(stack: Settings):
     port = free_ports(1)[0]
-    process = subprocess.Popen([sys.executable, "-m", "rtdp_dagster.cli", "serve", "--port", str(port)],
-                               cwd=PROJECT_ROOT, env=os.environ.copy(), stderr=subprocess.PIPE, text=True)  # fmt: skip
+    process = subprocess.Popen(
+        [sys.executable, "-m", "rtdp_dagster.cli", "serve", "--port", str(port)],
+        cwd=PROJECT_ROOT,
+        env=os.environ.copy(),
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     try:
         deadline = time.monotonic() + 30
         while True:

@@ -31,9 +31,8 @@ def stream_env(stack: Settings, tmp_path: Path) -> tuple[Settings, Path]:
                 TopicConfig(name=f"rtdp.deadletter.test{suffix}", partitions=1).model_dump(),
             ],
         },
-        "stream": {"topic_pattern": points_topic.replace(".", "\\."), "trigger_interval_s": 0.5,
-                   "driver_memory": "1g"},
-    }  # fmt: skip
+        "stream": {"topic_pattern": points_topic.replace(".", "\\."), "trigger_interval_s": 0.5, "driver_memory": "1g"},
+    }
     config_file = tmp_path / "rtdp.yaml"
     config_file.write_text(yaml.safe_dump(overrides))
     settings = load_settings(config_file, environ={**os.environ, "RTDP_RUN_DIR": str(tmp_path)})
@@ -49,16 +48,22 @@ def _env(config_file: Path) -> dict[str, str]:
 def rtdp(config_file: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), *args],
-        capture_output=True, text=True, timeout=timeout, env=_env(config_file),
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=_env(config_file),
+    )
 
 
 def start_rtdp(config_file: Path, *args: str) -> subprocess.Popen:
     """A background `rtdp` process in its own process group (with the JVM it starts)."""
     return subprocess.Popen(
         [sys.executable, "-m", "rtdp_dagster.cli", "--config", str(config_file), *args],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True, env=_env(config_file),
-    )  # fmt: skip
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+        env=_env(config_file),
+    )
 
 
 def with_overrides(config_file: Path, **sections: dict) -> None:

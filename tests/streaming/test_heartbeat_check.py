@@ -21,8 +21,10 @@ def evaluate(tmp_path: Path, at: float | None) -> dg.AssetCheckResult:
     config = tmp_path / "rtdp.yaml"
     config.write_text(yaml.safe_dump({"run_dir": str(tmp_path), "stream": {"heartbeat_stale_s": 60}}))
     if at is not None:
-        write_heartbeat(tmp_path / "stream" / "heartbeat.json",
-                        {"at": at, "queries": {"bronze": {"batch_id": 7, "kafka_lag": 12}}, "totals": {}})  # fmt: skip
+        write_heartbeat(
+            tmp_path / "stream" / "heartbeat.json",
+            {"at": at, "queries": {"bronze": {"batch_id": 7, "kafka_lag": 12}}, "totals": {}},
+        )
     result = stream_heartbeat_fresh(platform=PlatformConfigResource(config_file=str(config)))
     assert isinstance(result, dg.AssetCheckResult)
     return result

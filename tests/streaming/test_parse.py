@@ -22,12 +22,17 @@ from tests.streaming.test_stream_mix import METRIC, envelope
 NOW = int(time.time() * 1000)
 DAY_MS = 86_400_000
 CREATE_TIME = 0
-KAFKA_SCHEMA = T.StructType([
-    T.StructField("topic", T.StringType()), T.StructField("partition", T.IntegerType()),
-    T.StructField("offset", T.LongType()), T.StructField("timestamp", T.TimestampType()),
-    T.StructField("timestampType", T.IntegerType()),
-    T.StructField("key", T.BinaryType()), T.StructField("value", T.BinaryType()),
-])  # fmt: skip
+KAFKA_SCHEMA = T.StructType(
+    [
+        T.StructField("topic", T.StringType()),
+        T.StructField("partition", T.IntegerType()),
+        T.StructField("offset", T.LongType()),
+        T.StructField("timestamp", T.TimestampType()),
+        T.StructField("timestampType", T.IntegerType()),
+        T.StructField("key", T.BinaryType()),
+        T.StructField("value", T.BinaryType()),
+    ]
+)
 
 
 def kafka_frame(spark, values: list, timestamp_ms: int = NOW, timestamp_type: int = LOG_APPEND_TIME) -> DataFrame:

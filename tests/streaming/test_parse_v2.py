@@ -24,8 +24,11 @@ METRIC = f"test.parse.v2{uuid.uuid4().hex[:8]}"
 
 
 def batch_points(start: int) -> list:
-    points = [point(METRIC, f"h{i}", start + step * 1000, float(step + i), version=start + step)
-              for step in range(3) for i in range(2)]  # fmt: skip
+    points = [
+        point(METRIC, f"h{i}", start + step * 1000, float(step + i), version=start + step)
+        for step in range(3)
+        for i in range(2)
+    ]
     points.append(point(METRIC, "h0", start, None, version=start + 10, op="d"))
     return same_origin(points, start + 5_000)
 

@@ -23,9 +23,19 @@ METRIC = f"test.stream.load{uuid.uuid4().hex[:8]}"
 
 def envelope(host: str, ts: int, value: float | None, *, op: str = "i", wave: int = 1, version: int) -> Envelope:
     tags = {"host": host}
-    return Envelope(namespace="synthetic.local.fleet.metrics.v1.0.0", metric=METRIC, tags=tags, value=value,
-                    ums_ts_=ts, point_key=point_key(METRIC, tags, ts), ums_id_=version, ums_op_=op, wave=wave,
-                    source="mix", collected_at=ts + 1000)  # fmt: skip
+    return Envelope(
+        namespace="synthetic.local.fleet.metrics.v1.0.0",
+        metric=METRIC,
+        tags=tags,
+        value=value,
+        ums_ts_=ts,
+        point_key=point_key(METRIC, tags, ts),
+        ums_id_=version,
+        ums_op_=op,
+        wave=wave,
+        source="mix",
+        collected_at=ts + 1000,
+    )
 
 
 def malformed(now_ms: int) -> dict[str, bytes | None]:
@@ -46,14 +56,22 @@ def test_known_mix_lands_exactly_where_it_belongs(stream_env: tuple[Settings, Pa
     settings, config_file = stream_env
     now = (int(time.time()) - 600) * 1000
     hosts = [f"site01-host{i:04d}" for i in range(1, 5)] + ["not-in-master-data"]
-    originals = [envelope(h, now + step * 1000, float(step * 10 + i), version=now + step)
-                 for step in range(20) for i, h in enumerate(hosts)]  # fmt: skip
-    duplicates = [envelope(e.tags["host"], e.ums_ts_, e.value or 0.0, wave=2, version=e.ums_id_ + 10**6)
-                  for e in originals[:30]]  # fmt: skip
-    corrections = [envelope(e.tags["host"], e.ums_ts_, (e.value or 0.0) + 0.5, op="u", wave=2,
-                            version=e.ums_id_ + 2 * 10**6) for e in originals[40:50]]  # fmt: skip
-    retractions = [envelope(e.tags["host"], e.ums_ts_, None, op="d", wave=3, version=e.ums_id_ + 3 * 10**6)
-                   for e in originals[60:65]]  # fmt: skip
+    originals = [
+        envelope(h, now + step * 1000, float(step * 10 + i), version=now + step)
+        for step in range(20)
+        for i, h in enumerate(hosts)
+    ]
+    duplicates = [
+        envelope(e.tags["host"], e.ums_ts_, e.value or 0.0, wave=2, version=e.ums_id_ + 10**6) for e in originals[:30]
+    ]
+    corrections = [
+        envelope(e.tags["host"], e.ums_ts_, (e.value or 0.0) + 0.5, op="u", wave=2, version=e.ums_id_ + 2 * 10**6)
+        for e in originals[40:50]
+    ]
+    retractions = [
+        envelope(e.tags["host"], e.ums_ts_, None, op="d", wave=3, version=e.ums_id_ + 3 * 10**6)
+        for e in originals[60:65]
+    ]
     publisher = Publisher(settings.kafka)
     for item in originals + duplicates + corrections + retractions:
         publisher.send_point(item)
@@ -93,8 +111,10 @@ def test_known_mix_lands_exactly_where_it_belongs(stream_env: tuple[Settings, Pa
 
     # A later wave re-reads the same points after the stream restarted: its dedup state comes back
     # from bronze, so bronze keeps the re-reads and the TSDB gets none of them.
-    rereads = [envelope(e.tags["host"], e.ums_ts_, e.value or 0.0, wave=3, version=e.ums_id_ + 4 * 10**6)
-               for e in originals[:30]]  # fmt: skip
+    rereads = [
+        envelope(e.tags["host"], e.ums_ts_, e.value or 0.0, wave=3, version=e.ums_id_ + 4 * 10**6)
+        for e in originals[:30]
+    ]
     publish(settings, rereads)
     result = rtdp(config_file, "stream", "--once")
     assert result.returncode == 0, result.stderr[-2000:]

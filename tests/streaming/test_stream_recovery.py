@@ -16,8 +16,9 @@ from .test_stream_mix import envelope
 
 def points(count: int, hosts: int = 20) -> list:
     start = (int(time.time()) - 1800) * 1000
-    return [envelope(f"h{i % hosts:02d}", start + (i // hosts) * 1000, float(i), version=start + i)
-            for i in range(count)]  # fmt: skip
+    return [
+        envelope(f"h{i % hosts:02d}", start + (i // hosts) * 1000, float(i), version=start + i) for i in range(count)
+    ]
 
 
 def test_kill_9_mid_batch_then_restart_reconciles_bronze_with_kafka(stream_env: tuple[Settings, Path], spark) -> None:

@@ -37,13 +37,19 @@ BATCH_POINTS = 25
 def traffic(metric: str, start: int) -> list[list[Envelope]]:
     """Originals, wave-2 re-reads, corrections and retractions: four collector windows of points."""
     hosts = [f"site01-host{i:04d}" for i in range(1, 5)] + ["not-in-master-data"]
-    originals = [point(metric, h, start + step * 1000, float(step * 10 + i), version=start + step)
-                 for step in range(12) for i, h in enumerate(hosts)]  # fmt: skip
+    originals = [
+        point(metric, h, start + step * 1000, float(step * 10 + i), version=start + step)
+        for step in range(12)
+        for i, h in enumerate(hosts)
+    ]
     rereads = [point(metric, p.tags["host"], p.ums_ts_, p.value, version=p.ums_id_ + 10**6) for p in originals[:20]]
-    corrections = [point(metric, p.tags["host"], p.ums_ts_, (p.value or 0) + 0.5, op="u", version=p.ums_id_ + 2 * 10**6)
-                   for p in originals[30:36]]  # fmt: skip
-    retractions = [point(metric, p.tags["host"], p.ums_ts_, None, op="d", version=p.ums_id_ + 3 * 10**6)
-                   for p in originals[40:43]]  # fmt: skip
+    corrections = [
+        point(metric, p.tags["host"], p.ums_ts_, (p.value or 0) + 0.5, op="u", version=p.ums_id_ + 2 * 10**6)
+        for p in originals[30:36]
+    ]
+    retractions = [
+        point(metric, p.tags["host"], p.ums_ts_, None, op="d", version=p.ums_id_ + 3 * 10**6) for p in originals[40:43]
+    ]
     windows = [originals, rereads, corrections, retractions]
     return [same_origin(window, start + 60_000 + n) for n, window in enumerate(windows)]
 
@@ -91,8 +97,18 @@ def stream_once(config_file: Path) -> None:
 def bronze_points(spark, settings: Settings, metric: str) -> collections.Counter:
     """Bronze rows of metric without coordinates, landing or metric-dependent fields."""
     bronze = spark.read.format("delta").load(settings.delta.table_path("bronze")).where(f"metric = '{metric}'")
-    kept = ["namespace", "value", "ums_ts_", "ums_id_", "ums_op_", "wave", "source", "collected_at",
-            "schema_version", "event_date"]  # fmt: skip
+    kept = [
+        "namespace",
+        "value",
+        "ums_ts_",
+        "ums_id_",
+        "ums_op_",
+        "wave",
+        "source",
+        "collected_at",
+        "schema_version",
+        "event_date",
+    ]
     return collections.Counter(
         (tuple(sorted(row["tags"].items())), *(row[name] for name in kept)) for row in bronze.collect()
     )
@@ -194,8 +210,11 @@ def test_kill_9_in_a_batch_heavy_run_then_restart_lands_every_point_once(
     start = (int(time.time()) - 1800) * 1000
     metric = f"test.stream.v2kill{uuid.uuid4().hex[:8]}"
     hosts = [f"h{i:02d}" for i in range(20)]
-    window = [point(metric, host, start + step * 1000, float(step), version=start + step)
-              for step in range(600) for host in hosts]  # fmt: skip
+    window = [
+        point(metric, host, start + step * 1000, float(step), version=start + step)
+        for step in range(600)
+        for host in hosts
+    ]
     records = send_v2(settings, [same_origin(window, start + 700_000)], points_per_record=200)
     bronze_path = settings.delta.table_path("bronze")
 

@@ -40,15 +40,28 @@ HOSTS = [f"site01-host{i:04d}" for i in range(1, 6)]
 
 def point(host: str, ts: int, value: float | None, *, version: int, op: str = "i", key: str | None = None) -> Envelope:
     tags = {"host": host}
-    return Envelope(namespace="synthetic.local.fleet.metrics.v1.0.0", metric=METRIC, tags=tags, value=value,
-                    ums_ts_=ts, point_key=key or point_key(METRIC, tags, ts), ums_id_=version, ums_op_=op, wave=1,
-                    source="trust", collected_at=ts + 1000)  # fmt: skip
+    return Envelope(
+        namespace="synthetic.local.fleet.metrics.v1.0.0",
+        metric=METRIC,
+        tags=tags,
+        value=value,
+        ums_ts_=ts,
+        point_key=key or point_key(METRIC, tags, ts),
+        ums_id_=version,
+        ums_op_=op,
+        wave=1,
+        source="trust",
+        collected_at=ts + 1000,
+    )
 
 
 def traffic(start: int, steps: int, first_value: float = 0.0) -> list[Envelope]:
     """Every host once a second from start, for steps seconds."""
-    return [point(host, start + step * 1000, first_value + step * 10 + i, version=start + step)
-            for step in range(steps) for i, host in enumerate(HOSTS)]  # fmt: skip
+    return [
+        point(host, start + step * 1000, first_value + step * 10 + i, version=start + step)
+        for step in range(steps)
+        for i, host in enumerate(HOSTS)
+    ]
 
 
 def send_raw(settings: Settings, payloads: list[bytes]) -> None:
@@ -84,8 +97,9 @@ def test_a_record_a_month_ahead_does_not_silence_the_realtime_tsdb(stream_env: t
     with_overrides(config_file, stream={"max_offsets_per_trigger": 40})
     now = (int(time.time()) - 600) * 1000
     # A device clock a month ahead: its collected_at agrees with its event time.
-    skewed = dataclasses.replace(point("site01-host0001", now + 30 * DAY_MS, 1.0, version=now),
-                                 collected_at=now + 30 * DAY_MS)  # fmt: skip
+    skewed = dataclasses.replace(
+        point("site01-host0001", now + 30 * DAY_MS, 1.0, version=now), collected_at=now + 30 * DAY_MS
+    )
     before, after = traffic(now, 10), traffic(now + 10_000, 30)
     publish(settings, before)
     send_raw(settings, [encode(skewed)])

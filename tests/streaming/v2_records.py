@@ -15,9 +15,19 @@ DAY_MS = 86_400_000
 
 def point(metric: str, host: str, ts: int, value: float | None, *, version: int, op: str = "i") -> Envelope:
     tags = {"host": host, "site": "site01"}
-    return Envelope(namespace="synthetic.local.fleet.metrics.v1.0.0", metric=metric, tags=tags, value=value,
-                    ums_ts_=ts, point_key=point_key(metric, tags, ts), ums_id_=version, ums_op_=op, wave=1,
-                    source="v2test", collected_at=ts + 1000)  # fmt: skip
+    return Envelope(
+        namespace="synthetic.local.fleet.metrics.v1.0.0",
+        metric=metric,
+        tags=tags,
+        value=value,
+        ums_ts_=ts,
+        point_key=point_key(metric, tags, ts),
+        ums_id_=version,
+        ums_op_=op,
+        wave=1,
+        source="v2test",
+        collected_at=ts + 1000,
+    )
 
 
 def same_origin(points: list[Envelope], collected_at: int) -> list[Envelope]:

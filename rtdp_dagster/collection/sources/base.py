@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Protocol, runtime_checkable
 
-from rtdp_dagster.collection.records import RawRecord
+from rtdp_dagster.envelope.records import RawRecord
 
 
 @runtime_checkable

@@ -25,11 +25,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import CsvReplaySourceConfig, ReadinessDelayConfig
 from rtdp_dagster.collection.sources.fields import iso_to_ms, number_or_as_read
 from rtdp_dagster.collection.sources.readiness import delays_ms
 from rtdp_dagster.collection.sources.seeded import keyed, mix_int, text_key
+from rtdp_dagster.config.sources import CsvReplaySourceConfig, ReadinessDelayConfig
+from rtdp_dagster.envelope.records import RawRecord
 
 METRIC_PREFIX = "cloudwatch"
 _MINUTE_MS = 60_000

@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import assert_never
 
-from rtdp_dagster.collection.source_config import (
+from rtdp_dagster.collection.sources.base import Source
+from rtdp_dagster.config.sources import (
     CsvReplaySourceConfig,
     PrometheusSourceConfig,
     SourceConfig,
     SqlSourceConfig,
     SyntheticSourceConfig,
 )
-from rtdp_dagster.collection.sources.base import Source
 
 
 def build_source(config: SourceConfig, nab_data_dir: Path) -> Source:

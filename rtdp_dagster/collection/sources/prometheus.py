@@ -33,9 +33,9 @@ from urllib.parse import urlsplit
 
 import requests
 
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import PrometheusSourceConfig
 from rtdp_dagster.collection.sources.prometheus_text import BadLine, Sample, parse_exposition
+from rtdp_dagster.config.sources import PrometheusSourceConfig
+from rtdp_dagster.envelope.records import RawRecord
 
 _REFUSED = re.compile(r"[^A-Za-z0-9._/-]")
 # Longest delay after a window's end at which a scrape still belongs to it (below any wave offset).

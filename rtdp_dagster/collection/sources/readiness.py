@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import numpy.typing as npt
 
-from rtdp_dagster.collection.source_config import ReadinessDelayConfig
 from rtdp_dagster.collection.sources.seeded import F64, U64, keyed, uniform
+from rtdp_dagster.config.sources import ReadinessDelayConfig
 
 # Purposes of the two draws, so the "is it late" draw and the "how late" draw are independent.
 _LATE_SALT = 0x6C617465

@@ -21,8 +21,6 @@ from sqlalchemy import ColumnElement, MetaData, Table, bindparam, create_engine,
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.types import DateTime, NullType
 
-from rtdp_dagster.collection.records import Op, RawRecord
-from rtdp_dagster.collection.source_config import SqlSourceConfig
 from rtdp_dagster.collection.sources.fields import (
     datetime_to_ms,
     iso_to_ms,
@@ -30,6 +28,8 @@ from rtdp_dagster.collection.sources.fields import (
     ms_to_datetime,
     number_or_as_read,
 )
+from rtdp_dagster.config.sources import SqlSourceConfig
+from rtdp_dagster.envelope.records import Op, RawRecord
 
 # Spellings of operations seen in change tables (Debezium: c/r/u/d). NULL means insert. Anything
 # else is passed on unchanged, so the collector dead-letters it as an invalid operation.

@@ -29,11 +29,12 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from rtdp_dagster.collection.records import Op, RawRecord
-from rtdp_dagster.collection.source_config import SyntheticSourceConfig
 from rtdp_dagster.collection.sources.readiness import delays_ms
 from rtdp_dagster.collection.sources.seeded import F64, U64, keyed, mix_int, text_key, uniform
 from rtdp_dagster.collection.sources.synthetic_shapes import PERCENT_BOUNDS, shape_values
+from rtdp_dagster.config.sources import SyntheticSourceConfig
+from rtdp_dagster.envelope.records import Op, RawRecord
+from rtdp_dagster.envelope.row_block import RowBlock
 
 I64 = npt.NDArray[np.int64]
 BoolArray = npt.NDArray[np.bool_]
@@ -178,14 +179,22 @@ class SyntheticSource:
         )
 
     def read_window(self, start_ms: int, end_ms: int, now_ms: int) -> Iterator[RawRecord]:
+        for item in self.read_blocks(start_ms, end_ms, now_ms):
+            if isinstance(item, RowBlock):
+                yield from item.records()
+            else:
+                yield item
+
+    def read_blocks(self, start_ms: int, end_ms: int, now_ms: int) -> Iterator[RowBlock | RawRecord]:
+        """``read_window``'s rows in the same order: well-formed ones as column blocks, malformed ones as rows."""
         for steps in self._steps(start_ms, end_ms):
             chunk = self._chunk(steps)
             visible = chunk.visible_at <= now_ms
-            yield from self._plain(chunk, visible & (chunk.malformed == NO_FAULT))
-            yield from self._plain(chunk, visible & chunk.duplicated)
+            yield self._block(chunk, visible & (chunk.malformed == NO_FAULT), "i", chunk.values, chunk.visible_at)
+            yield self._block(chunk, visible & chunk.duplicated, "i", chunk.values, chunk.visible_at)
             revised = chunk.revised_at <= now_ms
-            yield from self._revisions(chunk, revised & chunk.corrected, "u", chunk.corrected_values)
-            yield from self._revisions(chunk, revised & chunk.retracted, "d", chunk.values)
+            yield self._block(chunk, revised & chunk.corrected, "u", chunk.corrected_values, chunk.revised_at)
+            yield self._block(chunk, revised & chunk.retracted, "d", chunk.values, chunk.revised_at)
             yield from self._malformed(chunk, visible & (chunk.malformed != NO_FAULT))
 
     @staticmethod
@@ -195,27 +204,17 @@ class SyntheticSource:
         step_index, series_index = np.nonzero(mask.T)
         return series_index.tolist(), chunk.timestamps[step_index].tolist(), series_index, step_index
 
-    def _plain(self, chunk: _Chunk, mask: BoolArray) -> Iterator[RawRecord]:
-        series, timestamps, rows, columns = self._selected(chunk, mask)
-        values = chunk.values[rows, columns].tolist()
-        versions = chunk.visible_at[rows, columns].tolist()
-        all_series = self.series
-        # Positional arguments: this loop is the generator's hot path.
-        for index, ts, value, version in zip(series, timestamps, values, versions, strict=True):
-            item = all_series[index]
-            tags = dict(item.tags)
-            raw = {"metric": item.metric, "tags": tags, "value": value, "ts_ms": ts}
-            yield RawRecord(item.metric, tags, value, ts, "i", version, raw)
-
-    def _revisions(self, chunk: _Chunk, mask: BoolArray, op: Op, source: F64) -> Iterator[RawRecord]:
-        series, timestamps, rows, columns = self._selected(chunk, mask)
-        values = source[rows, columns].tolist()
-        versions = chunk.revised_at[rows, columns].tolist()
-        for index, ts, value, version in zip(series, timestamps, values, versions, strict=True):
-            item = self.series[index]
-            tags = dict(item.tags)
-            raw = {"metric": item.metric, "tags": tags, "value": value, "ts_ms": ts, "op": op}
-            yield RawRecord(item.metric, tags, value, ts, op, version, raw)
+    def _block(self, chunk: _Chunk, mask: BoolArray, op: Op, values: F64, versions: I64) -> RowBlock:
+        """The masked points as one block, in time order (all series of a step together)."""
+        step_index, series_index = np.nonzero(mask.T)
+        return RowBlock(
+            self.series,
+            series_index,
+            chunk.timestamps[step_index],
+            values[series_index, step_index],
+            versions[series_index, step_index],
+            op,
+        )
 
     def _malformed(self, chunk: _Chunk, mask: BoolArray) -> Iterator[RawRecord]:
         series, timestamps, rows, columns = self._selected(chunk, mask)

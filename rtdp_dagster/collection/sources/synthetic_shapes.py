@@ -16,8 +16,8 @@ import math
 import numpy as np
 import numpy.typing as npt
 
-from rtdp_dagster.collection.source_config import SyntheticMetricConfig
 from rtdp_dagster.collection.sources.seeded import F64, U64, keyed, mix, uniform
+from rtdp_dagster.config.sources import SyntheticMetricConfig
 
 I64 = npt.NDArray[np.int64]
 

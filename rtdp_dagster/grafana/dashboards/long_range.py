@@ -25,27 +25,50 @@ def build() -> dashboard_builders.Dashboard:
         .time("now-1y", "now")
         .refresh("1h")
         .timezone("utc")
-        .with_variable(with_all(tag_values_variable(
-            "site", "Site", "Sites reporting CPU (master data site ids).", "tag_values(sys.cpu.util, site)"
-        )))
-        .with_panel(time_series(
-            "CPU utilisation, daily average (1 year)",
-            "Daily average CPU utilisation of each site's hosts (rollup 1d: sum / count, exact).", "percent",
-            query("A", "sys.cpu.util").tags(_SITE).downsample("avg", "1d").alias("$tag_site"),
-        ).min(0).max(100))
-        .with_panel(time_series(
-            "Load average, daily peak (1 year)", "Highest load average of any host per site and day (rollup 1d max).",
-            "short",
-            query("A", "sys.load.avg", "max").tags(_SITE).downsample("max", "1d").alias("$tag_site"),
-        ).min(0))
-        .with_panel(time_series(
-            "CPU utilisation, weekly average (3 years)",
-            "Weekly average CPU utilisation per site (rollup 1w).", "percent",
-            query("A", "sys.cpu.util").tags(_SITE).downsample("avg", "1w").alias("$tag_site"),
-        ).min(0).max(100).time_from(THREE_YEARS))
-        .with_panel(time_series(
-            "Memory used, monthly peak (3 years)", "Highest memory in use of any host per site and calendar month "
-            "(rollup 1mo max).", "decmbytes",
-            query("A", "sys.mem.used_mb", "max").tags(_SITE).downsample("max", MONTH).alias("$tag_site"),
-        ).min(0).time_from(THREE_YEARS))
-    )  # fmt: skip
+        .with_variable(
+            with_all(
+                tag_values_variable(
+                    "site", "Site", "Sites reporting CPU (master data site ids).", "tag_values(sys.cpu.util, site)"
+                )
+            )
+        )
+        .with_panel(
+            time_series(
+                "CPU utilisation, daily average (1 year)",
+                "Daily average CPU utilisation of each site's hosts (rollup 1d: sum / count, exact).",
+                "percent",
+                query("A", "sys.cpu.util").tags(_SITE).downsample("avg", "1d").alias("$tag_site"),
+            )
+            .min(0)
+            .max(100)
+        )
+        .with_panel(
+            time_series(
+                "Load average, daily peak (1 year)",
+                "Highest load average of any host per site and day (rollup 1d max).",
+                "short",
+                query("A", "sys.load.avg", "max").tags(_SITE).downsample("max", "1d").alias("$tag_site"),
+            ).min(0)
+        )
+        .with_panel(
+            time_series(
+                "CPU utilisation, weekly average (3 years)",
+                "Weekly average CPU utilisation per site (rollup 1w).",
+                "percent",
+                query("A", "sys.cpu.util").tags(_SITE).downsample("avg", "1w").alias("$tag_site"),
+            )
+            .min(0)
+            .max(100)
+            .time_from(THREE_YEARS)
+        )
+        .with_panel(
+            time_series(
+                "Memory used, monthly peak (3 years)",
+                "Highest memory in use of any host per site and calendar month (rollup 1mo max).",
+                "decmbytes",
+                query("A", "sys.mem.used_mb", "max").tags(_SITE).downsample("max", MONTH).alias("$tag_site"),
+            )
+            .min(0)
+            .time_from(THREE_YEARS)
+        )
+    )

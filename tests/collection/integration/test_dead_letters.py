@@ -3,10 +3,10 @@
 import threading
 
 from rtdp_dagster.collection.ingest import SourceRunner
-from rtdp_dagster.collection.source_config import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.state import CollectionState, now_ms
 from rtdp_dagster.config import Settings
+from rtdp_dagster.config.sources import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.envelope import validation as v
 
 from .conftest import read_topic
@@ -34,8 +34,16 @@ def test_each_malformed_kind_is_dead_lettered_with_its_reason(isolated: Settings
     t0 = (now_ms() // 300_000 - 12) * 300_000  # an hour ago: inside every retention, whatever today is
     clock = lambda: t0 + 600_000  # noqa: E731 - everything of the window is ready
     state = CollectionState(isolated.collection.state_url)
-    runner = SourceRunner(build_source(config, isolated.nab_data_dir), config.namespace, 300.0, 300.0,
-                          isolated, state, threading.Event(), clock)  # fmt: skip
+    runner = SourceRunner(
+        build_source(config, isolated.nab_data_dir),
+        config.namespace,
+        300.0,
+        300.0,
+        isolated,
+        state,
+        threading.Event(),
+        clock,
+    )
     state.plan_windows("faulty", 1, t0 + 300_000, 300_000, 300_000, first_start_ms=t0)
     assert runner.work_once()
     runner.close()

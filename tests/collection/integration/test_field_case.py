@@ -13,11 +13,11 @@ from pathlib import Path
 from pydantic import TypeAdapter
 
 from rtdp_dagster.collection.ingest import SourceRunner
-from rtdp_dagster.collection.source_config import SourceConfig
 from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.state import CollectionState, now_ms
 from rtdp_dagster.collection.waves import run_catchup
 from rtdp_dagster.config import Settings
+from rtdp_dagster.config.sources import SourceConfig
 from rtdp_dagster.envelope.keys import point_key
 
 from .conftest import create_metrics_table, read_topic, sql_source_config
@@ -50,9 +50,15 @@ def test_late_rows_are_caught_by_waves_and_every_row_is_accounted(isolated: Sett
     clock = SimulatedClock(t0)
     state = CollectionState(isolated.collection.state_url)
     runner = SourceRunner(
-        build_source(config, isolated.nab_data_dir), config.namespace, config.waves.window_s,
-        config.waves.max_window_s, isolated, state, threading.Event(), clock,
-    )  # fmt: skip
+        build_source(config, isolated.nab_data_dir),
+        config.namespace,
+        config.waves.window_s,
+        config.waves.max_window_s,
+        isolated,
+        state,
+        threading.Event(),
+        clock,
+    )
 
     inserted = 0
     end = t0 + 30 * MINUTE + 65 * MINUTE

@@ -11,10 +11,10 @@ from kafka.structs import TopicPartition
 
 from rtdp_dagster.collection.ingest import SourceRunner
 from rtdp_dagster.collection.partitioning import routing_key
-from rtdp_dagster.collection.source_config import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.state import CollectionState, LogRow, now_ms
 from rtdp_dagster.config import Settings, TopicConfig
+from rtdp_dagster.config.sources import MalformedRatesConfig, SyntheticSourceConfig
 from rtdp_dagster.envelope.schema import Envelope, decode
 from rtdp_dagster.envelope.ums_batch import decode_batch
 from rtdp_dagster.stack.topics import ensure_topics
@@ -23,10 +23,16 @@ from .conftest import read_topic
 
 PARTITIONS = 3
 CONFIG = SyntheticSourceConfig(
-    name="fleet", namespace="synthetic.local.fleet.metrics.v1.0.0", cadence_s=1.0, sites=3, hosts_per_site=20,
-    duplicate_rate=0.02, correction_rate=0.02, retraction_rate=0.01,
+    name="fleet",
+    namespace="synthetic.local.fleet.metrics.v1.0.0",
+    cadence_s=1.0,
+    sites=3,
+    hosts_per_site=20,
+    duplicate_rate=0.02,
+    correction_rate=0.02,
+    retraction_rate=0.01,
     malformed=MalformedRatesConfig(non_numeric_value=0.005, nan_value=0.005, invalid_metric=0.005),
-)  # fmt: skip
+)
 
 
 def own_topics(stack: Settings, tmp_path: Path, version: int) -> Settings:
@@ -34,8 +40,10 @@ def own_topics(stack: Settings, tmp_path: Path, version: int) -> Settings:
     settings = stack.model_copy(deep=True)
     settings.kafka.points_topic = f"rtdp.test.points.{suffix}"
     settings.kafka.deadletter_topic = f"rtdp.test.deadletter.{suffix}"
-    settings.kafka.topics = [TopicConfig(name=settings.kafka.points_topic, partitions=PARTITIONS),
-                             TopicConfig(name=settings.kafka.deadletter_topic, partitions=1)]  # fmt: skip
+    settings.kafka.topics = [
+        TopicConfig(name=settings.kafka.points_topic, partitions=PARTITIONS),
+        TopicConfig(name=settings.kafka.deadletter_topic, partitions=1),
+    ]
     settings.collection.state_url = f"sqlite:///{tmp_path / f'state-v{version}.db'}"
     settings.collection.envelope_version = version
     settings.collection.ums_batch = settings.collection.ums_batch.model_copy(update={"max_points": 300})
@@ -47,8 +55,16 @@ def collect(settings: Settings, t0: int) -> LogRow:
     """One 5-minute window of wave 1, collected by the ingest runner as `rtdp ingest` does."""
     state = CollectionState(settings.collection.state_url)
     try:
-        runner = SourceRunner(build_source(CONFIG, settings.nab_data_dir), CONFIG.namespace, 300.0, 300.0, settings,
-                              state, threading.Event(), lambda: t0 + 3_600_000)  # fmt: skip
+        runner = SourceRunner(
+            build_source(CONFIG, settings.nab_data_dir),
+            CONFIG.namespace,
+            300.0,
+            300.0,
+            settings,
+            state,
+            threading.Event(),
+            lambda: t0 + 3_600_000,
+        )
         state.plan_windows("fleet", 1, t0 + 300_000, 300_000, 300_000, first_start_ms=t0)
         assert runner.work_once()
         runner.close()
@@ -104,8 +120,11 @@ def test_a_v2_window_holds_exactly_the_v1_points_of_the_same_window(stack: Setti
 
     # The collection log counts points, not records; dead letters are per point, as in v1.
     assert (log2.rows_read, log2.rows_valid, log2.rows_new, log2.rows_dead_lettered) == (
-        log1.rows_read, log1.rows_valid, log1.rows_new, log1.rows_dead_lettered,
-    )  # fmt: skip
+        log1.rows_read,
+        log1.rows_valid,
+        log1.rows_new,
+        log1.rows_dead_lettered,
+    )
     dead1 = read_topic(v1, v1.kafka.deadletter_topic)
     dead2 = read_topic(v2, v2.kafka.deadletter_topic)
     assert len(dead2) == log2.rows_dead_lettered > 0

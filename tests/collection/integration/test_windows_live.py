@@ -14,21 +14,24 @@ import yaml
 from pydantic import TypeAdapter
 
 from rtdp_dagster.collection.ingest import IngestService, SourceRunner
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import SourceConfig
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.state import CollectionState, LogRow, now_ms
 from rtdp_dagster.config import Settings
+from rtdp_dagster.config.sources import SourceConfig
 from rtdp_dagster.envelope.keys import point_key
+from rtdp_dagster.envelope.records import RawRecord
 from rtdp_dagster.stack.process import wait_until
 
 from .conftest import create_metrics_table, read_topic, sql_source_config
 
 
 def fill_table(path: Path, start_ms: int, seconds: float, hosts: int = 5, step_ms: int = 100) -> list[tuple]:
-    rows = [(ts, f"h{i}", float(ts % 1000)) for ts in range(start_ms, start_ms + int(seconds * 1000), step_ms)
-            for i in range(hosts)]  # fmt: skip
+    rows = [
+        (ts, f"h{i}", float(ts % 1000))
+        for ts in range(start_ms, start_ms + int(seconds * 1000), step_ms)
+        for i in range(hosts)
+    ]
     create_metrics_table(path)(rows)
     return rows
 
@@ -74,8 +77,9 @@ def test_slow_source_queues_windows_then_catches_up(isolated: Settings, tmp_path
     try:
         # While the first reads are slow the queue grows; afterwards it drains.
         assert wait_until(lambda: state.pending_count("field_sql", 1) >= 3, timeout_s=10), "windows did not queue"
-        assert wait_until(lambda: runner.health.windows_done >= 12 and state.pending_count("field_sql", 1) <= 1,
-                          timeout_s=20), "did not catch up"  # fmt: skip
+        assert wait_until(
+            lambda: runner.health.windows_done >= 12 and state.pending_count("field_sql", 1) <= 1, timeout_s=20
+        ), "did not catch up"
     finally:
         stop.set()
         thread.join(timeout=30)
@@ -98,12 +102,21 @@ def _ingest_process(config_file: Path) -> subprocess.Popen:
 def test_kill_9_mid_window_then_restart_loses_no_window(isolated: Settings, tmp_path: Path) -> None:
     rows = fill_table(tmp_path / "source.db", now_ms() - 1_000, 30, hosts=20, step_ms=50)
     config_file = tmp_path / "rtdp.yaml"
-    config_file.write_text(yaml.safe_dump({
-        "run_dir": str(tmp_path),
-        "kafka": {"points_topic": isolated.kafka.points_topic, "deadletter_topic": isolated.kafka.deadletter_topic},
-        "collection": {"state_url": isolated.collection.state_url,
-                       "sources": [sql_source_config(tmp_path / "source.db", window_s=0.5)]},
-    }))  # fmt: skip
+    config_file.write_text(
+        yaml.safe_dump(
+            {
+                "run_dir": str(tmp_path),
+                "kafka": {
+                    "points_topic": isolated.kafka.points_topic,
+                    "deadletter_topic": isolated.kafka.deadletter_topic,
+                },
+                "collection": {
+                    "state_url": isolated.collection.state_url,
+                    "sources": [sql_source_config(tmp_path / "source.db", window_s=0.5)],
+                },
+            }
+        )
+    )
     state = CollectionState(isolated.collection.state_url)
     first = _ingest_process(config_file)
     try:

@@ -10,9 +10,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import CsvReplaySourceConfig, ReadinessDelayConfig
 from rtdp_dagster.collection.sources.csv_replay import CsvReplaySource, nab_series
+from rtdp_dagster.config.sources import CsvReplaySourceConfig, ReadinessDelayConfig
+from rtdp_dagster.envelope.records import RawRecord
 
 PROJECT_ROOT = Path(__file__).resolve().parents[3]
 NAB_DIR = Path(os.environ.get("RTDP_NAB_DATA_DIR", PROJECT_ROOT.parent / "shared/data/nab/realAWSCloudwatch"))

@@ -8,13 +8,13 @@ from typing import Any
 import pytest
 from pydantic import TypeAdapter, ValidationError
 
-from rtdp_dagster.collection.source_config import SourceConfig
 from rtdp_dagster.collection.sources.base import Source
 from rtdp_dagster.collection.sources.csv_replay import CsvReplaySource
 from rtdp_dagster.collection.sources.factory import build_source
 from rtdp_dagster.collection.sources.prometheus import PrometheusScrapeSource
 from rtdp_dagster.collection.sources.sql import SqlTableSource
 from rtdp_dagster.collection.sources.synthetic import SyntheticSource
+from rtdp_dagster.config.sources import SourceConfig
 
 ADAPTER: TypeAdapter[Any] = TypeAdapter(SourceConfig)
 COMMON = {"namespace": "datastore.instance.database.table.v1.0.0"}

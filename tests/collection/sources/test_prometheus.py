@@ -15,10 +15,10 @@ from typing import Any
 import pytest
 import requests
 
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import PrometheusSourceConfig
 from rtdp_dagster.collection.sources.prometheus import PrometheusScrapeSource, ScrapeError
 from rtdp_dagster.collection.sources.prometheus_text import BadLine, Sample, parse_exposition
+from rtdp_dagster.config.sources import PrometheusSourceConfig
+from rtdp_dagster.envelope.records import RawRecord
 from rtdp_dagster.stack.process import wait_until
 
 EXPOSITION = r"""# A free comment line.
@@ -193,6 +193,7 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
+@pytest.mark.stack  # starts a VictoriaMetrics of its own
 @pytest.mark.skipif(shutil.which("victoria-metrics") is None, reason="victoria-metrics binary not installed")
 def test_scrape_of_a_real_victoria_metrics(tmp_path: Path) -> None:
     port = free_port()

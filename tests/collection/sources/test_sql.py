@@ -10,9 +10,9 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import SqlSourceConfig
 from rtdp_dagster.collection.sources.sql import SqlTableSource
+from rtdp_dagster.config.sources import SqlSourceConfig
+from rtdp_dagster.envelope.records import RawRecord
 
 NAMESPACE = "sqlite.local.metrics.points.v1.0.0"
 HOSTILE = "x'); DROP TABLE points; --"

@@ -11,9 +11,9 @@ from typing import Any
 
 import pytest
 
-from rtdp_dagster.collection.records import RawRecord
-from rtdp_dagster.collection.source_config import SyntheticSourceConfig
 from rtdp_dagster.collection.sources.synthetic import MALFORMED_KINDS, PointId, SyntheticSource
+from rtdp_dagster.config.sources import SyntheticSourceConfig
+from rtdp_dagster.envelope.records import RawRecord
 
 START = 1_800_000_000_000
 CADENCE_MS = 10_000

@@ -1,4 +1,4 @@
-"""Plain-text tables for the command line."""
+"""Plain-text tables for the command line: columns padded to their widest cell."""
 
 from __future__ import annotations
 

@@ -1,4 +1,5 @@
-"""What a source hands to the collector: one row as read, before validation.
+"""What a source hands to the collector: one row as read, before validation (here, beside the validation
+that reads it, so the envelope needs nothing from collection).
 
 Sources do no validation of their own beyond parsing their format: a row that cannot become a
 valid point is still returned (with what could be read and the raw row), so the collector can

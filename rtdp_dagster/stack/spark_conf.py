@@ -1,6 +1,12 @@
-"""Spark configuration shared by every Spark of the platform (the Spark Connect server, the stream)."""
+"""Spark configuration shared by every Spark of the platform (the Spark Connect server, the stream).
+
+It lives beside the jars it loads: the stack starts the Spark Connect server with it, and the stream,
+above the stack, reuses it.
+"""
 
 from __future__ import annotations
+
+import sys
 
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.jars import spark_jar_paths
@@ -8,7 +14,27 @@ from rtdp_dagster.stack.jars import spark_jar_paths
 
 def platform_conf(settings: Settings) -> dict[str, str]:
     """Delta Lake, the Kafka connector and the platform's own functions from the resolved jars, UTC,
-    folders under the run folder."""
+    folders under the run folder; in the cluster profile, the executors each application gets."""
+    return {
+        **_common_conf(settings),
+        **(standalone_app_conf(settings) if settings.stack.clustered else {}),
+    }
+
+
+def standalone_app_conf(settings: Settings) -> dict[str, str]:
+    """An application's share of the standalone cluster: an executor on each worker, bounded, so the
+    Spark Connect server and the stream run side by side instead of one waiting for the other's cores."""
+    spark = settings.stack.spark_standalone
+    return {
+        "spark.executor.memory": spark.executor_memory,
+        "spark.executor.cores": str(spark.executor_cores),
+        "spark.cores.max": str(spark.app_max_cores),
+        # Python work on the executors (pandas UDFs, foreachBatch helpers) in this project's interpreter.
+        "spark.pyspark.python": sys.executable,
+    }
+
+
+def _common_conf(settings: Settings) -> dict[str, str]:
     return {
         "spark.jars": ",".join(str(jar) for jar in spark_jar_paths(settings.jars_dir)),
         "spark.sql.extensions": "io.delta.sql.DeltaSparkSessionExtension",

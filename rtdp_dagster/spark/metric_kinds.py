@@ -1,5 +1,7 @@
 """Metric kinds in Spark: the same patterns and bounds as ``MetricKinds`` in Python (one rule set).
 
+Shared by the stream's parsing and the batch quality checks, so it sits below both.
+
 Each pattern's regex is the one Python matches with (``MetricKinds.regexes``), tried in the same
 order, so a metric gets the same kind in the stream's validation and in the batch checks.
 """

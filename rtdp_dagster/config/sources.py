@@ -1,6 +1,6 @@
 """Configuration of collection sources: the part every source shares, and one model per kind.
 
-Kept free of heavy imports: rtdp_dagster.config imports it.
+A section of the configuration (``collection.sources``); collectors build their sources from it.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ class WaveConfig(BaseModel):
     window_s: float = Field(default=10.0, gt=0)
     # A long outage is caught up in windows of at most this length.
     max_window_s: float = Field(default=300.0, gt=0)
-    # Offsets of the catch-up waves behind "now" (ARCHITECTURE.md: 5 minutes, 1 hour).
+    # Offsets of the catch-up waves behind "now" (5 minutes and 1 hour by default).
     wave2_offset_s: float = Field(default=300.0, ge=0)
     wave3_offset_s: float = Field(default=3600.0, ge=0)
     # On a source's very first start, wave 1 also collects this much history behind "now"

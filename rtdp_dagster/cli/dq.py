@@ -1,5 +1,5 @@
-"""`rtdp dq`: the quality suites and the reconciliation of a day from the command line (what the
-Dagster checks run), printed as tables; exit code 2 when something fails."""
+"""`rtdp dq reconcile|check`: the quality suites and the reconciliation of a day from the command line
+(what the Dagster checks run), printed as tables; exit code 2 when something fails."""
 
 from __future__ import annotations
 
@@ -7,7 +7,24 @@ import argparse
 import datetime as dt
 import json
 
+from rtdp_dagster.cli.command import Commands
 from rtdp_dagster.config import Settings
+
+
+def register(commands: Commands) -> None:
+    dq = commands.add_parser("dq", help="data quality: the suites and the reconciliation of a day (exit 2 on failure)")
+    actions = dq.add_subparsers(dest="dq_command", required=True, metavar="ACTION")
+    reconcile_parser = actions.add_parser(
+        "reconcile", help="counts from the collection log to the realtime TSDB, every difference explained"
+    )
+    reconcile_parser.add_argument("--day", help="UTC day YYYY-MM-DD (default: yesterday)")
+    reconcile_parser.add_argument("--no-realtime", action="store_true", help="skip the realtime TSDB comparison")
+    reconcile_parser.add_argument("--json", action="store_true", help="machine-readable output")
+    reconcile_parser.set_defaults(handler=reconcile)
+    check_parser = actions.add_parser("check", help="run the bronze or silver suites on a day (Data Docs HTML)")
+    check_parser.add_argument("dataset", choices=["bronze", "silver"])
+    check_parser.add_argument("--day", help="UTC day YYYY-MM-DD (default: yesterday)")
+    check_parser.set_defaults(handler=check)
 
 
 def _day(text: str | None) -> dt.date:

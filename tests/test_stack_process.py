@@ -1,0 +1,59 @@
+"""Stopping and killing a stack process leaves nothing of its process group (with `sleep`, no services)."""
+
+from __future__ import annotations
+
+import signal
+import time
+from pathlib import Path
+
+from rtdp_dagster.stack.process import ManagedProcess, ServiceSpec, wait_until
+
+# A leader with a child in its process group, as a launcher script with its JVM.
+_LEADER_AND_CHILD = ["sh", "-c", "sleep 30 & exec sleep 31"]
+
+
+def _group_members(group: int) -> list[int]:
+    members = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            members.append(int(stat.parent.name))
+    return members
+
+
+def _process(
+    tmp_path: Path, stop_signal: signal.Signals = signal.SIGTERM, signal_group_on_stop: bool = True
+) -> ManagedProcess:
+    service = ServiceSpec(
+        name="sleeper",
+        command=_LEADER_AND_CHILD,
+        host="127.0.0.1",
+        ports=[],
+        health=lambda: True,
+        stop_signal=stop_signal,
+        signal_group_on_stop=signal_group_on_stop,
+    )
+    return ManagedProcess(service, tmp_path)
+
+
+def test_leader_only_stop_signal_still_leaves_no_child(tmp_path: Path) -> None:
+    process = _process(tmp_path, stop_signal=signal.SIGINT, signal_group_on_stop=False)
+    pid = process.start()
+    assert wait_until(lambda: len(_group_members(pid)) == 2, 5)
+    started = time.monotonic()
+    assert process.stop(timeout_s=5)
+    # `sleep` ignores nothing: SIGINT ends the leader at once; the child is killed with the group.
+    assert time.monotonic() - started < 5
+    assert _group_members(pid) == [] and process.pid() is None
+
+
+def test_kill_takes_the_whole_group_at_once(tmp_path: Path) -> None:
+    process = _process(tmp_path)
+    pid = process.start()
+    assert wait_until(lambda: len(_group_members(pid)) == 2, 5)
+    assert process.kill()
+    assert _group_members(pid) == [] and not process.pid_file.exists()
+    assert not process.kill()  # nothing left to kill
