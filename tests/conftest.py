@@ -35,20 +35,23 @@ def free_ports(count: int) -> list[int]:
             probe.close()
 
 
+# Every port the single-node stack listens on (RTDP_<key>); a test stack gets free ones.
+STACK_PORT_KEYS = [
+    "STACK__KAFKA__PORT",
+    "STACK__KAFKA__CONTROLLER_PORT",
+    "STACK__VICTORIA_METRICS__REALTIME__HTTP_PORT",
+    "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_PORT",
+    "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_HTTP_PORT",
+    "STACK__VICTORIA_METRICS__HISTORY__HTTP_PORT",
+    "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_PORT",
+    "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_HTTP_PORT",
+    "STACK__SPARK_CONNECT__PORT",
+    "STACK__SPARK_CONNECT__UI_PORT",
+]
+
+
 def _test_environment() -> dict[str, str]:
-    names = [
-        "STACK__KAFKA__PORT",
-        "STACK__KAFKA__CONTROLLER_PORT",
-        "STACK__VICTORIA_METRICS__REALTIME__HTTP_PORT",
-        "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_PORT",
-        "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_HTTP_PORT",
-        "STACK__VICTORIA_METRICS__HISTORY__HTTP_PORT",
-        "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_PORT",
-        "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_HTTP_PORT",
-        "STACK__SPARK_CONNECT__PORT",
-        "STACK__SPARK_CONNECT__UI_PORT",
-        "DAGSTER__WEBSERVER_PORT",
-    ]
+    names = [*STACK_PORT_KEYS, "DAGSTER__WEBSERVER_PORT"]
     env = {f"RTDP_{name}": str(port) for name, port in zip(names, free_ports(len(names)), strict=True)}
     env["RTDP_RUN_DIR"] = str(_RUN_DIR)
     env["RTDP_JARS_DIR"] = str(PROJECT_ROOT / ".rtdp" / "jars")

@@ -7,6 +7,7 @@ from dagster_pyspark import LazyPySparkResource
 from pyspark.sql import types as T
 
 from rtdp_dagster.collection.state import CollectionState, LogRow
+from rtdp_dagster.dagster_common import OWNERS
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.resources.platform import PlatformConfigResource
 from rtdp_dagster.spark.session import delta_version
@@ -22,7 +23,7 @@ _SCHEMA = T.StructType(
 
 @dg.asset(
     group_name="collection",
-    owners=["team:platform"],
+    owners=OWNERS,
     kinds={"sqlite", "spark", "delta"},
     description="Every collected window of every source and wave (rows read, new, dead-lettered), copied from the "
     "durable collection state into Delta for reconciliation and dashboards.",
@@ -63,9 +64,3 @@ def collection_log(
 
 
 collection_log_job = dg.define_asset_job("collection_log_job", selection=[collection_log])
-collection_log_schedule = dg.ScheduleDefinition(
-    job=collection_log_job,
-    cron_schedule="*/5 * * * *",
-    execution_timezone="UTC",
-    default_status=dg.DefaultScheduleStatus.RUNNING,
-)

@@ -66,6 +66,11 @@ class StreamConfig(ConfigModel):
     # Default: the wave-3 offset (1 h) plus a 15 min margin.
     dedup_ttl_s: float = Field(default=4500.0, gt=0)
     max_offsets_per_trigger: int = Field(default=500_000, ge=1)
+    # Points per micro-batch at most, for topics of v2 records: the records per trigger become this
+    # over collection.ums_batch.max_points (and at most max_offsets_per_trigger), which bounds what
+    # the driver collects for the TSDB (200k points: 100 full records). Unset: records only, as v1
+    # topics need (a budget would allow one point per record slot there).
+    max_points_per_trigger: int | None = Field(default=None, ge=1)
     # Each micro-batch's Kafka ranges are split into at least this many tasks: a multiple of the
     # cores keeps them all busy (3 partitions on 2 cores left one idle a third of the time).
     min_partitions: int = Field(default=4, ge=1)

@@ -36,7 +36,7 @@ from rtdp_dagster.envelope.validation import (
 
 
 class SourceRow(Protocol):
-    """A row as a source read it (``collection.records.RawRecord`` is one)."""
+    """A row as a source read it (``envelope.records.RawRecord`` is one)."""
 
     @property
     def metric(self) -> Any: ...

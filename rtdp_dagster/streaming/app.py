@@ -60,6 +60,14 @@ def checkpoint_app_id(checkpoint: Path) -> str:
 KAFKA_FETCH = {"kafka.max.partition.fetch.bytes": str(16 << 20), "kafka.fetch.max.bytes": str(64 << 20)}
 
 
+def records_per_trigger(settings: Settings) -> int:
+    """Records per micro-batch: the points budget over the most points a v2 record may hold."""
+    budget = settings.stream.max_points_per_trigger
+    if budget is None:
+        return settings.stream.max_offsets_per_trigger
+    return max(1, min(settings.stream.max_offsets_per_trigger, budget // settings.collection.ums_batch.max_points))
+
+
 def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
     return (
         spark.readStream.format("kafka")
@@ -67,7 +75,7 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
         .options(**settings.kafka.spark_options())
         .option("subscribePattern", settings.stream.topic_pattern)
         .option("startingOffsets", "earliest")
-        .option("maxOffsetsPerTrigger", settings.stream.max_offsets_per_trigger)
+        .option("maxOffsetsPerTrigger", records_per_trigger(settings))
         .option("minPartitions", settings.stream.min_partitions)
         .load()
     )

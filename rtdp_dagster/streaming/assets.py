@@ -9,10 +9,9 @@ import time
 
 import dagster as dg
 
+from rtdp_dagster.dagster_common import OWNERS
 from rtdp_dagster.heartbeat import read_heartbeat
 from rtdp_dagster.resources.platform import PlatformConfigResource
-
-OWNERS = ["team:platform"]
 
 kafka_points = dg.AssetSpec(
     "kafka_points",
@@ -92,7 +91,4 @@ stream_health_job = dg.define_asset_job(
     "stream_health_job",
     selection=dg.AssetSelection.checks(stream_heartbeat_fresh),
     description="Checks that the stream is alive.",
-)
-stream_health_schedule = dg.ScheduleDefinition(
-    job=stream_health_job, cron_schedule="*/5 * * * *", default_status=dg.DefaultScheduleStatus.RUNNING
 )

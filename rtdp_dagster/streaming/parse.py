@@ -41,7 +41,7 @@ from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR
 from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.spark.metric_kinds import out_of_range
 from rtdp_dagster.streaming.clock import broker_ms, with_received_ms
-from rtdp_dagster.streaming.point_keys import point_key_column, register_point_key
+from rtdp_dagster.streaming.point_keys import point_key_of, register_point_key
 from rtdp_dagster.streaming.record_verdicts import BatchVerdicts, record_verdict
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 from rtdp_dagster.streaming.ums_batch_parse import (
@@ -53,11 +53,10 @@ from rtdp_dagster.streaming.ums_batch_parse import (
     point_json,
     point_record,
     record_points,
+    series_facts,
     single_point,
 )
 
-# Java regex; \z (not $) so a trailing line break is never accepted natively.
-_NAME = r"^[A-Za-z0-9._/-]+\z"
 _VERSION = rf"^{SCHEMA_MAJOR}\.[0-9]+\z"
 
 
@@ -107,10 +106,6 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     return validate
 
 
-def _name_ok(name: Column, max_length: int) -> Column:
-    return name.isNotNull() & (F.length(name) <= max_length) & name.rlike(_NAME)
-
-
 def natively_valid(
     envelope: Column,
     raw_value: Column,
@@ -118,40 +113,42 @@ def natively_valid(
     rules: PointRules,
     kinds: MetricKinds | None,
     canonical: Column | None = None,
+    series: Column | None = None,
 ) -> Column:
     """True only where the record is canonical, its point_key is its identity's hash and every point
     rule holds, the future judged by received_ms (never null). Needs ``register_point_key``.
 
-    canonical: whether Spark read the point as Python reads it; by default a v1 record's test."""
+    canonical: whether Spark read the point as Python reads it; by default a v1 record's test.
+    series: the point's ``series_facts`` (a v2 record's, computed once per series group); by
+    default computed from the envelope."""
     field = envelope.getField
     tags = field("tags")
     op, value, ts = field("ums_op_"), field("value"), field("ums_ts_")
     if canonical is None:
         canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
+    if series is None:
+        series = series_facts(field("metric"), tags)
+    facts = series.getField
     required = [
         field(name).isNotNull()
         for name in ("namespace", "point_key", "ums_id_", "wave", "source", "collected_at", "schema_version")
     ]
-    keys = F.map_keys(tags)
-    tag_ok = (F.size(keys) == F.size(F.array_distinct(keys))) & F.forall(
-        F.map_entries(tags),
-        lambda entry: (
-            _name_ok(entry["key"], rules.max_tag_key_length) & _name_ok(entry["value"], rules.max_tag_value_length)
-        ),
-    )
     is_retraction = op == "d"
     finite = value.isNotNull() & ~F.isnan(value) & (F.abs(value) < F.lit(float("inf")))
     checks = [
         canonical,
         *required,
         field("schema_version").rlike(_VERSION),
-        _name_ok(field("metric"), rules.max_metric_length),
-        tags.isNotNull() & (F.size(tags) <= rules.max_tags) & tag_ok,
+        field("metric").isNotNull() & tags.isNotNull() & facts("names_ok"),
+        facts("metric_length") <= rules.max_metric_length,
+        F.size(tags) <= rules.max_tags,
+        facts("tag_key_length") <= rules.max_tag_key_length,
+        facts("tag_value_length") <= rules.max_tag_value_length,
         op.isin(*OPS),
         ts.isNotNull() & (ts >= rules.min_timestamp_ms),
         ts <= received_ms + F.lit(rules.max_future_s * 1000),
         is_retraction | finite,
-        field("point_key") == point_key_column(field("metric"), tags, ts),
+        field("point_key") == point_key_of(facts("key_prefix"), ts),
     ]
     if kinds is not None:
         checks.append(is_retraction | ~out_of_range(field("metric"), value, kinds))
@@ -168,7 +165,9 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
     timestamp where the broker set it): Spark's Kafka source (``timestampType`` included) →
     ``checked_records``. A v2 record whose frame the JVM cannot read is one row, judged whole.
     ``point_record``: the row's ``raw_bytes`` is not the Kafka record but a one-point record of its
-    point (a point of a canonical v2 record), which Python judges as that record's point 0."""
+    point (a point of a canonical v2 record), which Python judges as that record's point 0; it is
+    built from ``_head`` and ``tuple_json`` by ``checked_records``, as is a v2 point's ``raw_value``.
+    ``series``: the point's ``series_facts``, computed once per series group of a v2 record."""
     raw_value = F.col("value").cast("string")
     records = kafka.select(
         F.col("topic").alias("kafka_topic"),
@@ -223,28 +222,29 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
         "_head",
         F.posexplode(candidates).alias("kafka_index", "_point"),
     )
-    envelope, tuple_json = F.col("_point.envelope"), F.col("_point.tuple_json")
+    # What quarantine and Python need of a v2 point (``point_record``, ``point_json``) is built by
+    # ``checked_records`` for the rows the native path refuses only: built here it cost two JSON
+    # encodings per point, nearly all for rows that never need them.
     return exploded.select(
         *whole,
-        F.when(F.col("point_record"), point_record(F.col("_head"), envelope, tuple_json))
-        .otherwise(F.col("raw_bytes"))
-        .alias("raw_bytes"),
-        # A refused v2 point keeps its series and tuple; a refused record keeps itself.
-        F.when(tuple_json.isNotNull(), point_json(envelope, tuple_json))
-        .otherwise(F.col("raw_value"))
-        .alias("raw_value"),
+        "raw_bytes",
+        "raw_value",
+        "_head",
+        F.col("_point.tuple_json").alias("tuple_json"),
         "point_record",
         "kafka_index",
         F.col("_point.envelope").alias("envelope"),
         F.col("_point.canonical").alias("canonical"),
         F.when(F.col("_v2"), F.col("_point.frame_read")).alias("ums_frame"),
+        F.col("_point.series").alias("series"),
     )
 
 
 def checked_records(
     parsed: DataFrame, rules: PointRules, kinds: MetricKinds | None = None, *, receive_ms: int
 ) -> DataFrame:
-    """parsed (``parsed_records``) with ``received_ms`` and whether the native path accepts the record.
+    """parsed (``parsed_records``) with ``received_ms`` and whether the native path accepts the record;
+    a v2 point's ``raw_bytes`` and ``raw_value`` are there only where it does not (null otherwise).
 
     receive_ms: when the batch was received (the micro-batch's time), the clock of records whose
     Kafka timestamp the producer set. kinds (``quality.metric_kinds``): values outside their metric
@@ -253,9 +253,21 @@ def checked_records(
     register_point_key(parsed.sparkSession)
     received = with_received_ms(parsed, receive_ms)
     verdict = natively_valid(
-        F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, kinds, F.col("canonical")
+        F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, kinds, F.col("canonical"), F.col("series")
     )
-    return received.withColumn("native_valid", verdict)
+    checked = received.withColumn("native_valid", verdict)
+    # A refused v2 point keeps its series and tuple; a refused record keeps itself. A v2 point the
+    # native path accepts needs neither (only quarantine and Python read them).
+    slow = ~F.col("native_valid")
+    envelope, tuple_json = F.col("envelope"), F.col("tuple_json")
+    raw_bytes = F.when(F.col("point_record"), F.when(slow, point_record(F.col("_head"), envelope, tuple_json)))
+    raw_value = F.when(tuple_json.isNotNull(), F.when(slow, point_json(envelope, tuple_json)))
+    pieces = ("raw_bytes", "raw_value", "_head", "tuple_json", "series")
+    return checked.select(
+        *[name for name in checked.columns if name not in pieces],
+        raw_bytes.otherwise(F.col("raw_bytes")).alias("raw_bytes"),
+        raw_value.otherwise(F.col("raw_value")).alias("raw_value"),
+    )
 
 
 def _last_tag_wins(envelope: Column) -> Column:

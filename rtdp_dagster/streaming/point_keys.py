@@ -26,12 +26,22 @@ def register_point_key(spark: SparkSession) -> None:
         _registered.add(spark)
 
 
-def point_key_column(metric: Column, tags: Column, ts_ms: Column) -> Column:
-    """``keys.point_key(metric, tags, ts_ms)``; null where any part is null. Needs ``register_point_key``.
+def point_key_prefix(metric: Column, tags: Column) -> Column:
+    """The series part of the string a point_key hashes, ``metric|k=v,...|``: the same for every
+    point of a series, so a v2 record builds it once per series group.
 
     Map keys are unique, so sorting the entries sorts by key; Spark compares strings by their UTF-8
     bytes, which orders them as Python's ``sorted`` does (by code point).
     """
     pairs = F.transform(F.sort_array(F.map_entries(tags)), lambda e: F.concat(e["key"], F.lit("="), e["value"]))
-    identity = F.concat(metric, F.lit("|"), F.array_join(pairs, ","), F.lit("|"), ts_ms.cast("string"))
-    return F.call_udf(BLAKE2B_128_HEX, identity)
+    return F.concat(metric, F.lit("|"), F.array_join(pairs, ","), F.lit("|"))
+
+
+def point_key_of(prefix: Column, ts_ms: Column) -> Column:
+    """The point_key of a point of the series of ``point_key_prefix``. Needs ``register_point_key``."""
+    return F.call_udf(BLAKE2B_128_HEX, F.concat(prefix, ts_ms.cast("string")))
+
+
+def point_key_column(metric: Column, tags: Column, ts_ms: Column) -> Column:
+    """``keys.point_key(metric, tags, ts_ms)``; null where any part is null. Needs ``register_point_key``."""
+    return point_key_of(point_key_prefix(metric, tags), ts_ms)

@@ -22,6 +22,7 @@ from pyspark.sql import types as T
 
 from rtdp_dagster.envelope.schema import SCHEMA_VERSION
 from rtdp_dagster.envelope.ums_batch import FIELDS, PROTOCOL_MAJOR, PROTOCOL_TYPE
+from rtdp_dagster.streaming.point_keys import point_key_prefix
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 
 # The largest record a collector may be configured to write (collection.ums_batch.max_bytes), and
@@ -82,12 +83,40 @@ UMS_BATCH_SCHEMA = T.StructType(
 )
 
 # A tuple as Spark writes it back: two integers, op and point_key as strings, a number or null.
-_TUPLE = r'^\[-?[0-9]+,-?[0-9]+,"[^"\\]*","[^"\\]*",(null|-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?)\]\z'
+# Its strings hold no quote, backslash or comma, so splitting it at its commas reads it exactly.
+_TUPLE = r'^\[-?[0-9]+,-?[0-9]+,"[^"\\,]*","[^"\\,]*",(null|-?[0-9]+(\.[0-9]+)?([eE][+-]?[0-9]+)?)\]\z'
 # The tuples of a canonical record (scalars only), blanked to compare the rest of the frame.
 _TUPLES = r'"tuples":\[\[[^\[\]{}]*\](,\[[^\[\]{}]*\])*\]'
 _VERSION = rf"^{PROTOCOL_MAJOR}\.[0-9]+\z"
 _FIRST_FIELDS = [f"{name}:{kind}" for name, kind, _ in FIELDS]
 _JSON_OPTIONS = {"allowNonNumericNumbers": "false"}  # NaN is not JSON: Python refuses it too
+
+
+# A metric or tag name or value, as Java regex; \z (not $) so a trailing line break is never accepted.
+NAME = r"^[A-Za-z0-9._/-]+\z"
+
+
+def _longest(names: Column) -> Column:
+    return F.aggregate(names, F.lit(0), lambda longest, name: F.greatest(longest, F.length(name)))
+
+
+def series_facts(metric: Column, tags: Column) -> Column:
+    """What the native point checks need of a series (``parse.natively_valid``): the point_key's
+    series prefix, whether its names are well formed with distinct tag keys, and the longest name.
+    A v2 record computes it once per series group, not once per point. Null where a name is null."""
+    keys = F.map_keys(tags)
+    names_ok = (
+        metric.rlike(NAME)
+        & (F.size(keys) == F.size(F.array_distinct(keys)))
+        & F.forall(F.map_entries(tags), lambda entry: entry["key"].rlike(NAME) & entry["value"].rlike(NAME))
+    )
+    return F.struct(
+        point_key_prefix(metric, tags).alias("key_prefix"),
+        names_ok.alias("names_ok"),
+        F.length(metric).alias("metric_length"),
+        _longest(keys).alias("tag_key_length"),
+        _longest(F.map_values(tags)).alias("tag_value_length"),
+    )
 
 
 def is_ums_batch(raw_value: Column) -> Column:
@@ -170,10 +199,8 @@ def _point(batch: Column, group: Column, text: Column, canonical: Column) -> Col
     canonical: the record's ``frame_canonical``, a column computed once per record (an expression
     over the whole record here would be evaluated once per tuple: quadratic in the record's size).
     """
-    # Read by position; a short tuple gives nulls. A tuple of the canonical shape (its strings hold
-    # no quote, backslash or bracket) is split at its commas: a JSON parser per tuple cost more than
-    # the rest of its parsing. A comma inside its op or key misplaces the values, but such a point
-    # is never accepted (no op and no hex key holds a comma), so its envelope is never used.
+    # Read by position; a short tuple gives nulls. A tuple of the canonical shape (``_TUPLE``) is
+    # split at its commas: a JSON parser per tuple cost more than the rest of its parsing.
     plain = text.rlike(_TUPLE)
     split = F.split(F.regexp_replace(text, r'^\[|\]\z|"', ""), ",")
     values = F.when(plain, split).otherwise(F.from_json(text, "array<string>"))
@@ -197,6 +224,7 @@ def _point(batch: Column, group: Column, text: Column, canonical: Column) -> Col
         (canonical & plain).alias("canonical"),
         F.lit(True).alias("frame_read"),
         text.alias("tuple_json"),
+        group["series"].alias("series"),
     )
 
 
@@ -241,14 +269,26 @@ def point_json(envelope: Column, tuple_json: Column) -> Column:
     return F.concat(F.regexp_replace(identity, r"\}\z", ""), F.lit(',"tuple":'), tuple_json, F.lit("}"))
 
 
+_SERIES_FACTS = "struct<key_prefix:string,names_ok:boolean,metric_length:int,tag_key_length:int,tag_value_length:int>"
+
+
 def record_points(batch: Column, readable: Column, canonical: Column) -> Column:
     """A v2 record's point candidates in record order (see the module docstring); batch: its
     ``parsed_batch``, readable: its ``frame_readable``, canonical: its ``frame_canonical``, each a
     column of its own (computed once per record)."""
+    # The series facts once per group: an array of their own, which the tuples then only read.
+    groups = F.transform(
+        batch.getField("payload"),
+        lambda group: F.struct(
+            group["metric"].alias("metric"),
+            group["tags"].alias("tags"),
+            group["tuples"].alias("tuples"),
+            series_facts(group["metric"], group["tags"]).alias("series"),
+        ),
+    )
     candidates = F.flatten(
         F.transform(
-            batch.getField("payload"),
-            lambda group: F.transform(group["tuples"], lambda text: _point(batch, group, text, canonical)),
+            groups, lambda group: F.transform(group["tuples"], lambda text: _point(batch, group, text, canonical))
         )
     )
     unread = F.struct(
@@ -256,6 +296,7 @@ def record_points(batch: Column, readable: Column, canonical: Column) -> Column:
         F.lit(False).alias("canonical"),
         F.lit(False).alias("frame_read"),
         F.lit(None).cast("string").alias("tuple_json"),
+        F.lit(None).cast(_SERIES_FACTS).alias("series"),
     )
     return F.when(readable, candidates).otherwise(F.array(unread))
 
@@ -269,5 +310,6 @@ def single_point(envelope: Column, raw_value: Column) -> Column:
             canonical.alias("canonical"),
             F.lit(True).alias("frame_read"),
             F.lit(None).cast("string").alias("tuple_json"),
+            series_facts(envelope.getField("metric"), envelope.getField("tags")).alias("series"),
         )
     )

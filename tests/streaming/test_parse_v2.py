@@ -67,6 +67,8 @@ BAD_TUPLES = {
     "forged point_key": (lambda t: [t[0], t[1], t[2], "0" * 32, t[4]], "point_key_mismatch"),
     "far in the future": (lambda t: [t[0], t[1] + 30 * DAY_MS, *t[2:]], "timestamp_in_future"),
     "id a float": (lambda t: [t[0] + 0.5, *t[1:]], "wrong_type"),
+    # Split at its commas this tuple would read as a retraction with a valid key.
+    "op holding a comma": (lambda t: [t[0], t[1], f"d,{t[3]}", "x", 1.0], "wrong_type"),
 }
 
 

@@ -13,6 +13,7 @@ from kafka import KafkaConsumer
 from kafka.structs import TopicPartition
 
 from rtdp_dagster.config import Settings, TopicConfig
+from rtdp_dagster.envelope.ums_batch import decode_batch
 from rtdp_dagster.stack.topics import ensure_topics
 
 
@@ -34,7 +35,8 @@ def isolated(stack: Settings, tmp_path: Path) -> Settings:
 
 
 def read_topic(settings: Settings, topic: str) -> list[dict]:
-    """Every record of the topic, from the beginning up to its current end."""
+    """Every record of the topic, from the beginning up to its current end; a UMS batch (envelope v2)
+    as its points, each the dict of its v1 envelope, so a test counts points whatever the version."""
     consumer = KafkaConsumer(**settings.kafka.client_options(), enable_auto_commit=False)
     try:
         partitions = [TopicPartition(topic, p) for p in sorted(consumer.partitions_for_topic(topic) or [])]
@@ -44,7 +46,12 @@ def read_topic(settings: Settings, topic: str) -> list[dict]:
         records: list[dict] = []
         while any((consumer.position(tp) or 0) < end[tp] for tp in partitions):
             for batch in consumer.poll(timeout_ms=2000).values():
-                records.extend(json.loads(record.value) for record in batch)
+                for record in batch:
+                    value = json.loads(record.value)
+                    if isinstance(value, dict) and "protocol" in value:
+                        records.extend(point.to_dict() for point in decode_batch(record.value))
+                    else:
+                        records.append(value)
         return records
     finally:
         consumer.close()
