@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -10,8 +11,11 @@ from pathlib import Path
 
 import pytest
 import yaml
+from pyspark.sql import SparkSession
 
 from rtdp_dagster.config import Settings, TopicConfig, load_settings
+from rtdp_dagster.spark.session import delta_version
+from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.stack.topics import ensure_topics
 
 
@@ -64,6 +68,26 @@ def start_rtdp(config_file: Path, *args: str) -> subprocess.Popen:
         start_new_session=True,
         env=_env(config_file),
     )
+
+
+def kill_stream_after_first_batch(spark: SparkSession, config_file: Path, bronze_path: str) -> int:
+    """Start `rtdp stream`, kill -9 its process group once a micro-batch is committed to bronze, and
+    return the bronze rows by then (a test then checks the restart lands the rest exactly once)."""
+
+    def committed_batches() -> int:
+        try:
+            return delta_version(spark, bronze_path) + 1
+        except Exception:  # the table does not exist before the first commit
+            return 0
+
+    process = start_rtdp(config_file, "stream")
+    try:
+        # Version 0 is the empty table the stream creates at start; 1 is its first micro-batch.
+        assert wait_until(lambda: committed_batches() >= 2, timeout_s=300, interval_s=1), "stream made no progress"
+    finally:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait(timeout=30)
+    return spark.read.format("delta").load(bronze_path).count()
 
 
 def with_overrides(config_file: Path, **sections: dict) -> None:

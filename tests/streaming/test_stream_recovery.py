@@ -1,16 +1,12 @@
 """Crash and outage behaviour of `rtdp stream`: kill -9 mid-batch, and a TSDB that is down."""
 
-import os
-import signal
 import time
 from pathlib import Path
 
 from rtdp_dagster.config import Settings, load_settings
-from rtdp_dagster.spark.session import delta_version
-from rtdp_dagster.stack.process import wait_until
 from tests.conftest import free_ports
 
-from .conftest import publish, rtdp, start_rtdp, with_overrides
+from .conftest import kill_stream_after_first_batch, publish, rtdp, with_overrides
 from .test_stream_mix import envelope
 
 
@@ -27,21 +23,7 @@ def test_kill_9_mid_batch_then_restart_reconciles_bronze_with_kafka(stream_env: 
     total = 12_000
     publish(settings, points(total))
     bronze_path = settings.delta.table_path("bronze")
-
-    def committed_batches() -> int:
-        try:
-            return delta_version(spark, bronze_path) + 1
-        except Exception:  # the table does not exist before the first commit
-            return 0
-
-    process = start_rtdp(config_file, "stream")
-    try:
-        # Version 0 is the empty table the stream creates at start; 1 is its first micro-batch.
-        assert wait_until(lambda: committed_batches() >= 2, timeout_s=300, interval_s=1), "stream made no progress"
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    before_restart = spark.read.format("delta").load(bronze_path).count()
+    before_restart = kill_stream_after_first_batch(spark, config_file, bronze_path)
     assert 0 < before_restart < total, "the kill should land while work is left"
     result = rtdp(config_file, "stream", "--once")
     assert result.returncode == 0, result.stderr[-2000:]

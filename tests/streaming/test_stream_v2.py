@@ -10,8 +10,6 @@
 from __future__ import annotations
 
 import collections
-import os
-import signal
 import time
 import uuid
 from pathlib import Path
@@ -24,11 +22,9 @@ from rtdp_dagster.config import Settings
 from rtdp_dagster.envelope.batch_builder import ClosedBatch
 from rtdp_dagster.envelope.schema import Envelope
 from rtdp_dagster.envelope.ums_batch import encode_batch
-from rtdp_dagster.spark.session import delta_version
-from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.tsdb.query import export_series, force_flush
 
-from .conftest import rtdp, start_rtdp, with_overrides
+from .conftest import kill_stream_after_first_batch, rtdp, with_overrides
 from .v2_records import as_dict, broken_frames, compact, point, same_origin, with_tuple
 
 BATCH_POINTS = 25
@@ -217,21 +213,7 @@ def test_kill_9_in_a_batch_heavy_run_then_restart_lands_every_point_once(
     ]
     records = send_v2(settings, [same_origin(window, start + 700_000)], points_per_record=200)
     bronze_path = settings.delta.table_path("bronze")
-
-    def committed_batches() -> int:
-        try:
-            return delta_version(spark, bronze_path) + 1
-        except Exception:  # the table does not exist before the first commit
-            return 0
-
-    process = start_rtdp(config_file, "stream")
-    try:
-        # Version 0 is the empty table the stream creates at start; 1 is its first micro-batch.
-        assert wait_until(lambda: committed_batches() >= 2, timeout_s=300, interval_s=1), "stream made no progress"
-    finally:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait(timeout=30)
-    before_restart = spark.read.format("delta").load(bronze_path).count()
+    before_restart = kill_stream_after_first_batch(spark, config_file, bronze_path)
     assert 0 < before_restart < len(window), "the kill should land while work is left"
     stream_once(config_file)
 
