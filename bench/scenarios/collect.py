@@ -223,22 +223,24 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     def cpu(m: Measure) -> float:
         return m.cpu_us_per_point
 
+    def rate_and_cpu(rate_name: str, cpu_name: str, runs: list[Measure], bare: list[Measure]) -> list[Record]:
+        """Points/s and CPU per point of these runs, each beside the bare producer's of the same run."""
+        return [
+            Record(
+                SCENARIO,
+                rate_name,
+                round(_median(runs, rate)),
+                "points/s",
+                baseline=round(_median(bare, rate)),
+                samples=[round(m.rate) for m in runs],
+            ),
+            Record(
+                SCENARIO, cpu_name, round(_median(runs, cpu), 3), "us CPU/point", baseline=round(_median(bare, cpu), 3)
+            ),
+        ]
+
     return [
-        Record(
-            SCENARIO,
-            "v2_points_per_s (collector, UMS batches)",
-            round(_median(v2, rate)),
-            "points/s",
-            baseline=round(_median(bare2, rate)),
-            samples=[round(m.rate) for m in v2],
-        ),
-        Record(
-            SCENARIO,
-            "v2_cpu_per_point",
-            round(_median(v2, cpu), 3),
-            "us CPU/point",
-            baseline=round(_median(bare2, cpu), 3),
-        ),
+        *rate_and_cpu("v2_points_per_s (collector, UMS batches)", "v2_cpu_per_point", v2, bare2),
         # Ratio >= 1: the issue's target is met.
         Record(
             SCENARIO,
@@ -247,51 +249,11 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
             "points/s",
             baseline=TARGET_POINTS_PER_S,
         ),
-        Record(
-            SCENARIO,
-            "v2_points_per_s in catch-up windows",
-            round(_median(catch_up2, rate)),
-            "points/s",
-            baseline=round(_median(bare2, rate)),
-            samples=[round(m.rate) for m in catch_up2],
+        *rate_and_cpu("v2_points_per_s in catch-up windows", "v2_cpu_per_point in catch-up windows", catch_up2, bare2),
+        *rate_and_cpu(
+            "v2_row_by_row_points_per_s (sources without blocks)", "v2_row_by_row_cpu_per_point", rows2, bare2
         ),
-        Record(
-            SCENARIO,
-            "v2_cpu_per_point in catch-up windows",
-            round(_median(catch_up2, cpu), 3),
-            "us CPU/point",
-            baseline=round(_median(bare2, cpu), 3),
-        ),
-        Record(
-            SCENARIO,
-            "v2_row_by_row_points_per_s (sources without blocks)",
-            round(_median(rows2, rate)),
-            "points/s",
-            baseline=round(_median(bare2, rate)),
-            samples=[round(m.rate) for m in rows2],
-        ),
-        Record(
-            SCENARIO,
-            "v2_row_by_row_cpu_per_point",
-            round(_median(rows2, cpu), 3),
-            "us CPU/point",
-            baseline=round(_median(bare2, cpu), 3),
-        ),
-        Record(
-            SCENARIO,
-            "v1_points_per_s (collector, a record per point)",
-            round(_median(v1, rate)),
-            "points/s",
-            baseline=round(_median(bare1, rate)),
-            samples=[round(m.rate) for m in v1],
-        ),
-        Record(
-            SCENARIO,
-            "v1_cpu_per_point",
-            round(_median(v1, cpu), 3),
-            "us CPU/point",
-            baseline=round(_median(bare1, cpu), 3),
-        ),
+        *rate_and_cpu("v1_points_per_s (collector, a record per point)", "v1_cpu_per_point", v1, bare1),
         Record(SCENARIO, "v2_speedup_over_v1", round(_median(v2, rate) / _median(v1, rate), 2), "x"),
         Record(SCENARIO, "v2_points_per_record", round(statistics.median(record_sizes[0::2])), "points"),
         Record(SCENARIO, "v2_bytes_per_record", round(statistics.median(record_sizes[1::2])), "bytes"),
