@@ -146,6 +146,8 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
             if once and not any(query.isActive for query in queries):
                 break
             stop.wait(0.5)
+        if stop.is_set():
+            logger.info("stream: stop requested; stopping between micro-batches")
     finally:
         for query in queries:
             if query.isActive:
