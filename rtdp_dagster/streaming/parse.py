@@ -46,15 +46,18 @@ from rtdp_dagster.streaming.record_verdicts import BatchVerdicts, record_verdict
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 from rtdp_dagster.streaming.ums_batch_parse import (
     frame_canonical,
+    frame_fields,
     frame_head,
     frame_readable,
+    group_starts,
     is_ums_batch,
     parsed_batch,
+    point_envelope,
     point_json,
     point_record,
-    record_points,
     series_facts,
-    single_point,
+    series_groups,
+    tuple_is_plain,
 )
 
 _VERSION = rf"^{SCHEMA_MAJOR}\.[0-9]+\z"
@@ -186,57 +189,86 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
         F.when(~F.col("_v2"), F.from_json(F.col("raw_value"), ENVELOPE_SCHEMA)).alias("_envelope"),
         F.when(F.col("_v2"), parsed_batch(F.col("raw_value"))).alias("_batch"),
     )
-    # Once per record, not per tuple: columns of their own below the explode.
-    batch = F.col("_batch")
+    # Once per record, not per tuple: columns of their own above the explodes.
+    batch, v2 = F.col("_batch"), F.col("_v2")
     framed = typed.select(
         "*",
-        F.when(F.col("_v2"), frame_canonical(batch, F.col("raw_value"))).alias("_canonical"),
-        F.when(F.col("_v2"), frame_readable(batch, F.col("raw_size"))).alias("_readable"),
+        F.when(v2, frame_canonical(batch, F.col("raw_value"))).alias("_canonical"),
+        F.when(v2, frame_readable(batch, F.col("raw_size"))).alias("_readable"),
+        F.when(v2, group_starts(batch)).alias("_starts"),
     )
-    # A readable canonical v2 record is not carried to its points (explode copies what it carries
-    # once per point): each point that Python has to judge gets a one-point record of its own
-    # (``point_record``) instead. Computed before the explode, which then carries only the result.
-    lean = F.coalesce(F.col("_v2") & F.col("_canonical") & F.col("_readable"), F.lit(False))
+    # A readable canonical v2 record is not carried to its points (an explode copies what it carries
+    # once per output row): each point that Python has to judge gets a one-point record of its own
+    # (``point_record``) instead, built from the small ``_head``.
+    readable = F.coalesce(v2 & F.col("_readable"), F.lit(False))
+    lean = readable & F.coalesce(F.col("_canonical"), F.lit(False))
     whole = [name for name in records.columns if name not in ("_v2", "raw_value", "raw_bytes")]
-    carried = framed.select(
+    carried = [
         *whole,
         "_v2",
         "_envelope",
-        "_batch",
-        "_canonical",
-        "_readable",
+        "point_record",
+        "raw_value",
+        "raw_bytes",
+        "_head",
+        "_frame",
+        "_frame_read",
+        "_frame_ok",
+    ]
+    # v1 records and unreadable frames have no groups: explode_outer keeps them as one row each.
+    groups = framed.select(
+        *whole,
+        "_v2",
+        "_envelope",
         lean.alias("point_record"),
         F.when(~lean, F.col("raw_value")).alias("raw_value"),
         F.when(~lean, F.col("raw_bytes")).alias("raw_bytes"),
         F.when(lean, frame_head(batch)).alias("_head"),
+        F.when(readable, frame_fields(batch)).alias("_frame"),
+        readable.alias("_frame_read"),
+        lean.alias("_frame_ok"),
+        F.explode_outer(F.when(readable, series_groups(batch, F.col("_starts")))).alias("_group"),
     )
-    candidates = F.when(F.col("_v2"), record_points(batch, F.col("_readable"), F.col("_canonical"))).otherwise(
-        single_point(F.col("_envelope"), F.col("raw_value"))
+    group = F.col("_group")
+    # The series facts once per group, in a select of their own: beside a generator, Spark drops the
+    # field names of a struct built in the same select.
+    series = groups.select(
+        *carried,
+        group.getField("metric").alias("_metric"),
+        group.getField("tags").alias("_tags"),
+        group.getField("start").alias("_start"),
+        group.getField("tuples").alias("_tuples"),
+        series_facts(group.getField("metric"), group.getField("tags")).alias("_series"),
     )
-    exploded = carried.select(
-        *whole,
-        "_v2",
-        "point_record",
-        "raw_value",
-        "raw_bytes",
-        "_head",
-        F.posexplode(candidates).alias("kafka_index", "_point"),
+    tuples = series.select(
+        *carried,
+        "_metric",
+        "_tags",
+        "_start",
+        "_series",
+        F.posexplode_outer("_tuples").alias("_at", "tuple_json"),
     )
+    text, envelope = F.col("tuple_json"), F.col("_envelope")
+    plain = tuple_is_plain(text)
+    v2_envelope = point_envelope(F.col("_frame"), F.col("_metric"), F.col("_tags"), text, plain)
+    v1_canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == F.col("raw_value")
     # What quarantine and Python need of a v2 point (``point_record``, ``point_json``) is built by
     # ``checked_records`` for the rows the native path refuses only: built here it cost two JSON
     # encodings per point, nearly all for rows that never need them.
-    return exploded.select(
+    return tuples.select(
         *whole,
         "raw_bytes",
         "raw_value",
         "_head",
-        F.col("_point.tuple_json").alias("tuple_json"),
+        "tuple_json",
         "point_record",
-        "kafka_index",
-        F.col("_point.envelope").alias("envelope"),
-        F.col("_point.canonical").alias("canonical"),
-        F.when(F.col("_v2"), F.col("_point.frame_read")).alias("ums_frame"),
-        F.col("_point.series").alias("series"),
+        F.coalesce(F.col("_start") + F.col("_at"), F.lit(0)).alias("kafka_index"),
+        F.when(v2, F.when(F.col("_frame_read"), v2_envelope)).otherwise(envelope).alias("envelope"),
+        F.when(v2, F.col("_frame_ok") & plain).otherwise(v1_canonical).alias("canonical"),
+        F.when(v2, F.col("_frame_read")).alias("ums_frame"),
+        F.when(v2, F.col("_series"))
+        .otherwise(series_facts(envelope.getField("metric"), envelope.getField("tags")))
+        .alias("series"),
     )
 
 

@@ -5,13 +5,12 @@ having a ``protocol`` at all. Its frame is parsed with one explicit schema; each
 its JSON text (Spark writes a nested array read as a string back as JSON, strings quoted, numbers
 bare), so the JVM can tell a number from a string the way Python does.
 
-``record_points`` gives every record an array of point candidates, in record order:
-
-- a frame the JVM reads as sound: one candidate per tuple, its typed envelope and whether it is
-  *canonical*: the frame is exactly the canonical encoding of what Spark parsed (so every field has
-  the JSON type Python reads) and the tuple is five elements of the right JSON types. Only a
-  canonical candidate may be accepted natively; the others go to Python.
-- any other frame: one candidate with no envelope, judged whole by Python.
+A record becomes its points by two explodes (``parse.parsed_records``): its ``series_groups``,
+then each group's tuples. Each point gets its typed envelope (``point_envelope``) and whether it is
+*canonical*: the frame is exactly the canonical encoding of what Spark parsed (so every field has
+the JSON type Python reads) and the tuple is five elements of the right JSON types. Only a canonical
+point may be accepted natively; the others go to Python. A frame the JVM cannot read is one row
+with no envelope, judged whole by Python.
 """
 
 from __future__ import annotations
@@ -193,39 +192,71 @@ def frame_canonical(batch: Column, raw_value: Column) -> Column:
     return F.coalesce(F.regexp_replace(raw_value, _TUPLES, '"tuples":[]') == canonical, F.lit(False))
 
 
-def _point(batch: Column, group: Column, text: Column, canonical: Column) -> Column:
-    """One tuple as a candidate: its envelope (``ENVELOPE_SCHEMA``), canonical or not, its tuple's JSON.
+def frame_fields(batch: Column) -> Column:
+    """What every point of a record shares, as a small struct: carried to the points in place of the
+    record (an explode copies what it carries once per output row)."""
+    schema, origin = batch.getField("schema"), batch.getField("batch")
+    return F.struct(
+        schema.getField("namespace").alias("namespace"),
+        *[origin.getField(name).alias(name) for name in ("source", "wave", "collected_at")],
+    )
 
-    canonical: the record's ``frame_canonical``, a column computed once per record (an expression
-    over the whole record here would be evaluated once per tuple: quadratic in the record's size).
-    """
-    # Read by position; a short tuple gives nulls. A tuple of the canonical shape (``_TUPLE``) is
-    # split at its commas: a JSON parser per tuple cost more than the rest of its parsing.
-    plain = text.rlike(_TUPLE)
+
+def group_starts(batch: Column) -> Column:
+    """The index in the record of each series group's first tuple: a column of its own, computed once
+    per record (inside ``series_groups``' lambda it would be computed once per group)."""
+    sizes = F.transform(batch.getField("payload"), lambda group: F.size(group["tuples"]))
+    empty = F.array().cast("array<int>")
+    return F.aggregate(
+        sizes,
+        F.struct(F.lit(0).alias("total"), empty.alias("starts")),
+        lambda acc, size: F.struct(
+            (acc["total"] + size).alias("total"), F.concat(acc["starts"], F.array(acc["total"])).alias("starts")
+        ),
+    ).getField("starts")
+
+
+def series_groups(batch: Column, starts: Column) -> Column:
+    """A record's series groups (metric, tags, tuples), each with ``start`` (its ``group_starts``).
+    Exploded, then their tuples exploded: generators, which Spark compiles, where per-tuple work
+    inside higher-order functions (``transform``) runs interpreted and cost ten times the rest of
+    the parse. The functions here run once per record or group, not per tuple."""
+    return F.transform(
+        batch.getField("payload"),
+        lambda group, at: F.struct(
+            group["metric"].alias("metric"),
+            group["tags"].alias("tags"),
+            group["tuples"].alias("tuples"),
+            F.get(starts, at).alias("start"),
+        ),
+    )
+
+
+def tuple_is_plain(text: Column) -> Column:
+    """A tuple of the canonical shape (``_TUPLE``): read by splitting it at its commas."""
+    return text.rlike(_TUPLE)
+
+
+def point_envelope(frame: Column, metric: Column, tags: Column, text: Column, plain: Column) -> Column:
+    """One tuple's envelope (``ENVELOPE_SCHEMA``); frame: the record's ``frame_fields``, plain: its
+    ``tuple_is_plain``. Read by position; a short tuple gives nulls. A plain tuple is split at its
+    commas: a JSON parser per tuple cost more than the rest of its parsing."""
     split = F.split(F.regexp_replace(text, r'^\[|\]\z|"', ""), ",")
     values = F.when(plain, split).otherwise(F.from_json(text, "array<string>"))
-    schema, origin = batch.getField("schema"), batch.getField("batch")
-    envelope = F.struct(
-        schema.getField("namespace").alias("namespace"),
-        group["metric"].alias("metric"),
-        group["tags"].alias("tags"),
+    return F.struct(
+        frame.getField("namespace").alias("namespace"),
+        metric.alias("metric"),
+        tags.alias("tags"),
         F.get(values, 4).try_cast("double").alias("value"),
         F.get(values, 1).try_cast("long").alias("ums_ts_"),
         F.get(values, 3).alias("point_key"),
         F.get(values, 0).try_cast("long").alias("ums_id_"),
         F.get(values, 2).alias("ums_op_"),
-        origin.getField("wave").alias("wave"),
-        origin.getField("source").alias("source"),
-        origin.getField("collected_at").alias("collected_at"),
+        frame.getField("wave").alias("wave"),
+        frame.getField("source").alias("source"),
+        frame.getField("collected_at").alias("collected_at"),
         F.lit(SCHEMA_VERSION).alias("schema_version"),
     ).cast(ENVELOPE_SCHEMA)
-    return F.struct(
-        envelope.alias("envelope"),
-        (canonical & plain).alias("canonical"),
-        F.lit(True).alias("frame_read"),
-        text.alias("tuple_json"),
-        group["series"].alias("series"),
-    )
 
 
 def frame_head(batch: Column) -> Column:
@@ -267,49 +298,3 @@ def point_json(envelope: Column, tuple_json: Column) -> Column:
         )
     )
     return F.concat(F.regexp_replace(identity, r"\}\z", ""), F.lit(',"tuple":'), tuple_json, F.lit("}"))
-
-
-_SERIES_FACTS = "struct<key_prefix:string,names_ok:boolean,metric_length:int,tag_key_length:int,tag_value_length:int>"
-
-
-def record_points(batch: Column, readable: Column, canonical: Column) -> Column:
-    """A v2 record's point candidates in record order (see the module docstring); batch: its
-    ``parsed_batch``, readable: its ``frame_readable``, canonical: its ``frame_canonical``, each a
-    column of its own (computed once per record)."""
-    # The series facts once per group: an array of their own, which the tuples then only read.
-    groups = F.transform(
-        batch.getField("payload"),
-        lambda group: F.struct(
-            group["metric"].alias("metric"),
-            group["tags"].alias("tags"),
-            group["tuples"].alias("tuples"),
-            series_facts(group["metric"], group["tags"]).alias("series"),
-        ),
-    )
-    candidates = F.flatten(
-        F.transform(
-            groups, lambda group: F.transform(group["tuples"], lambda text: _point(batch, group, text, canonical))
-        )
-    )
-    unread = F.struct(
-        F.lit(None).cast(ENVELOPE_SCHEMA).alias("envelope"),
-        F.lit(False).alias("canonical"),
-        F.lit(False).alias("frame_read"),
-        F.lit(None).cast("string").alias("tuple_json"),
-        F.lit(None).cast(_SERIES_FACTS).alias("series"),
-    )
-    return F.when(readable, candidates).otherwise(F.array(unread))
-
-
-def single_point(envelope: Column, raw_value: Column) -> Column:
-    """A v1 record as the one candidate of its own (same shape as ``record_points``' elements)."""
-    canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
-    return F.array(
-        F.struct(
-            envelope.alias("envelope"),
-            canonical.alias("canonical"),
-            F.lit(True).alias("frame_read"),
-            F.lit(None).cast("string").alias("tuple_json"),
-            series_facts(envelope.getField("metric"), envelope.getField("tags")).alias("series"),
-        )
-    )
