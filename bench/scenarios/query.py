@@ -4,10 +4,11 @@ directly from VictoriaMetrics at raw resolution (``/api/v1/export``).
 The data: 100 series (one metric, one host tag each). Realtime TSDB: a point a minute for the last
 day. History TSDB: raw points (a point every 10 minutes for the last 30 days, an hour before that,
 a year in all) as the baseline's source, and their 1h and 1d rollups as the batch layer publishes
-them. The router asks what a dashboard asks for each range: 1m-avg over 1 h and 5m-avg over 24 h
-(realtime), 1h-avg over 30 d and 1d-avg over 1 y (rollups); the baseline reads the raw points of
-the same series and range. Both sides include the client's JSON decoding (orjson on both). The long ranges run twice:
-with the router's history cache (a dashboard refreshing) and without it (every query reads the rollups).
+them (1h in day parts, 1d in month parts). The router asks what a dashboard asks for each range:
+1m-avg over 1 h and 5m-avg over 24 h (realtime), 1h-avg over 30 d and 1d-avg over 1 y (rollups);
+the baseline reads the raw points of the same series and range. Both sides include the client's
+JSON decoding (orjson on both). The long ranges run twice: with the router's history cache (a
+dashboard refreshing) and without it (every query reads the rollups).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ import pandas as pd
 import requests
 
 from bench.results import Record
-from rtdp_dagster.batch.intervals import DAY_MS, HOUR_MS, MINUTE_MS, date_of_ms
+from rtdp_dagster.batch.history import day_level_part
+from rtdp_dagster.batch.intervals import DAY_MS, HOUR_MS, MINUTE_MS
 from rtdp_dagster.config import Settings
 from rtdp_dagster.serving.server import start_router
 from rtdp_dagster.tsdb.history import AGGREGATES, rollup_points
@@ -71,7 +73,7 @@ def _rollups(frame: pd.DataFrame, level: str, width_ms: int) -> list[TsdbPoint]:
         bucket = int(row["bucket"])
         values = {name: float(row[name]) for name in AGGREGATES}
         points += rollup_points(
-            HISTORY_METRIC, {"host": str(row["host"])}, bucket, level, date_of_ms(bucket).isoformat(), values
+            HISTORY_METRIC, {"host": str(row["host"])}, bucket, level, day_level_part(level, bucket), values
         )
     return points
 

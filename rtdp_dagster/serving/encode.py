@@ -30,13 +30,28 @@ class QueryResult:
         return len(self.timestamps)
 
 
-def encode_results(results: list[QueryResult], arrays: bool) -> bytes:
+@dataclass
+class EncodedResult:
+    """One result object of /api/query whose data points are already encoded (passthrough.py)."""
+
+    head: dict  # metric, tags, aggregateTags
+    dps: bytes
+    points: int
+    query: dict | None = None
+
+    def __len__(self) -> int:
+        return self.points
+
+
+def encode_results(results: list[QueryResult | EncodedResult], arrays: bool) -> bytes:
     return b"[" + b",".join(_encode_one(result, arrays) for result in results) + b"]"
 
 
-def _encode_one(result: QueryResult, arrays: bool) -> bytes:
+def _encode_one(result: QueryResult | EncodedResult, arrays: bool) -> bytes:
     head = orjson.dumps(result.head)[:-1]  # without its closing brace: dps (and query) follow
     tail = b"}" if result.query is None else b',"query":' + orjson.dumps(result.query) + b"}"
+    if isinstance(result, EncodedResult):
+        return head + b',"dps":' + result.dps + tail
     return head + b',"dps":' + encode_dps(result.timestamps, result.values, arrays) + tail
 
 

@@ -8,8 +8,9 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from rtdp_dagster.serving import passthrough
 from rtdp_dagster.serving.aggregate import Group, Series, aggregate
-from rtdp_dagster.serving.encode import QueryResult
+from rtdp_dagster.serving.encode import EncodedResult, QueryResult
 from rtdp_dagster.serving.errors import bad_request
 from rtdp_dagster.serving.fetch import Source, fetch_segment
 from rtdp_dagster.serving.history_end import HistoryEnds
@@ -41,15 +42,16 @@ class QueryEngine:
 
     def run(
         self, request: QueryRequest, deadline: Deadline, now_ms: int | None = None
-    ) -> tuple[list[QueryResult], str]:
+    ) -> tuple[list[QueryResult | EncodedResult], str]:
         """The OpenTSDB result objects of every sub-query, and a description of the routes taken."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        results, routes, points = [], [], 0
+        results: list[QueryResult | EncodedResult] = []
+        routes, points = [], 0
         for query in request.queries:
             groups, plan = self._sub_query(query, request, deadline, now_ms)
             routes.append(plan.describe())
             for group in groups:
-                result = format_result(query, group, request)
+                result = group if isinstance(group, EncodedResult) else format_result(query, group, request)
                 points += len(result)
                 if points > self.limits.max_datapoints:
                     raise bad_request(
@@ -61,13 +63,17 @@ class QueryEngine:
 
     def _sub_query(
         self, query: SubQuery, request: QueryRequest, deadline: Deadline, now_ms: int
-    ) -> tuple[list[Group], Plan]:
+    ) -> tuple[list[Group] | list[EncodedResult], Plan]:
         matchers = tuple(matcher for item in query.filters for matcher in item.matchers())
         realtime_start = now_ms - self.realtime_retention_ms
         if query.downsample is None:
             series, plan = self._raw(query, request, matchers, realtime_start, deadline)
         else:
-            series, plan = self._downsampled(query, request, matchers, realtime_start, deadline)
+            starts, ends, plan = self._plan(query, request, realtime_start, deadline)
+            passed, answered = self._passthrough(query, request, matchers, starts, ends, plan, deadline)
+            if passed is not None:
+                return passed, plan
+            series = self._downsampled(query, matchers, starts, ends, plan, deadline, answered)
         if query.rate:
             for item in series:
                 item.timestamps, item.values = rate(item.timestamps, item.values, query.rate_options)
@@ -100,9 +106,10 @@ class QueryEngine:
         plan = Plan((Segment("realtime", request.start_ms, request.end_ms + 1),))
         return _merge_same_tags(series), plan
 
-    def _downsampled(
-        self, query: SubQuery, request: QueryRequest, matchers: tuple[str, ...], realtime_start: int, deadline: Deadline
-    ) -> tuple[list[Series], Plan]:
+    def _plan(
+        self, query: SubQuery, request: QueryRequest, realtime_start: int, deadline: Deadline
+    ) -> tuple[np.ndarray, np.ndarray, Plan]:
+        """The buckets (starts, exclusive ends) of a downsampled sub-query and the segments serving them."""
         assert query.downsample is not None
         downsample, bucketing = query.downsample, query.downsample.bucketing
         if bucketing.kind == "all":
@@ -127,12 +134,56 @@ class QueryEngine:
             self.realtime_below_ms,
             lambda level: self.history_ends.end_ms(query.metric, level, deadline),
         )
+        return starts, ends, plan
+
+    def _passthrough(
+        self,
+        query: SubQuery,
+        request: QueryRequest,
+        matchers: tuple[str, ...],
+        starts: np.ndarray,
+        ends: np.ndarray,
+        plan: Plan,
+        deadline: Deadline,
+    ) -> tuple[list[EncodedResult] | None, dict[Segment, list[bytes]]]:
+        """The sub-query's results straight from VictoriaMetrics' answers (passthrough.py), or None and
+        the answers read so far (per segment), for the general path to use."""
+        assert query.downsample is not None
+        function = query.downsample.function
+        if _partials_needed(function, plan, starts) != (function,):
+            return None, {}
+        if query.aggregator != "none" and not query.group_by:
+            return None, {}  # one group of every series
+        found = passthrough.calls(query, plan, starts, ends, lambda segment: self._source(segment, query, matchers))
+        if found is None:
+            return None, {}
+        answers = passthrough.fetch(found, deadline, self.pool, self.history_cache)
+        encoded = passthrough.results(query, request, found, answers, lambda tags: self._accepts(query, tags))
+        if encoded is None:
+            return None, {call.segment: [answer] for call, answer in zip(found, answers, strict=True)}
+        self._check_series(query, len(encoded))
+        return encoded, {}
+
+    def _source(self, segment: Segment, query: SubQuery, matchers: tuple[str, ...]) -> Source:
+        return Source(self.history if segment.source == "history" else self.realtime, query.metric, matchers)
+
+    def _downsampled(
+        self,
+        query: SubQuery,
+        matchers: tuple[str, ...],
+        starts: np.ndarray,
+        ends: np.ndarray,
+        plan: Plan,
+        deadline: Deadline,
+        answered: dict[Segment, list[bytes]],
+    ) -> list[Series]:
+        assert query.downsample is not None
+        downsample = query.downsample
         partials = PartialSet(len(starts), _partials_needed(downsample.function, plan, starts))
         for segment in plan.segments:
-            client = self.history if segment.source == "history" else self.realtime
             fetch_segment(
                 segment,
-                Source(client, query.metric, matchers),
+                self._source(segment, query, matchers),
                 starts,
                 ends,
                 partials,
@@ -140,6 +191,7 @@ class QueryEngine:
                 self.pool,
                 self.limits.max_datapoints,
                 self.history_cache,
+                answered.get(segment),
             )
         series = []
         for key, values in partials.evaluate(downsample.function).items():
@@ -153,7 +205,7 @@ class QueryEngine:
                 filled = np.nan_to_num(values, nan=0.0) if downsample.fill == "zero" else values
                 series.append(Series(tags, starts.copy(), filled))
         self._check_series(query, len(series))
-        return series, plan
+        return series
 
     def _accepts(self, query: SubQuery, tags: dict[str, str]) -> bool:
         if query.explicit_tags and set(tags) != {item.tagk for item in query.filters}:

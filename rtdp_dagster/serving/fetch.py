@@ -86,13 +86,19 @@ def fetch_segment(
     pool: Executor,
     max_samples: int,
     cache: SegmentCache | None = None,
+    answered: list[bytes] | None = None,
 ) -> None:
-    """Merge the segment's partial aggregates into partials (buckets starting at starts)."""
+    """Merge the segment's partial aggregates into partials (buckets starting at starts). ``answered``:
+    the answers of the segment's evaluated queries, read already (passthrough.py)."""
     runs = windows(starts, ends, segment.start_ms, segment.end_ms)
     if not runs:
         return
     key = (source.client.base_url, source.metric, source.matchers, segment.level, partials.aggregates, tuple(runs))
-    contributions = cache.get(key) if cache is not None and segment.level else None
+    cached = cache.get(key) if cache is not None and segment.level else None
+    contributions = cached if isinstance(cached, list) else None
+    if contributions is None and answered is not None:
+        found = [source.client.matrix(content) for content in answered]
+        contributions = _contributions(segment, partials.aggregates, found)
     if contributions is None:
         if segment.level and len(runs) > _MAX_RUNS:
             contributions = _history_rows(segment, source, starts, partials.aggregates, deadline, max_samples)
@@ -148,6 +154,10 @@ def _evaluated(
         answers = [source.client.query_range(*calls[0])]
     else:
         answers = [job.result() for job in [pool.submit(source.client.query_range, *call) for call in calls]]
+    return _contributions(segment, aggregates, answers)
+
+
+def _contributions(segment: Segment, aggregates: tuple[str, ...], answers: list[list[RawSeries]]) -> list[Contribution]:
     contributions = []
     for found in answers:  # in call order, which is time order
         # first and last come per part: merged in part order, which is time order.

@@ -1,7 +1,7 @@
 """Where the history TSDB's rollups end, per metric and level: the split point for spanning queries.
 
-Found cheaply: the newest ``part`` of the level (an index lookup), then the newest bucket inside
-that one part. Day levels (1m, 1h, 1d) are trusted to the end of their newest bucket, but never
+Found cheaply: the newest ``part`` values of the level (an index lookup), then the newest bucket
+inside those parts. Day levels (1m, 1h, 1d) are trusted to the end of their newest bucket, but never
 into the current UTC day; a week, month or year bucket grows while its period runs, so a coarse
 level is trusted to the end of its newest bucket only when the daily level covers that whole
 bucket, otherwise only to its start. Results are kept for ``serve.history_end_cache_s``.
@@ -18,6 +18,8 @@ from rtdp_dagster.serving import metricsql
 from rtdp_dagster.serving.vm import Deadline, VmClient
 
 DAY_LEVELS = ("1m", "1h", "1d")
+# Parts whose newest bucket one lookup asks for.
+_PARTS_PER_LOOKUP = 40
 
 
 class HistoryEnds:
@@ -61,9 +63,15 @@ class HistoryEnds:
         base = [metricsql.matcher("rollup", "=", level), metricsql.matcher("agg", "=", "count")]
         start_ms = now_ms - self.retention_ms
         parts = self.client.label_values("part", metricsql.selector(metric, base), start_ms, deadline)
-        if not parts:
-            return None
-        selector = metricsql.selector(metric, [*base, metricsql.matcher("part", "=", max(parts))])
         window_s = self.retention_ms // 1000
-        found = self.client.instant(f"max(tlast_over_time({selector}[{window_s}s]))", now_ms, deadline)
-        return round(found[0][2] * 1000) if found else None
+        # Newest first, a few at a time: VictoriaMetrics still lists the parts of deleted series for a
+        # while (a re-published month deletes the day parts of an earlier layout), and those hold nothing.
+        newest = sorted(parts, reverse=True)
+        for first in range(0, len(newest), _PARTS_PER_LOOKUP):
+            batch = newest[first : first + _PARTS_PER_LOOKUP]
+            pattern = "|".join(metricsql.regex_literal(part) for part in batch)
+            selector = metricsql.selector(metric, [*base, metricsql.matcher("part", "=~", pattern)])
+            found = self.client.instant(f"max(tlast_over_time({selector}[{window_s}s]))", now_ms, deadline)
+            if found:
+                return round(found[0][2] * 1000)
+        return None

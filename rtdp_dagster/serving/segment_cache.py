@@ -26,13 +26,17 @@ class Contribution:
     values: np.ndarray
 
 
+# A segment's contributions, or a TSDB answer kept as it came (passthrough.py).
+Cached = list[Contribution] | bytes
+
+
 class SegmentCache:
     def __init__(self, ttl_s: float, max_entries: int, clock: Callable[[], float] = time.monotonic) -> None:
         self.ttl_s, self.max_entries, self.clock = ttl_s, max_entries, clock
-        self._entries: OrderedDict[Hashable, tuple[float, list[Contribution]]] = OrderedDict()
+        self._entries: OrderedDict[Hashable, tuple[float, Cached]] = OrderedDict()
         self._lock = threading.Lock()
 
-    def get(self, key: Hashable) -> list[Contribution] | None:
+    def get(self, key: Hashable) -> Cached | None:
         with self._lock:
             entry = self._entries.get(key)
             if entry is None or entry[0] <= self.clock():
@@ -41,7 +45,7 @@ class SegmentCache:
             self._entries.move_to_end(key)
             return entry[1]
 
-    def put(self, key: Hashable, contributions: list[Contribution]) -> None:
+    def put(self, key: Hashable, contributions: Cached) -> None:
         if self.ttl_s <= 0 or self.max_entries <= 0:
             return
         with self._lock:

@@ -7,15 +7,16 @@ A backend that cannot be reached answers 502, one that is too slow 504, and a qu
 from __future__ import annotations
 
 import contextlib
+import http.client
 import threading
 import time
-from collections.abc import Iterator
+import urllib.parse
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import orjson
-import requests
-import requests.adapters
 
 from rtdp_dagster.serving.errors import backend_timeout, backend_unavailable, bad_request
 
@@ -24,6 +25,9 @@ _CONNECT_TIMEOUT_S = 3.0
 MAX_STEPS_PER_REQUEST = 10_000
 # Keep-alive connections per TSDB: the router's TSDB threads plus the request threads that call inline.
 _POOL_SIZE = 32
+_CHUNK_BYTES = 1 << 16
+_MAX_IDLE_S = 30.0
+_HEADERS = {"Accept-Encoding": "identity", "Connection": "keep-alive"}
 
 
 class Deadline:
@@ -48,7 +52,12 @@ class RawSeries:
 
 
 class VmClient:
-    """One keep-alive connection pool per TSDB, shared by every request thread and warmed at start."""
+    """Keep-alive connections to one TSDB, shared by every request thread and warmed at start.
+
+    Plain ``http.client`` connections: per call a fraction of what ``requests`` costs (its session,
+    adapters and the pure-Python HTTP/1.1 parser of the installed urllib3), which on a short query
+    is most of the router's own time.
+    """
 
     def __init__(
         self, base_url: str, name: str, connections: int = _POOL_SIZE, max_response_bytes: int | None = None
@@ -56,51 +65,73 @@ class VmClient:
         self.base_url = base_url.rstrip("/")
         self.name = name
         self.max_response_bytes = max_response_bytes
-        self._shared = requests.Session()
-        # Uncompressed: on the loopback, gzip costs both sides more CPU than it saves in transfer.
-        self._shared.headers["Accept-Encoding"] = "identity"
-        adapter = requests.adapters.HTTPAdapter(pool_connections=1, pool_maxsize=connections, pool_block=False)
-        self._shared.mount("http://", adapter)
-        self._shared.mount("https://", adapter)
+        self._pool = _ConnectionPool(self.base_url, connections)
 
     def warm(self, connections: int = 4) -> None:
         """Open a few keep-alive connections now, so the first queries do not pay for the TCP handshakes."""
+        self._pool.warm(connections, _CONNECT_TIMEOUT_S)
 
-        def ping() -> None:
-            # A TSDB that is down is reported by the query that needs it.
-            with contextlib.suppress(requests.RequestException):
-                self._shared.get(f"{self.base_url}/health", timeout=_CONNECT_TIMEOUT_S).close()
+    def _call(self, method: str, path: str, params: dict, deadline: Deadline) -> bytes:
+        """The whole answer of one call (at most max_response_bytes, read as it streams in)."""
+        return self._request(method, path, params, deadline, self._capped)
 
-        threads = [threading.Thread(target=ping, daemon=True) for _ in range(connections)]
-        for thread in threads:
-            thread.start()
-        for thread in threads:
-            thread.join(_CONNECT_TIMEOUT_S)
-
-    def _call(self, method: str, path: str, params: dict, deadline: Deadline, stream: bool = False):
-        url = f"{self.base_url}{path}"
-        timeout = (min(_CONNECT_TIMEOUT_S, deadline.remaining()), deadline.remaining())
-        try:
-            if method == "POST":
-                response = self._shared.post(url, data=params, timeout=timeout, stream=stream)
+    def _request(self, method: str, path: str, params: dict, deadline: Deadline, read: Callable) -> Any:
+        query = urllib.parse.urlencode(params, doseq=True)
+        target = f"{self._pool.prefix}{path}"
+        body: bytes | None = None
+        headers = dict(_HEADERS)
+        if method == "POST":
+            body = query.encode()
+            headers["Content-Type"] = "application/x-www-form-urlencoded"
+        elif query:
+            target = f"{target}?{query}"
+        for attempt in range(2):
+            # A retry always opens a new connection: another idle one may have been closed as well.
+            connection, reused = self._pool.get(min(_CONNECT_TIMEOUT_S, deadline.remaining()), fresh=attempt > 0)
+            try:
+                if connection.sock is None:
+                    connection.connect()  # within the connect timeout the connection was made with
+                connection.timeout = deadline.remaining()  # sending, and each read
+                if connection.sock is not None:
+                    connection.sock.settimeout(connection.timeout)
+                connection.request(method, target, body=body, headers=headers)
+                response = connection.getresponse()
+            except TimeoutError:
+                connection.close()
+                raise backend_timeout(f"the {self.name} TSDB at {self.base_url} did not answer in time") from None
+            except (OSError, http.client.HTTPException) as exc:
+                connection.close()
+                if reused and attempt == 0:  # a keep-alive connection the TSDB had closed: once more on a new one
+                    continue
+                raise backend_unavailable(
+                    f"the {self.name} TSDB at {self.base_url} cannot be reached: {type(exc).__name__}"
+                ) from None
+            try:
+                if response.status in (400, 422):
+                    raise bad_request(f"the {self.name} TSDB refused the query: {_error_text(response)}")
+                if response.status >= 300:
+                    raise backend_unavailable(
+                        f"the {self.name} TSDB failed: HTTP {response.status} {_error_text(response)}"
+                    )
+                result = read(response, deadline)
+            except TimeoutError:
+                connection.close()
+                raise backend_timeout(f"the {self.name} TSDB at {self.base_url} did not answer in time") from None
+            except (OSError, http.client.HTTPException):
+                connection.close()
+                raise backend_unavailable(f"the {self.name} TSDB broke off its answer") from None
+            except BaseException:
+                connection.close()
+                raise
+            if response.will_close or not response.isclosed():
+                connection.close()
             else:
-                response = self._shared.get(url, params=params, timeout=timeout, stream=stream)
-        except requests.Timeout:
-            raise backend_timeout(f"the {self.name} TSDB at {self.base_url} did not answer in time") from None
-        except requests.RequestException as exc:
-            raise backend_unavailable(
-                f"the {self.name} TSDB at {self.base_url} cannot be reached: {type(exc).__name__}"
-            ) from None
-        if response.status_code in (400, 422):
-            raise bad_request(f"the {self.name} TSDB refused the query: {_error_text(response)}")
-        if response.status_code >= 300:
-            raise backend_unavailable(
-                f"the {self.name} TSDB failed: HTTP {response.status_code} {_error_text(response)}"
-            )
-        return response
+                self._pool.put(connection)
+            return result
+        raise AssertionError("unreachable")
 
     def _json(self, method: str, path: str, params: dict, deadline: Deadline) -> dict:
-        return self._payload(self._call(method, path, params, deadline).content, path)
+        return self._payload(self._call(method, path, params, deadline), path)
 
     def _payload(self, content: bytes, path: str) -> dict:
         try:
@@ -113,6 +144,17 @@ class VmClient:
 
     def query_range(self, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: Deadline) -> list[RawSeries]:
         """Evaluate expr at start, start+step, ..., end (no start alignment: nocache=1)."""
+        return self.matrix(self.query_range_bytes(expr, start_ms, end_ms, step_ms, deadline))
+
+    def matrix(self, content: bytes) -> list[RawSeries]:
+        """A query_range answer as arrays."""
+        found = fast_matrix(content)
+        if found is not None:
+            return found
+        return _matrix(self._payload(content, "/api/v1/query_range")["data"]["result"])
+
+    def query_range_bytes(self, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: Deadline) -> bytes:
+        """VictoriaMetrics' query_range answer as it came (JSON)."""
         params = {
             "query": expr,
             "start": _seconds(start_ms),
@@ -120,32 +162,22 @@ class VmClient:
             "step": f"{step_ms}ms",
             "nocache": "1",
         }
-        response = self._call("POST", "/api/v1/query_range", params, deadline, stream=True)
-        content = self._capped(response, deadline)
-        found = fast_matrix(content)
-        if found is not None:
-            return found
-        return _matrix(self._payload(content, "/api/v1/query_range")["data"]["result"])
+        return self._call("POST", "/api/v1/query_range", params, deadline)
 
-    def _capped(self, response: requests.Response, deadline: Deadline) -> bytes:
+    def _capped(self, response: http.client.HTTPResponse, deadline: Deadline) -> bytes:
         """The body, refused past max_response_bytes: a query over too many series or points is stopped
         while it streams in, before the router holds it (and before it is parsed)."""
         chunks, size = [], 0
-        try:
-            for chunk in response.iter_content(chunk_size=1 << 16):
-                deadline.remaining()
-                size += len(chunk)
-                if self.max_response_bytes is not None and size > self.max_response_bytes:
-                    raise bad_request(
-                        f"the query selects more series and points than the router holds "
-                        f"({self.max_response_bytes:,} bytes from the {self.name} TSDB, set by serve.max_series "
-                        "and serve.max_datapoints); narrow the tag filters or use a coarser downsample"
-                    )
-                chunks.append(chunk)
-        except requests.RequestException:
-            raise backend_unavailable(f"the {self.name} TSDB broke off its answer") from None
-        finally:
-            response.close()
+        while chunk := response.read1(_CHUNK_BYTES):
+            deadline.remaining()
+            size += len(chunk)
+            if self.max_response_bytes is not None and size > self.max_response_bytes:
+                raise bad_request(
+                    f"the query selects more series and points than the router holds "
+                    f"({self.max_response_bytes:,} bytes from the {self.name} TSDB, set by serve.max_series "
+                    "and serve.max_datapoints); narrow the tag filters or use a coarser downsample"
+                )
+            chunks.append(chunk)
         return b"".join(chunks)
 
     def instant(self, expr: str, at_ms: int, deadline: Deadline) -> list[tuple[dict[str, str], int, float]]:
@@ -162,19 +194,9 @@ class VmClient:
         self, selector: str, start_ms: int, end_ms: int, deadline: Deadline, max_samples: int
     ) -> list[RawSeries]:
         """Every raw sample of the matching series in [start, end]; a 400 beyond max_samples."""
-        response = self._call(
-            "POST",
-            "/api/v1/export",
-            {
-                "match[]": selector,
-                "start": _seconds(start_ms),
-                "end": _seconds(end_ms),
-            },
-            deadline,
-            stream=True,
-        )
-        series, samples = [], 0
-        try:
+
+        def read(response: http.client.HTTPResponse, deadline: Deadline) -> list[RawSeries]:
+            series, samples = [], 0
             for line in _lines(response, deadline):
                 record = orjson.loads(line)
                 samples += len(record["timestamps"])
@@ -190,11 +212,10 @@ class VmClient:
                         np.asarray(record["values"], dtype=np.float64),
                     )
                 )
-        except requests.RequestException:
-            raise backend_unavailable(f"the {self.name} TSDB broke off the export") from None
-        finally:
-            response.close()
-        return series
+            return series
+
+        params = {"match[]": selector, "start": _seconds(start_ms), "end": _seconds(end_ms)}
+        return self._request("POST", "/api/v1/export", params, deadline, read)
 
     def label_values(self, label: str, match: str | None, start_ms: int, deadline: Deadline) -> list[str]:
         params: dict = {"start": _seconds(start_ms)}
@@ -227,25 +248,40 @@ _VALUES = b'},"values":['
 _PAIRS_END = b"]]"
 
 
+def matrix_texts(content: bytes) -> list[tuple[bytes, bytes]] | None:
+    """Every series of a query_range answer as its labels (a JSON object) and its pairs as they came
+    (``[ts,"value"],...``), without parsing either; None when the answer is not a plain matrix."""
+    if not content.startswith(_MATRIX_START):
+        return None
+    series = []
+    find = content.find
+    at = find(_SERIES, len(_MATRIX_START))
+    while at >= 0:
+        labels = at + len(_SERIES)
+        cut = find(_VALUES, labels)
+        end = find(_PAIRS_END, cut)
+        if cut < 0 or end < 0:
+            return None
+        series.append((content[labels : cut + 1], content[cut + len(_VALUES) - 1 : end + 2]))
+        at = find(_SERIES, end)
+    return series
+
+
 def fast_matrix(content: bytes) -> list[RawSeries] | None:
     """VictoriaMetrics' query_range answer as arrays without a Python object per sample: the values
     of every series, stripped of brackets and quotes, are parsed as one JSON list of numbers. None
     when the answer is not a plain matrix of finite numbers (the general path handles it)."""
-    if not content.startswith(_MATRIX_START):
+    found = matrix_texts(content)
+    if found is None:
         return None
-    labels, texts, lengths = [], [], []
-    for chunk in content[len(_MATRIX_START) :].split(_SERIES)[1:]:
-        cut = chunk.find(_VALUES)
-        end = chunk.find(_PAIRS_END, cut)
-        if cut < 0 or end < 0:
-            return None
-        labels.append(chunk[: cut + 1])
-        text = chunk[cut + len(_VALUES) : end + 1].translate(None, b'[]"')
+    texts, lengths = [], []
+    for _, pairs in found:
+        text = pairs.translate(None, b'[]"')
         texts.append(text)
         lengths.append(text.count(b",") // 2 + 1 if text else 0)
     try:
         flat = np.array(orjson.loads(b"[" + b",".join(text for text in texts if text) + b"]"), dtype=np.float64)
-        metrics = [orjson.loads(text) for text in labels]
+        metrics = [orjson.loads(labels) for labels, _ in found]
     except orjson.JSONDecodeError:  # NaN or Inf among the values
         return None
     if len(flat) != 2 * sum(lengths):
@@ -286,22 +322,76 @@ def _numbers(texts: list[str]) -> np.ndarray:
         return np.array(texts, dtype=np.float64)
 
 
-def _lines(response: requests.Response, deadline: Deadline) -> Iterator[bytes]:
-    for line in response.iter_lines(chunk_size=1 << 16):
+def _lines(response: http.client.HTTPResponse, deadline: Deadline) -> Iterator[bytes]:
+    pending = b""
+    while chunk := response.read1(_CHUNK_BYTES):
         deadline.remaining()
-        if line.strip():
-            yield line
+        lines = (pending + chunk).split(b"\n")
+        pending = lines.pop()
+        yield from (line for line in lines if line.strip())
+    if pending.strip():
+        yield pending
 
 
 def _seconds(ms: int) -> str:
     return f"{ms / 1000:.3f}"
 
 
-def _error_text(response: requests.Response) -> str:
+def _error_text(response: http.client.HTTPResponse) -> str:
+    content = response.read(64 * 1024)
     try:
-        payload = orjson.loads(response.content)
+        payload = orjson.loads(content)
         if isinstance(payload, dict) and "error" in payload:
             return str(payload["error"])[:500]
     except orjson.JSONDecodeError:
         pass
-    return response.text[:500]
+    return content.decode("utf-8", "replace")[:500]
+
+
+class _ConnectionPool:
+    """Idle keep-alive connections to one TSDB, the most recently used first; at most ``size`` kept, none
+    idle longer than _MAX_IDLE_S (VictoriaMetrics closes idle connections after a minute, any after two)."""
+
+    def __init__(self, base_url: str, size: int) -> None:
+        parts = urllib.parse.urlsplit(base_url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"not an http(s) URL: {base_url!r}")
+        self.https = parts.scheme == "https"
+        self.host, self.port = parts.hostname, parts.port
+        self.prefix = parts.path.rstrip("/")
+        self.size = size
+        self._idle: list[tuple[float, http.client.HTTPConnection]] = []
+        self._lock = threading.Lock()
+
+    def get(self, connect_timeout_s: float, fresh: bool = False) -> tuple[http.client.HTTPConnection, bool]:
+        """A connection, and whether it was used before (the TSDB may have closed it since)."""
+        stale = []
+        with self._lock:
+            while self._idle and not fresh:
+                since, connection = self._idle.pop()
+                if time.monotonic() - since < _MAX_IDLE_S:
+                    return connection, True
+                stale.append(connection)
+        for connection in stale:
+            connection.close()
+        if self.https:
+            return http.client.HTTPSConnection(self.host, self.port, timeout=connect_timeout_s), False
+        return http.client.HTTPConnection(self.host, self.port, timeout=connect_timeout_s), False
+
+    def put(self, connection: http.client.HTTPConnection) -> None:
+        with self._lock:
+            if len(self._idle) < self.size:
+                self._idle.append((time.monotonic(), connection))
+                return
+        connection.close()
+
+    def warm(self, connections: int, timeout_s: float) -> None:
+        opened = []
+        for _ in range(connections):
+            connection, _ = self.get(timeout_s)
+            # A TSDB that is down is reported by the query that needs it.
+            with contextlib.suppress(OSError):
+                connection.connect()  # http.client sets TCP_NODELAY
+                opened.append(connection)
+        for connection in opened:
+            self.put(connection)

@@ -88,8 +88,9 @@ def _reference_silver(records: list[Record]) -> pd.DataFrame:
 
 
 def _part(level: str, bucket_ms: int) -> str:
+    """The history part of a bucket: the day for 1m and 1h, the month for 1d, else the partition."""
     day = dt.datetime.fromtimestamp(bucket_ms / 1000, dt.UTC).date()
-    return partition_keys(day)[level if level in ("1w", "1mo", "1y") else "1d"]
+    return partition_keys(day)[level if level in ("1w", "1mo", "1y") else "1mo" if level == "1d" else "1d"]
 
 
 def _reference_history(silver: pd.DataFrame) -> set[tuple]:

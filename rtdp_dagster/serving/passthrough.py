@@ -1,0 +1,154 @@
+"""Downsampled queries VictoriaMetrics answers whole, passed through as bytes.
+
+The common dashboard query (a downsample with fill policy ``none``, no rate, every series its own
+group, buckets of whole seconds, each source reading whole buckets in one request) needs nothing
+from the router but routing and renaming: VictoriaMetrics computes the downsample function per
+bucket and reports it at the bucket's start, which is the OpenTSDB data point. Its answer's pairs
+``[ts,"value"]`` are rewritten into OpenTSDB's ``"ts":value`` by bytes replacements that run in C,
+per series, without parsing a number: the response carries VictoriaMetrics' own decimal text,
+the same numbers the general path would write (it parses them into floats and writes those back).
+Anything else (an aggregate across series, a bucket two sources share, NaN or Inf, calendar
+buckets read row by row) takes the general path (fetch, partials, aggregate).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from concurrent.futures import Executor
+from dataclasses import dataclass
+
+import numpy as np
+import orjson
+
+from rtdp_dagster.serving.encode import EncodedResult
+from rtdp_dagster.serving.fetch import Source, expression, windows
+from rtdp_dagster.serving.model import QueryRequest, SubQuery
+from rtdp_dagster.serving.partials import key_of, series_tags
+from rtdp_dagster.serving.plan import Plan, Segment
+from rtdp_dagster.serving.segment_cache import SegmentCache
+from rtdp_dagster.serving.vm import MAX_STEPS_PER_REQUEST, Deadline, matrix_texts
+
+# Downsample functions the history level computes across its parts inside VictoriaMetrics (first and
+# last come per part and are merged by the router).
+_HISTORY_FUNCTIONS = ("avg", "sum", "count", "min", "max")
+
+
+@dataclass(frozen=True)
+class Call:
+    segment: Segment
+    source: Source
+    expr: str
+    start_ms: int
+    end_ms: int
+    step_ms: int
+
+
+def calls(
+    query: SubQuery, plan: Plan, starts: np.ndarray, ends: np.ndarray, source_of: Callable[[Segment], Source]
+) -> list[Call] | None:
+    """One VictoriaMetrics request per segment answering its buckets whole; None when the query needs the
+    general path. The caller has checked that no bucket is shared between segments."""
+    downsample = query.downsample
+    if downsample is None or downsample.fill != "none" or query.rate or query.aggregator == "count":
+        return None
+    if not len(starts) or np.any(starts % 1000):
+        return None
+    found = []
+    for segment in plan.segments:
+        if segment.level is not None and downsample.function not in _HISTORY_FUNCTIONS:
+            return None
+        runs = windows(starts, ends, segment.start_ms, segment.end_ms)
+        if not runs:
+            continue
+        if len(runs) > 1 or runs[0].count > MAX_STEPS_PER_REQUEST or runs[0].width_ms % 1000:
+            return None
+        (run,) = runs
+        first = int(np.searchsorted(starts, run.start_ms))
+        if first >= len(starts) or int(starts[first]) != run.start_ms:
+            return None
+        source = source_of(segment)
+        expr = expression(source, segment.level, (downsample.function,), run.width_ms)
+        last = run.start_ms + (run.count - 1) * run.width_ms
+        found.append(Call(segment, source, expr, run.start_ms, last, run.width_ms))
+    return found
+
+
+def fetch(calls: list[Call], deadline: Deadline, pool: Executor, cache: SegmentCache | None) -> list[bytes]:
+    """Every call's answer, in call order: the first on this thread, the others at the same time on the
+    pool; history answers are kept in the cache like the general path's history reads."""
+
+    def one(call: Call) -> bytes:
+        key = None
+        if cache is not None and call.segment.level:
+            source = call.source
+            key = (source.client.base_url, call.expr, call.start_ms, call.end_ms, call.step_ms, "bytes")
+            cached = cache.get(key)
+            if isinstance(cached, bytes):
+                return cached
+        content = call.source.client.query_range_bytes(call.expr, call.start_ms, call.end_ms, call.step_ms, deadline)
+        if key is not None and cache is not None:
+            cache.put(key, content)
+        return content
+
+    jobs = [pool.submit(one, call) for call in calls[1:]]
+    first = [one(calls[0])] if calls else []
+    return first + [job.result() for job in jobs]
+
+
+def results(
+    query: SubQuery,
+    request: QueryRequest,
+    calls: list[Call],
+    answers: list[bytes],
+    accepts: Callable[[dict[str, str]], bool],
+) -> list[EncodedResult] | None:
+    """The result objects, one per series in the general path's order; None when an answer needs the
+    general path (values that are not plain numbers, two series with the same tags, groups of several)."""
+    assert query.downsample is not None
+    function = query.downsample.function
+    found: dict[tuple, tuple[dict[str, str], list[bytes]]] = {}
+    for call, content in zip(calls, answers, strict=True):
+        series = matrix_texts(content)
+        if series is None:
+            return None
+        seen = set()
+        for labels_text, pairs in series:
+            if b"N" in pairs or b"n" in pairs:  # NaN, Inf
+                return None
+            labels = orjson.loads(labels_text)
+            if call.segment.level and labels.get("agg", function) != function:
+                continue
+            tags = series_tags(labels)
+            if not accepts(tags):
+                continue
+            key = key_of(tags)
+            if key in seen:
+                return None
+            seen.add(key)
+            # Segments come in time order and share no bucket: a series' pairs are concatenated.
+            found.setdefault(key, (tags, []))[1].append(pairs[1:-1])
+    if query.aggregator == "none":
+        ordered = [found[key] for key in sorted(found)]
+    else:
+        groups = {tuple(tags.get(name, "") for name in query.group_by): (tags, texts) for tags, texts in found.values()}
+        if len(groups) < len(found):
+            return None
+        ordered = [groups[key] for key in sorted(groups)]
+    described = query.describe() if request.show_query else None
+    encoded = []
+    for tags, texts in ordered:
+        pairs = b",".join(texts)
+        head = {"metric": query.metric, "tags": tags, "aggregateTags": []}
+        # A pair holds one comma and pairs are separated by one: a point is two commas.
+        encoded.append(EncodedResult(head, _dps(pairs, request), (pairs.count(b",") + 1) // 2, described))
+    return encoded
+
+
+def _dps(pairs: bytes, request: QueryRequest) -> bytes:
+    """``[ts,"v"],[ts,"v"]`` (seconds) as ``{"ts":v,"ts":v}``, or ``[[ts,v],[ts,v]]`` with arrays."""
+    stamp_end = b'000,"' if request.ms_resolution else b',"'
+    if request.arrays:
+        return b"[" + pairs.replace(b',"', stamp_end).replace(b'"', b"") + b"]"
+    colon = b'000":' if request.ms_resolution else b'":'
+    text = pairs.replace(b',"', colon).replace(b'"],[', b',"')
+    return b'{"' + text[1:-2] + b"}"
