@@ -6,12 +6,13 @@ UV := .tools/bin/uv
 VENV := .venv
 RTDP := $(VENV)/bin/rtdp
 
-.PHONY: bench demo test test-clock-ahead setup system-deps jars stack-up stack-down stack-status dagster lint lint-check clean help
+.PHONY: bench demo test test-drills test-clock-ahead setup system-deps jars stack-up stack-down stack-status dagster lint lint-check clean help
 
 help:
 	@echo "make demo   - set up, then the whole platform on three workloads: summary and URLs (Ctrl-C stops it)"
 	@echo "make test   - set up, then run the test suite against a real stack"
 	@echo "make dagster - the Dagster UI and daemon on the rtdp code location"
+	@echo "make test-drills - three fault drills on a cluster-profile stack (about 10 minutes; not in make test)"
 	@echo "make test-clock-ahead - the test suite with every clock of the stack a year ahead (no test may depend on the date)"
 	@echo "make bench  - every benchmark scenario; results in bench/results/"
 	@echo "make lint   - ruff (lint and format check) and pyright, as make test does first"
@@ -21,9 +22,13 @@ help:
 demo: setup
 	$(RTDP) demo $(DEMO_ARGS)
 
-# What `make lint` checks, then every test (CI runs exactly this).
+# What `make lint` checks, then every test but the fault drills (CI runs exactly this).
 test: setup lint-check
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest -m "not drills"
+
+# Three fault drills (a Kafka node, the stream driver, the realtime TSDB) on a cluster of their own.
+test-drills: setup
+	$(VENV)/bin/pytest -m drills
 
 # Every clock of the stack (Python, JVMs, VictoriaMetrics) moved ahead; CLOCK_SHIFT=+730d for two years.
 CLOCK_SHIFT ?= +365d

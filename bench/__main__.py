@@ -5,26 +5,34 @@ from __future__ import annotations
 import argparse
 import sys
 
+from bench.drills import DRILLS
 from bench.results import RESULTS_DIR, write_results
 from rtdp_dagster.config import load_settings
 from rtdp_dagster.stack import manager
 
 SCENARIOS = ("collection", "collect", "stream", "batch", "query", "dashboards")
+# Run only when asked for (`--only drills`): each starts a cluster-profile stack of its own.
+ON_REQUEST = ("drills",)
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m bench", description="Run rtdp's benchmarks against the local stack."
     )
-    parser.add_argument("--only", choices=SCENARIOS, action="append", help="run only these scenarios")
+    parser.add_argument("--only", choices=SCENARIOS + ON_REQUEST, action="append", help="run only these scenarios")
+    parser.add_argument(
+        "--drill", choices=list(DRILLS), action="append", help="with --only drills: run only these drills"
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="duration of sustained-rate scenarios")
     args = parser.parse_args(argv)
     settings = load_settings()
-    manager.up(settings)
+    if set(args.only or SCENARIOS) - set(ON_REQUEST):
+        manager.up(settings)
     records = []
     for name in args.only or SCENARIOS:
         module = __import__(f"bench.scenarios.{name}", fromlist=["run"])
-        records += module.run(settings, seconds=args.seconds)
+        extra = {"only": args.drill} if name == "drills" else {}
+        records += module.run(settings, seconds=args.seconds, **extra)
     latest = write_results(records)
     print((RESULTS_DIR / "summary.md").read_text())
     print(f"results: {latest}")
