@@ -64,6 +64,19 @@ def java_peak_mib(pid: int) -> float:
     return peak
 
 
+def cpu_s(pid: int, with_descendants: bool = True) -> float:
+    """CPU seconds (user + system) used so far by pid and, by default, every process below it: a
+    cost per point that a loaded machine's wall clock does not distort as much as a rate."""
+    total = 0
+    for each in [pid, *(_descendants(pid) if with_descendants else [])]:
+        try:
+            fields = Path(f"/proc/{each}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime, stime (clock ticks)
+    return total / os.sysconf("SC_CLK_TCK")
+
+
 def prepare(settings: Settings, name: str, max_offsets_per_trigger: int = 200_000) -> tuple[Settings, Path]:
     folder = settings.run_dir / "bench" / f"{name}-{uuid.uuid4().hex[:6]}"
     # Outside the platform's own pattern (rtdp.points.*): a running stream must not consume it.

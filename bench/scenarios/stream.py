@@ -34,6 +34,7 @@ from bench.results import Record
 from bench.stream_stack import (
     LOAD_METRIC,
     SCENARIO,
+    cpu_s,
     java_peak_mib,
     prepare,
     spark_read_rate,
@@ -44,6 +45,7 @@ from bench.stream_stack import (
 from rtdp_dagster.collection.publisher import Publisher
 from rtdp_dagster.config import Settings
 from rtdp_dagster.spark.session import connect
+from rtdp_dagster.stack import manager
 from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.streaming.app import kafka_stream
 from rtdp_dagster.streaming.ums_batch_parse import UMS_BATCH_SCHEMA
@@ -88,15 +90,17 @@ _FLOOR_SCHEMA = T.StructType(
 )
 
 
-def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -> float:
+def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -> tuple[float, float]:
     """Points/s of the least a Spark stream to Delta does with the topic: parse, explode, append.
 
     On the warm Spark Connect server, availableNow, with the stream's Kafka options; run twice and
     the second run timed (the first compiles the code). No validation, quarantine, dedup, master
     data or TSDB: what is left of the speed layer's work when everything the issue asks is removed.
+    Returns (points/s, µs of the Spark Connect server's CPU per point) of the timed run.
     """
     spark = connect(settings)
-    rate = 0.0
+    server = manager.process_named(settings, "spark-connect").pid()
+    rate, cpu_us = 0.0, 0.0
     for run in ("warm-up", "timed"):
         batch = F.from_json(F.col("value").cast("string"), _FLOOR_SCHEMA).alias("batch")
         groups = kafka_stream(spark, bench).select(batch).select("batch.*", F.explode("batch.payload").alias("group"))
@@ -120,11 +124,12 @@ def spark_stream_floor_rate(settings: Settings, bench: Settings, folder: Path) -
             .trigger(availableNow=True)
             .start(str(folder / run))
         )
-        started = time.perf_counter()
+        started, cpu = time.perf_counter(), cpu_s(server) if server else 0.0
         query.awaitTermination()
-        elapsed = time.perf_counter() - started
-        rate = spark.read.format("delta").load(str(folder / run)).count() / elapsed
-    return rate
+        elapsed, used = time.perf_counter() - started, (cpu_s(server) if server else 0.0) - cpu
+        points = spark.read.format("delta").load(str(folder / run)).count()
+        rate, cpu_us = points / elapsed, used / max(points, 1) * 1e6
+    return rate, cpu_us
 
 
 def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
@@ -143,21 +148,24 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
     log("baseline: Spark reads and counts the same topic in one batch job ...")
     _, bare_rate = spark_read_rate(settings, bench)
     log("floor: a Spark stream that only parses the same topic and appends it to Delta ...")
-    floor_rate = spark_stream_floor_rate(settings, bench, config_file.parent / "floor")
+    floor_rate, floor_cpu_us = spark_stream_floor_rate(settings, bench, config_file.parent / "floor")
 
     log("rtdp stream draining the backlog ...")
     process = start_stream(config_file)
     peak = 0.0
     try:
-        first: tuple[float, int] | None = None  # when the first micro-batch was reported, and its rows
+        # When the first micro-batch was reported, its rows, and the stream's CPU seconds by then.
+        first: tuple[float, int, float] | None = None
+        last_cpu = 0.0
 
         def drained() -> bool:
-            nonlocal first, peak
+            nonlocal first, peak, last_cpu
             peak = max(peak, java_peak_mib(process.pid))
+            last_cpu = cpu_s(process.pid)  # read while the processes live: they exit once stopped
             totals = stream_totals(config_file)
             done = min(totals.get("bronze.bronze_rows", 0), totals.get("realtime.num_input_rows", 0))
             if done and first is None:
-                first = (time.perf_counter(), done)
+                first = (time.perf_counter(), done, last_cpu)
             return done >= backlog
 
         began = time.perf_counter()
@@ -170,15 +178,20 @@ def throughput(settings: Settings, backlog: int, log=print) -> list[Record]:
     # commits take ~20 s that a running stream has paid long ago), to the last.
     steady = (backlog - first[1]) / max(finished - first[0], 1e-9)
     with_start_up = backlog / (finished - began)
+    # CPU per point of every process of the stream (its Python, the driver JVM, Python workers).
+    steady_cpu_us = (last_cpu - first[2]) / max(backlog - first[1], 1) * 1e6
+    floor_cpu = round(floor_cpu_us, 2)
     log(
-        f"stream: {steady:,.0f} points/s after its first batch ({with_start_up:,.0f} with start-up); "
-        f"Spark batch read: {bare_rate:,.0f} records/s; Spark stream parse + Delta append only: "
-        f"{floor_rate:,.0f} points/s"
+        f"stream: {steady:,.0f} points/s after its first batch ({with_start_up:,.0f} with start-up), "
+        f"{steady_cpu_us:.1f} us CPU/point; Spark batch read: {bare_rate:,.0f} records/s; Spark stream "
+        f"parse + Delta append only: {floor_rate:,.0f} points/s, {floor_cpu_us:.1f} us CPU/point"
     )
     return [
         Record(SCENARIO, "drain_points_per_s", round(steady), "points/s", baseline=round(bare_rate)),
         Record(SCENARIO, "drain_points_per_s_with_start_up", round(with_start_up), "points/s"),
         Record(SCENARIO, "spark_stream_floor_points_per_s", round(floor_rate), "points/s", baseline=round(bare_rate)),
+        # The same comparison in CPU per point: what a loaded machine distorts least.
+        Record(SCENARIO, "drain_cpu_per_point", round(steady_cpu_us, 2), "us CPU/point", baseline=floor_cpu),
         Record(SCENARIO, "driver_peak_rss_throughput", round(peak), "MiB"),
     ]
 

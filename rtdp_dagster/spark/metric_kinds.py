@@ -34,10 +34,15 @@ def _by_kind(kind: Column, kinds: MetricKinds, attribute: str, cast: str) -> Col
     return result
 
 
+def kind_bounds(metric: Column, kinds: MetricKinds) -> tuple[Column, Column]:
+    """The lowest and highest value the metric's kind allows (null: no bound)."""
+    kind = kind_column(metric, kinds)
+    return _by_kind(kind, kinds, "min", "double"), _by_kind(kind, kinds, "max", "double")
+
+
 def out_of_range(metric: Column, value: Column, kinds: MetricKinds) -> Column:
     """True where a value lies outside its metric kind's bounds (NaN included); null values are not judged."""
-    kind = kind_column(metric, kinds)
-    low, high = _by_kind(kind, kinds, "min", "double"), _by_kind(kind, kinds, "max", "double")
+    low, high = kind_bounds(metric, kinds)
     outside = (low.isNotNull() & (value < low)) | (high.isNotNull() & (value > high)) | F.isnan(value)
     return value.isNotNull() & F.coalesce(outside, F.lit(False))
 

@@ -106,7 +106,7 @@ def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecor
         bronze, realtime, recorder.count, rules, kinds, lambda batch_id: batch_time_ms(checkpoint, batch_id)
     )
     writer = (
-        parsed_records(kafka_stream(spark, settings))
+        parsed_records(kafka_stream(spark, settings), settings.quality.metric_kinds)
         .writeStream.queryName(QUERY)
         .foreachBatch(micro_batch)  # type: ignore[arg-type]
         .option("checkpointLocation", str(checkpoint))

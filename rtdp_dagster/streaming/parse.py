@@ -39,7 +39,6 @@ from pyspark.sql import functions as F
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR
 from rtdp_dagster.envelope.validation import PointRules
-from rtdp_dagster.spark.metric_kinds import out_of_range
 from rtdp_dagster.streaming.clock import broker_ms, with_received_ms
 from rtdp_dagster.streaming.point_keys import point_key_of, register_point_key
 from rtdp_dagster.streaming.record_verdicts import BatchVerdicts, record_verdict
@@ -58,6 +57,7 @@ from rtdp_dagster.streaming.ums_batch_parse import (
     series_facts,
     series_groups,
     tuple_is_plain,
+    tuple_values,
 )
 
 _VERSION = rf"^{SCHEMA_MAJOR}\.[0-9]+\z"
@@ -110,27 +110,17 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
 
 
 def natively_valid(
-    envelope: Column,
-    raw_value: Column,
-    received_ms: Column,
-    rules: PointRules,
-    kinds: MetricKinds | None,
-    canonical: Column | None = None,
-    series: Column | None = None,
+    envelope: Column, raw_value: Column, received_ms: Column, rules: PointRules, canonical: Column, series: Column
 ) -> Column:
     """True only where the record is canonical, its point_key is its identity's hash and every point
     rule holds, the future judged by received_ms (never null). Needs ``register_point_key``.
 
-    canonical: whether Spark read the point as Python reads it; by default a v1 record's test.
-    series: the point's ``series_facts`` (a v2 record's, computed once per series group); by
-    default computed from the envelope."""
+    canonical: whether Spark read the point as Python reads it. series: the point's
+    ``series_facts`` (a v2 record's computed once per series group), whose kind bounds are the ones
+    ``parsed_records`` was given."""
     field = envelope.getField
     tags = field("tags")
     op, value, ts = field("ums_op_"), field("value"), field("ums_ts_")
-    if canonical is None:
-        canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == raw_value
-    if series is None:
-        series = series_facts(field("metric"), tags)
     facts = series.getField
     required = [
         field(name).isNotNull()
@@ -152,16 +142,17 @@ def natively_valid(
         ts <= received_ms + F.lit(rules.max_future_s * 1000),
         is_retraction | finite,
         field("point_key") == point_key_of(facts("key_prefix"), ts),
+        # Inside its kind's bounds (NaN is refused above as not finite).
+        is_retraction
+        | ~(F.coalesce(value < facts("low"), F.lit(False)) | F.coalesce(value > facts("high"), F.lit(False))),
     ]
-    if kinds is not None:
-        checks.append(is_retraction | ~out_of_range(field("metric"), value, kinds))
     verdict = checks[0]
     for check in checks[1:]:
         verdict = verdict & check
     return F.coalesce(verdict, F.lit(False))
 
 
-def parsed_records(kafka: DataFrame) -> DataFrame:
+def parsed_records(kafka: DataFrame, kinds: MetricKinds | None = None) -> DataFrame:
     """One row per point: Kafka coordinates (``kafka_index``: the point's index in its record, 0 for
     v1), the raw record and its size, the point's typed envelope, whether Spark read it canonically,
     ``ums_frame`` (null for v1; for v2 whether the JVM read the frame) and ``broker_ms`` (the Kafka
@@ -170,7 +161,8 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
     ``point_record``: the row's ``raw_bytes`` is not the Kafka record but a one-point record of its
     point (a point of a canonical v2 record), which Python judges as that record's point 0; it is
     built from ``_head`` and ``tuple_json`` by ``checked_records``, as is a v2 point's ``raw_value``.
-    ``series``: the point's ``series_facts``, computed once per series group of a v2 record."""
+    ``series``: the point's ``series_facts``, computed once per series group of a v2 record; kinds
+    (``quality.metric_kinds``) give their bounds: values outside them are refused too."""
     raw_value = F.col("value").cast("string")
     records = kafka.select(
         F.col("topic").alias("kafka_topic"),
@@ -238,7 +230,7 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
         group.getField("tags").alias("_tags"),
         group.getField("start").alias("_start"),
         group.getField("tuples").alias("_tuples"),
-        series_facts(group.getField("metric"), group.getField("tags")).alias("_series"),
+        series_facts(group.getField("metric"), group.getField("tags"), kinds).alias("_series"),
     )
     tuples = series.select(
         *carried,
@@ -249,13 +241,15 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
         F.posexplode_outer("_tuples").alias("_at", "tuple_json"),
     )
     text, envelope = F.col("tuple_json"), F.col("_envelope")
-    plain = tuple_is_plain(text)
-    v2_envelope = point_envelope(F.col("_frame"), F.col("_metric"), F.col("_tags"), text, plain)
+    # Each tuple's reading once, in columns of their own (see ``tuple_values``).
+    plain = tuples.select("*", tuple_is_plain(text).alias("_plain"))
+    read = plain.select("*", tuple_values(text, F.col("_plain")).alias("_values"))
+    v2_envelope = point_envelope(F.col("_frame"), F.col("_metric"), F.col("_tags"), F.col("_values"))
     v1_canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == F.col("raw_value")
     # What quarantine and Python need of a v2 point (``point_record``, ``point_json``) is built by
     # ``checked_records`` for the rows the native path refuses only: built here it cost two JSON
     # encodings per point, nearly all for rows that never need them.
-    return tuples.select(
+    return read.select(
         *whole,
         "raw_bytes",
         "raw_value",
@@ -264,28 +258,26 @@ def parsed_records(kafka: DataFrame) -> DataFrame:
         "point_record",
         F.coalesce(F.col("_start") + F.col("_at"), F.lit(0)).alias("kafka_index"),
         F.when(v2, F.when(F.col("_frame_read"), v2_envelope)).otherwise(envelope).alias("envelope"),
-        F.when(v2, F.col("_frame_ok") & plain).otherwise(v1_canonical).alias("canonical"),
+        F.when(v2, F.col("_frame_ok") & F.col("_plain")).otherwise(v1_canonical).alias("canonical"),
         F.when(v2, F.col("_frame_read")).alias("ums_frame"),
         F.when(v2, F.col("_series"))
-        .otherwise(series_facts(envelope.getField("metric"), envelope.getField("tags")))
+        .otherwise(series_facts(envelope.getField("metric"), envelope.getField("tags"), kinds))
         .alias("series"),
     )
 
 
-def checked_records(
-    parsed: DataFrame, rules: PointRules, kinds: MetricKinds | None = None, *, receive_ms: int
-) -> DataFrame:
+def checked_records(parsed: DataFrame, rules: PointRules, *, receive_ms: int) -> DataFrame:
     """parsed (``parsed_records``) with ``received_ms`` and whether the native path accepts the record;
     a v2 point's ``raw_bytes`` and ``raw_value`` are there only where it does not (null otherwise).
 
     receive_ms: when the batch was received (the micro-batch's time), the clock of records whose
-    Kafka timestamp the producer set. kinds (``quality.metric_kinds``): values outside their metric
-    kind's range are rejected too. The verdict of the other records comes from ``verdicts``.
+    Kafka timestamp the producer set. Values outside their metric kind's range are refused by the
+    bounds ``parsed_records`` put in ``series``. The verdict of the other records comes from ``verdicts``.
     """
     register_point_key(parsed.sparkSession)
     received = with_received_ms(parsed, receive_ms)
     verdict = natively_valid(
-        F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, kinds, F.col("canonical"), F.col("series")
+        F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, F.col("canonical"), F.col("series")
     )
     checked = received.withColumn("native_valid", verdict)
     # A refused v2 point keeps its series and tuple; a refused record keeps itself. A v2 point the

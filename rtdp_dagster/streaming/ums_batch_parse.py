@@ -19,8 +19,10 @@ from pyspark.sql import Column
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
+from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.schema import SCHEMA_VERSION
 from rtdp_dagster.envelope.ums_batch import FIELDS, PROTOCOL_MAJOR, PROTOCOL_TYPE
+from rtdp_dagster.spark.metric_kinds import kind_bounds
 from rtdp_dagster.streaming.point_keys import point_key_prefix
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 
@@ -99,22 +101,28 @@ def _longest(names: Column) -> Column:
     return F.aggregate(names, F.lit(0), lambda longest, name: F.greatest(longest, F.length(name)))
 
 
-def series_facts(metric: Column, tags: Column) -> Column:
+def series_facts(metric: Column, tags: Column, kinds: MetricKinds | None = None) -> Column:
     """What the native point checks need of a series (``parse.natively_valid``): the point_key's
-    series prefix, whether its names are well formed with distinct tag keys, and the longest name.
-    A v2 record computes it once per series group, not once per point. Null where a name is null."""
+    series prefix, whether its names are well formed with distinct tag keys, the longest name, and
+    the bounds of its metric's kind (``low``, ``high``; null: none, or no kinds given). A v2 record
+    computes it once per series group, not once per point: the kind is a chain of regexes over the
+    metric name. Null where a name is null."""
     keys = F.map_keys(tags)
     names_ok = (
         metric.rlike(NAME)
         & (F.size(keys) == F.size(F.array_distinct(keys)))
         & F.forall(F.map_entries(tags), lambda entry: entry["key"].rlike(NAME) & entry["value"].rlike(NAME))
     )
+    no_bound = F.lit(None).cast("double")
+    low, high = (no_bound, no_bound) if kinds is None else kind_bounds(metric, kinds)
     return F.struct(
         point_key_prefix(metric, tags).alias("key_prefix"),
         names_ok.alias("names_ok"),
         F.length(metric).alias("metric_length"),
         _longest(keys).alias("tag_key_length"),
         _longest(F.map_values(tags)).alias("tag_value_length"),
+        low.alias("low"),
+        high.alias("high"),
     )
 
 
@@ -237,12 +245,18 @@ def tuple_is_plain(text: Column) -> Column:
     return text.rlike(_TUPLE)
 
 
-def point_envelope(frame: Column, metric: Column, tags: Column, text: Column, plain: Column) -> Column:
-    """One tuple's envelope (``ENVELOPE_SCHEMA``); frame: the record's ``frame_fields``, plain: its
-    ``tuple_is_plain``. Read by position; a short tuple gives nulls. A plain tuple is split at its
-    commas: a JSON parser per tuple cost more than the rest of its parsing."""
+def tuple_values(text: Column, plain: Column) -> Column:
+    """A tuple's elements as strings (a short tuple gives nulls later); plain: its ``tuple_is_plain``.
+    A plain tuple is split at its commas: a JSON parser per tuple cost more than the rest of its
+    parsing. A column of its own: inside the envelope's conditional, Spark would evaluate it once
+    per field it feeds (common subexpressions are not shared across the branches of a CASE)."""
     split = F.split(F.regexp_replace(text, r'^\[|\]\z|"', ""), ",")
-    values = F.when(plain, split).otherwise(F.from_json(text, "array<string>"))
+    return F.when(plain, split).otherwise(F.from_json(text, "array<string>"))
+
+
+def point_envelope(frame: Column, metric: Column, tags: Column, values: Column) -> Column:
+    """One tuple's envelope (``ENVELOPE_SCHEMA``), read by position from its ``tuple_values``;
+    frame: the record's ``frame_fields``."""
     return F.struct(
         frame.getField("namespace").alias("namespace"),
         metric.alias("metric"),

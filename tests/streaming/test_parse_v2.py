@@ -35,7 +35,7 @@ def batch_points(start: int) -> list:
 
 def judge(spark, values: list) -> list[tuple[int, int | None, bool, str | None]]:
     """(offset, index, accepted natively, reason) of every row, in Kafka and record order."""
-    checked = checked_records(parsed_records(kafka_frame(spark, values)), PointRules(), MetricKinds(), receive_ms=NOW)
+    checked = checked_records(parsed_records(kafka_frame(spark, values), MetricKinds()), PointRules(), receive_ms=NOW)
     checked = checked.persist()
     try:
         with verdicts(checked, PointRules(), MetricKinds()) as frame:
