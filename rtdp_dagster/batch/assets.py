@@ -7,29 +7,20 @@ backfill range in one run (BackfillPolicy.single_run). The assets are built from
 section (``build_batch_assets``): their partitions start at ``batch.start_date``.
 """
 
-import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
-from pyspark.sql import DataFrame, SparkSession
-from pyspark.sql import functions as F
 
 from rtdp_dagster.batch import partitions
 from rtdp_dagster.batch.automation import coarse_rollup_condition
 from rtdp_dagster.batch.history import publish_partitions
-from rtdp_dagster.batch.intervals import BUCKET_DATE, interval
-from rtdp_dagster.batch.rollups import ROLLUP_STATS_COLUMNS, rollup_columns, rollup_points, rollup_rollups
-from rtdp_dagster.batch.silver import SILVER_COLUMNS, SILVER_STATS_COLUMNS, series_key_column, silver_for_days
-from rtdp_dagster.batch.writes import write_days
+from rtdp_dagster.batch.steps import StepTimes, materialize_rollup, materialize_silver
+from rtdp_dagster.batch.writes import Commit
 from rtdp_dagster.config import BatchConfig
 from rtdp_dagster.dagster_common import OWNERS
-from rtdp_dagster.master_data.lookup import master_data_tags, with_master_data
-from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
 from rtdp_dagster.resources.platform import PlatformConfigResource
-from rtdp_dagster.spark.session import delta_version
 from rtdp_dagster.streaming.assets import bronze
 
 GROUP = "batch"
@@ -39,21 +30,20 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 TOLERANT_MAPPING = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
 
 
-def enriched_silver(spark: SparkSession, silver: DataFrame, master_path: str) -> DataFrame:
-    """Site and app of the master-data version valid at each point's time, into its tags."""
-    points = with_master_data(silver, read_table(spark, master_path), valid_at="ums_ts_")
-    tags = master_data_tags()
-    return points.withColumn("tags", tags).withColumn("series_key", series_key_column(F.col("metric"), tags))
-
-
-def _metadata(spark: SparkSession, path: str, rows: int, window: dg.TimeWindow, started: float) -> dict:
+def _metadata(path: str, commit: Commit, window: dg.TimeWindow, times: StepTimes) -> dict:
+    """The commit (rows, version, files from the write itself) and where the time went, per step:
+    ``session`` (the Spark Connect client: started by a run's first step, reused by the others),
+    ``plan``, ``write``, ``commit`` (``batch/steps.py``) and ``publish`` (history TSDB)."""
     return {
-        "rows": rows,
+        "rows": commit.rows,
         "window_start": window.start.isoformat(),
         "window_end": window.end.isoformat(),
-        "delta_version": delta_version(spark, path),
+        "delta_version": commit.version,
+        "files_written": commit.files,
+        "bytes_written": commit.bytes,
         "table_path": dg.MetadataValue.path(path),
-        "duration_s": round(time.monotonic() - started, 2),
+        **{f"{name}_s": dg.MetadataValue.float(value) for name, value in times.seconds.items()},
+        "duration_s": round(times.total(), 2),
     }
 
 
@@ -77,25 +67,18 @@ def build_silver(daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         delta: DeltaTablesResource,
         platform: PlatformConfigResource,
     ) -> dg.MaterializeResult:
-        started = time.monotonic()
-        session = spark.spark_session
+        times = StepTimes()
+        with times.step("session"):
+            session = spark.spark_session
         window = context.partition_time_window
         days = partitions.days_of(window)
-        bronze_frame = session.read.format("delta").load(delta.table_path("bronze"))
-        master_table = platform.settings().master_data.table
-        enriched = enriched_silver(session, silver_for_days(bronze_frame, days), delta.table_path(master_table))
-        frame = enriched.select(*SILVER_COLUMNS)
         path = delta.table_path("silver")
-        write_days(frame, path, days, "event_date", stats_columns=SILVER_STATS_COLUMNS)
-        rows = session.read.format("delta").load(path).where(F.col("event_date").isin(days)).count()
-        context.log.info(f"silver: {rows} rows for {len(days)} day(s)")
-        return dg.MaterializeResult(metadata=_metadata(session, path, rows, window, started))
+        master_path = delta.table_path(platform.settings().master_data.table)
+        commit = materialize_silver(session, delta.table_path("bronze"), master_path, path, days, times)
+        context.log.info(f"silver: {commit.rows} rows for {len(days)} day(s); seconds per step {times.seconds}")
+        return dg.MaterializeResult(metadata=_metadata(path, commit, window, times))
 
     return silver
-
-
-def _read_days(session: SparkSession, path: str, column: str, days: Sequence) -> DataFrame:
-    return session.read.format("delta").load(path).where(F.col(column).isin(list(days)))
 
 
 def build_rollup(
@@ -103,8 +86,6 @@ def build_rollup(
 ) -> dg.AssetsDefinition:
     """The asset of one rollup level, computed from the next finer level (or silver)."""
     name = f"rollup_{level}"
-    source_column = "event_date" if source == "silver" else BUCKET_DATE
-
     coarse = not isinstance(partitions_def, dg.DailyPartitionsDefinition)
 
     @dg.asset(
@@ -127,35 +108,26 @@ def build_rollup(
         history_tsdb: TsdbResource,
         platform: PlatformConfigResource,
     ) -> dg.MaterializeResult:
-        started = time.monotonic()
-        session = spark.spark_session
+        times = StepTimes()
+        with times.step("session"):
+            session = spark.spark_session
         window = context.partition_time_window
         days = partitions.days_of(window)
-        finer = _read_days(session, delta.table_path(source), source_column, days)
-        frame = rollup_points(finer, level) if source == "silver" else rollup_rollups(finer, level)
-        frame = frame.select(*rollup_columns(level))
         path = delta.table_path(name)
-        spec = interval(level)
-        if spec.partition_column == BUCKET_DATE:
-            write_days(frame, path, days, BUCKET_DATE, stats_columns=ROLLUP_STATS_COLUMNS)
-        else:
-            start_ms, end_ms = partitions.ms(window.start), partitions.ms(window.end)
-            frame.write.format("delta").mode("overwrite").option(
-                "replaceWhere", f"bucket_start >= {start_ms} AND bucket_start < {end_ms}"
-            ).option("delta.dataSkippingStatsColumns", ",".join(ROLLUP_STATS_COLUMNS)).partitionBy(
-                spec.partition_column
-            ).save(path)
-        table = session.read.format("delta").load(path)
+        window_ms = (partitions.ms(window.start), partitions.ms(window.end))
+        commit = materialize_rollup(
+            session, level, delta.table_path(source), source == "silver", path, days, window_ms, times
+        )
         published = 0
         if level in platform.settings().batch.history_levels:
-            # Every partition of the run (a backfill's whole range) in one Spark job.
-            windows = {key: partitions_def.time_window_for_partition_key(key) for key in context.partition_keys}  # type: ignore[attr-defined]
-            parts = [(key, partitions.ms(w.start), partitions.ms(w.end)) for key, w in windows.items()]
-            published = publish_partitions(table, level, parts, history_tsdb.url, history_tsdb.put_http_url)
-        in_window = table.where(
-            (F.col("bucket_start") >= partitions.ms(window.start)) & (F.col("bucket_start") < partitions.ms(window.end))
-        ).count()
-        metadata = _metadata(session, path, in_window, window, started)
+            with times.step("publish"):
+                # Every partition of the run (a backfill's whole range) in one Spark job.
+                windows = {key: partitions_def.time_window_for_partition_key(key) for key in context.partition_keys}  # type: ignore[attr-defined]
+                parts = [(key, partitions.ms(w.start), partitions.ms(w.end)) for key, w in windows.items()]
+                table = session.read.format("delta").load(path)
+                published = publish_partitions(table, level, parts, history_tsdb.url, history_tsdb.put_http_url)
+        context.log.info(f"{name}: {commit.rows} rows; seconds per step {times.seconds}")
+        metadata = _metadata(path, commit, window, times)
         metadata["history_points"] = published
         return dg.MaterializeResult(metadata=metadata)
 

@@ -10,11 +10,10 @@ Equal point keys within one read (a source that yields the same series and times
 few NAB CSV files do) are no special case: the collector numbers the rows of a read into their
 ``ums_id_`` (``collected_at * 1000 + row``), so the row read last wins, like a correction.
 
-Layout: rows are shuffled by ``series_key`` and deduplicated in (series, time) order, so each
-output file holds whole series sorted by time. That costs no more than shuffling by
+Layout: rows are shuffled by a hash of their series and deduplicated in (series, time) order, so
+each output file holds whole series sorted by time. That costs no more than shuffling by
 ``point_key`` (a hash of series and time, so the same groups), and it lets rollups aggregate
-almost completely before their own shuffle, compresses timestamps and values well, and gives
-Parquet row groups narrow ``series_key`` ranges to skip by.
+almost completely before their own shuffle and compresses timestamps and values well.
 
 The shuffle is sized by the day, not by ``spark.sql.shuffle.partitions``: one sort task per
 ``rows_per_task`` bronze rows (counted first, from Parquet footers), so each task's sort fits in
@@ -28,7 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
@@ -79,8 +78,17 @@ def series_key_column(metric: Column, tags: Column) -> Column:
     return F.concat(metric, F.lit("|"), F.array_join(pairs, ","))
 
 
-def silver_for_days(bronze: DataFrame, days: Sequence[dt.date], *, rows_per_task: int = ROWS_PER_TASK) -> DataFrame:
+def silver_for_days(
+    bronze: DataFrame,
+    days: Sequence[dt.date],
+    *,
+    rows_per_task: int = ROWS_PER_TASK,
+    enrich: Callable[[DataFrame], DataFrame] | None = None,
+) -> DataFrame:
     """Silver rows of these event dates (UTC dates of ``ums_ts_``), columns ``SILVER_COLUMNS``.
+
+    enrich, when given, rewrites the deduplicated rows' ``tags`` (master data) before the series key
+    is made from them, once per row.
 
     Runs one small job at once (counting the days' bronze rows to size the shuffle); the rest is lazy.
     """
@@ -89,21 +97,28 @@ def silver_for_days(bronze: DataFrame, days: Sequence[dt.date], *, rows_per_task
     # The partition filter first and only the needed columns: Delta prunes to the days' files
     # and Parquet reads only these columns.
     rows = bronze.where(F.col(SILVER_PARTITION).isin(sorted(set(days)))).select(
-        *_PAYLOAD,
-        series_key_column(F.col("metric"), F.col("tags")).alias("series_key"),
-        *_TIE_BREAKERS,
-        SILVER_PARTITION,
+        *_PAYLOAD, *_TIE_BREAKERS, SILVER_PARTITION
     )
-    # A point_key is a hash of (series_key, ums_ts_), so these window partitions are exactly the
-    # point_key groups, and hashing by series_key alone already places each of them in one task.
-    latest_first = Window.partitionBy("series_key", "ums_ts_", "point_key").orderBy(
+    # A point_key is a hash of (series, ums_ts_), so these window partitions are exactly the point_key
+    # groups, and hashing by the series alone already places each of them in one task. The series is
+    # a 64-bit hash of the metric and the sorted tags here, not the series key: no string to build
+    # and shuffle per bronze row, and a sort whose 8-byte prefix (the hash) tells series apart.
+    latest_first = Window.partitionBy("_series", "ums_ts_", "point_key").orderBy(
         F.col("ums_id_").desc(), *[F.col(name).desc() for name in _TIE_BREAKERS]
     )
     # The explicit repartition keeps the one sort after the shuffle: without it Spark would also
     # sort before the shuffle to keep each key's top row early (WindowGroupLimit).
     tasks = max(1, math.ceil(rows.count() / rows_per_task))
-    ranked = rows.repartition(tasks, "series_key").withColumn("_rank", F.row_number().over(latest_first))
-    return ranked.where((F.col("_rank") == 1) & (F.col("ums_op_") != "d")).select(*SILVER_COLUMNS)
+    series = F.xxhash64(F.col("metric"), F.sort_array(F.map_entries(F.col("tags"))))
+    ranked = (
+        rows.withColumn("_series", series)
+        .repartition(tasks, "_series")
+        .withColumn("_rank", F.row_number().over(latest_first))
+    )
+    points = ranked.where((F.col("_rank") == 1) & (F.col("ums_op_") != "d")).select(*_PAYLOAD, SILVER_PARTITION)
+    if enrich is not None:
+        points = enrich(points).select(*_PAYLOAD, SILVER_PARTITION)
+    return points.withColumn("series_key", series_key_column(F.col("metric"), F.col("tags"))).select(*SILVER_COLUMNS)
 
 
 def write_silver_days(frame: DataFrame, path: str, days: Sequence[dt.date]) -> None:
