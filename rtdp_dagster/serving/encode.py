@@ -7,6 +7,7 @@ never holds a Python object per data point.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -43,7 +44,7 @@ class EncodedResult:
         return self.points
 
 
-def encode_results(results: list[QueryResult | EncodedResult], arrays: bool) -> bytes:
+def encode_results(results: Sequence[QueryResult | EncodedResult], arrays: bool) -> bytes:
     return b"[" + b",".join(_encode_one(result, arrays) for result in results) + b"]"
 
 
