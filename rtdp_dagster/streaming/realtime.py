@@ -16,7 +16,6 @@ When the TSDB cannot be reached, the time range of the points not written is rec
 
 from __future__ import annotations
 
-import collections
 import logging
 import time
 from pathlib import Path
@@ -30,7 +29,7 @@ from pyspark.sql import functions as F
 from rtdp_dagster.config import TsdbEndpoint
 from rtdp_dagster.master_data.lookup import master_data_tags, with_master_data
 from rtdp_dagster.streaming.dedup import WatermarkDedup
-from rtdp_dagster.streaming.realtime_state import dedup_hash, save_max_event
+from rtdp_dagster.streaming.realtime_state import AcknowledgedPuts, dedup_hash, save_max_event
 from rtdp_dagster.tsdb.put import TsdbWriteError, http_put_json
 
 logger = logging.getLogger("rtdp.stream")
@@ -121,8 +120,7 @@ class RealtimeWriter:
         self.state_file = state_file
         self.put_url, self.timeout_s, self.chunk = tsdb.put_http_url, timeout_s, chunk
         self.session = requests.Session()
-        # (monotonic time, min ts, max ts, points) of the puts the TSDB acknowledged lately.
-        self._recent: collections.deque[tuple[float, int, int, int]] = collections.deque(maxlen=1000)
+        self.acknowledged = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S)
 
     def collect(self, accepted: DataFrame) -> pa.Table:
         """The realtime columns of a batch's rows (a Spark job); see ``realtime_rows``."""
@@ -144,7 +142,7 @@ class RealtimeWriter:
         if len(failed):
             # The whole batch's range: chunks of it the TSDB acknowledged before it failed are at risk too.
             timestamps = column["ums_ts_"][to_write]
-            at_risk = self._acknowledged_at_risk(now)
+            at_risk = self.acknowledged.at_risk(now)
             rows = [(batch_id, int(timestamps.min()), int(timestamps.max()), len(failed), int(time.time() * 1000))]
             if at_risk is not None:
                 rows.append((batch_id, *at_risk, int(time.time() * 1000)))
@@ -153,7 +151,7 @@ class RealtimeWriter:
             ).write.format("delta").mode("append").save(self.repair_path)
         elif written:
             written_ts = column["ums_ts_"][to_write]
-            self._recent.append((now, int(written_ts.min()), int(written_ts.max()), written))
+            self.acknowledged.add(now, int(written_ts.min()), int(written_ts.max()), written)
         if self.state_file is not None:
             save_max_event(self.state_file, batch_id, max_event_before, self.dedup.max_event_ms)
         return {
@@ -168,20 +166,6 @@ class RealtimeWriter:
             "watermark_ms": self.dedup.watermark_ms,
             "master_version": self.master.version,
         }
-
-    def _acknowledged_at_risk(self, now: float) -> tuple[int, int, int] | None:
-        """The event-time range and count of the points the TSDB acknowledged in the last
-        ``ACKNOWLEDGED_AT_RISK_S`` before this failure, once per outage (None after the first failure).
-
-        VictoriaMetrics keeps what it accepted in memory for up to ``-inmemoryDataFlushInterval`` (5 s)
-        before it is on disk: killed in that time, it loses points it answered 204 for. Recorded for
-        repair with the failure, which puts back only what the TSDB does not hold (no duplicates).
-        """
-        recent = [entry for entry in self._recent if now - entry[0] <= ACKNOWLEDGED_AT_RISK_S]
-        self._recent.clear()
-        if not recent:
-            return None
-        return min(entry[1] for entry in recent), max(entry[2] for entry in recent), sum(entry[3] for entry in recent)
 
     def _put(self, points_json: np.ndarray, kafka_ms: np.ndarray, rows: np.ndarray):
         """Put the rows in chunks; returns (written, indices not written, latencies of the written)."""

@@ -11,6 +11,7 @@ stamped a month ahead) cannot move the watermark past "now" again.
 
 from __future__ import annotations
 
+import collections
 import json
 import logging
 import os
@@ -99,3 +100,33 @@ def restore_dedup_state(spark: SparkSession, dedup: WatermarkDedup, checkpoint: 
         watermark,
     )
     return table.num_rows
+
+
+class AcknowledgedPuts:
+    """The puts the realtime TSDB acknowledged lately, for the repair of an outage.
+
+    VictoriaMetrics keeps what it accepted in memory for up to ``-inmemoryDataFlushInterval`` (5 s)
+    before it is on disk: killed in that time, it loses points it answered 204 for. At the first
+    failure of an outage, ``at_risk`` gives the event-time range and count of what it acknowledged
+    within ``window_s`` before, recorded for repair with the failure (the repair puts back only
+    what the TSDB does not hold, so nothing is written twice).
+    """
+
+    def __init__(self, window_s: float) -> None:
+        self.window_s = window_s
+        self._puts: collections.deque[tuple[float, int, int, int]] = collections.deque()
+
+    def add(self, at: float, min_ts: int, max_ts: int, points: int) -> None:
+        """A batch's acknowledged puts at monotonic time ``at``: their event-time range and count."""
+        self._puts.append((at, min_ts, max_ts, points))
+        while self._puts and at - self._puts[0][0] > self.window_s:
+            self._puts.popleft()
+
+    def at_risk(self, now: float) -> tuple[int, int, int] | None:
+        """(min ts, max ts, points) acknowledged within the window before now, once: None again until
+        the next ``add`` (the later failures of one outage find nothing new at risk)."""
+        recent = [put for put in self._puts if now - put[0] <= self.window_s]
+        self._puts.clear()
+        if not recent:
+            return None
+        return min(put[1] for put in recent), max(put[2] for put in recent), sum(put[3] for put in recent)

@@ -7,6 +7,7 @@ import pyarrow as pa
 from rtdp_dagster.streaming.dedup import BUCKET_MS, WatermarkDedup
 from rtdp_dagster.streaming.micro_batch import split_by_reason
 from rtdp_dagster.streaming.realtime import latest_versions
+from rtdp_dagster.streaming.realtime_state import AcknowledgedPuts
 
 TTL_MS = 10 * BUCKET_MS
 T0 = 1_800_000_000_000
@@ -90,3 +91,16 @@ def test_a_batch_is_split_into_accepted_rows_and_counts_by_reason() -> None:
     assert by_reason == {"invalid_json": 2, "wrong_type": 1}
     clean, none = split_by_reason(pa.table({"reason": pa.array([None, None], pa.string()), "put_json": ["a", "b"]}))
     assert clean.num_rows == 2 and none == {}
+
+
+def test_the_puts_acknowledged_just_before_an_outage_are_at_risk_once() -> None:
+    acknowledged = AcknowledgedPuts(window_s=15.0)
+    acknowledged.add(100.0, 1_000, 2_000, 10)  # older than the window at the failure
+    acknowledged.add(120.0, 5_000, 6_000, 20)
+    acknowledged.add(126.0, 4_000, 9_000, 30)
+    # The first failure of the outage: what the TSDB acknowledged in the 15 s before it.
+    assert acknowledged.at_risk(130.0) == (4_000, 9_000, 50)
+    # The outage's later failures: nothing new was acknowledged.
+    assert acknowledged.at_risk(131.0) is None
+    acknowledged.add(200.0, 7_000, 8_000, 5)
+    assert acknowledged.at_risk(230.0) is None  # acknowledged long before: on disk by then
