@@ -42,6 +42,7 @@ import pandas as pd
 import yaml
 
 from rtdp_dagster.config import Settings, load_settings
+from rtdp_dagster.config.stack import STACK_PORT_KEYS
 from rtdp_dagster.stack import manager
 from rtdp_dagster.stack.process import wait_until
 
@@ -88,16 +89,7 @@ def cluster_env(run_dir: Path, ports: Iterator[int], password: str, driver_memor
         "RTDP_STACK__SPARK_STANDALONE__WORKER_MEMORY": "2g",
     }
     keys = [
-        "STACK__KAFKA__PORT",
-        "STACK__KAFKA__CONTROLLER_PORT",
-        "STACK__VICTORIA_METRICS__REALTIME__HTTP_PORT",
-        "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_PORT",
-        "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_HTTP_PORT",
-        "STACK__VICTORIA_METRICS__HISTORY__HTTP_PORT",
-        "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_PORT",
-        "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_HTTP_PORT",
-        "STACK__SPARK_CONNECT__PORT",
-        "STACK__SPARK_CONNECT__UI_PORT",
+        *STACK_PORT_KEYS,
         "STACK__SPARK_STANDALONE__MASTER_PORT",
         "STACK__SPARK_STANDALONE__MASTER_UI_PORT",
         "STACK__POSTGRES__PORT",

@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from rtdp_dagster.config import Settings, load_settings
+from rtdp_dagster.config.stack import STACK_PORT_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="rtdp-test-"))
@@ -33,21 +34,6 @@ def free_ports(count: int) -> list[int]:
     finally:
         for probe in sockets:
             probe.close()
-
-
-# Every port the single-node stack listens on (RTDP_<key>); a test stack gets free ones.
-STACK_PORT_KEYS = [
-    "STACK__KAFKA__PORT",
-    "STACK__KAFKA__CONTROLLER_PORT",
-    "STACK__VICTORIA_METRICS__REALTIME__HTTP_PORT",
-    "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_PORT",
-    "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_HTTP_PORT",
-    "STACK__VICTORIA_METRICS__HISTORY__HTTP_PORT",
-    "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_PORT",
-    "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_HTTP_PORT",
-    "STACK__SPARK_CONNECT__PORT",
-    "STACK__SPARK_CONNECT__UI_PORT",
-]
 
 
 def _test_environment() -> dict[str, str]:

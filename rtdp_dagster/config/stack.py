@@ -15,6 +15,21 @@ from pydantic import Field, model_validator
 
 from rtdp_dagster.config.base import ConfigModel
 
+# Every port the single-node stack listens on, as the environment overrides them (RTDP_<key>):
+# a test or drill stack beside another one gets free ones.
+STACK_PORT_KEYS = [
+    "STACK__KAFKA__PORT",
+    "STACK__KAFKA__CONTROLLER_PORT",
+    "STACK__VICTORIA_METRICS__REALTIME__HTTP_PORT",
+    "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_PORT",
+    "STACK__VICTORIA_METRICS__REALTIME__OPENTSDB_HTTP_PORT",
+    "STACK__VICTORIA_METRICS__HISTORY__HTTP_PORT",
+    "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_PORT",
+    "STACK__VICTORIA_METRICS__HISTORY__OPENTSDB_HTTP_PORT",
+    "STACK__SPARK_CONNECT__PORT",
+    "STACK__SPARK_CONNECT__UI_PORT",
+]
+
 StackProfile = Literal["single", "cluster"]
 # A JVM or Spark memory size: 512m, 2g.
 _MEMORY = r"^\d+[kKmMgG]$"

@@ -18,8 +18,9 @@ import pytest
 import requests
 
 from rtdp_dagster.config import Settings, load_settings
+from rtdp_dagster.config.stack import STACK_PORT_KEYS
 from rtdp_dagster.stack.process import port_in_use
-from tests.conftest import PROJECT_ROOT, STACK_PORT_KEYS, free_ports
+from tests.conftest import PROJECT_ROOT, free_ports
 
 pytestmark = pytest.mark.stack
 
