@@ -31,6 +31,7 @@ from rtdp_dagster.master_data.lookup import master_data_tags, with_master_data
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.streaming.realtime_state import AcknowledgedPuts, dedup_hash, save_max_event
 from rtdp_dagster.tsdb.put import TsdbWriteError, http_put_json
+from rtdp_dagster.tsdb.restarts import RestartWatch, start_time
 
 logger = logging.getLogger("rtdp.stream")
 
@@ -121,6 +122,9 @@ class RealtimeWriter:
         self.put_url, self.timeout_s, self.chunk = tsdb.put_http_url, timeout_s, chunk
         self.session = requests.Session()
         self.acknowledged = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S)
+        # A short timeout: a TSDB that does not answer now fails the put that follows anyway.
+        self.restarts = RestartWatch(lambda: start_time(self.session, tsdb.url, min(timeout_s, 2.0)))
+        self._looked_at = self._last_look = time.monotonic()
 
     def collect(self, accepted: DataFrame) -> pa.Table:
         """The realtime columns of a batch's rows (a Spark job); see ``realtime_rows``."""
@@ -137,21 +141,31 @@ class RealtimeWriter:
         latest = latest_versions(column["point_hash"], column["ums_id_"], np.flatnonzero(admitted.keep))
         retraction = column["retraction"][latest]
         to_write = np.sort(latest[~retraction])  # in Kafka order
+        restarted = self._restarted() if len(to_write) else False
         written, failed, latencies = self._put(column["put_json"], column["kafka_ms"], to_write)
-        now = time.monotonic()
+        now, recorded_at = time.monotonic(), int(time.time() * 1000)
+        for_repair = []
+        if restarted:
+            # Killed and back since the last look with no put failing: what it acknowledged in the
+            # seconds before may be gone (the window reaches back to before the last look).
+            at_risk = self.acknowledged.at_risk(now, now - self._last_look + ACKNOWLEDGED_AT_RISK_S)
+            logger.warning("the realtime TSDB restarted since the last micro-batch; at risk: %s", at_risk)
+            if at_risk is not None:
+                for_repair.append((batch_id, *at_risk, recorded_at))
         if len(failed):
             # The whole batch's range: chunks of it the TSDB acknowledged before it failed are at risk too.
             timestamps = column["ums_ts_"][to_write]
+            for_repair.append((batch_id, int(timestamps.min()), int(timestamps.max()), len(failed), recorded_at))
             at_risk = self.acknowledged.at_risk(now)
-            rows = [(batch_id, int(timestamps.min()), int(timestamps.max()), len(failed), int(time.time() * 1000))]
             if at_risk is not None:
-                rows.append((batch_id, *at_risk, int(time.time() * 1000)))
-            self.spark.createDataFrame(
-                rows, "batch_id long, min_ts long, max_ts long, failed long, recorded_at long"
-            ).write.format("delta").mode("append").save(self.repair_path)
+                for_repair.append((batch_id, *at_risk, recorded_at))
         elif written:
             written_ts = column["ums_ts_"][to_write]
             self.acknowledged.add(now, int(written_ts.min()), int(written_ts.max()), written)
+        if for_repair:
+            self.spark.createDataFrame(
+                for_repair, "batch_id long, min_ts long, max_ts long, failed long, recorded_at long"
+            ).write.format("delta").mode("append").save(self.repair_path)
         if self.state_file is not None:
             save_max_event(self.state_file, batch_id, max_event_before, self.dedup.max_event_ms)
         return {
@@ -166,6 +180,12 @@ class RealtimeWriter:
             "watermark_ms": self.dedup.watermark_ms,
             "master_version": self.master.version,
         }
+
+    def _restarted(self) -> bool:
+        looked_at = time.monotonic()
+        restarted = self.restarts.restarted()
+        self._last_look, self._looked_at = self._looked_at, looked_at
+        return restarted
 
     def _put(self, points_json: np.ndarray, kafka_ms: np.ndarray, rows: np.ndarray):
         """Put the rows in chunks; returns (written, indices not written, latencies of the written)."""

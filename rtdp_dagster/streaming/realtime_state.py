@@ -122,10 +122,11 @@ class AcknowledgedPuts:
         while self._puts and at - self._puts[0][0] > self.window_s:
             self._puts.popleft()
 
-    def at_risk(self, now: float) -> tuple[int, int, int] | None:
-        """(min ts, max ts, points) acknowledged within the window before now, once: None again until
-        the next ``add`` (the later failures of one outage find nothing new at risk)."""
-        recent = [put for put in self._puts if now - put[0] <= self.window_s]
+    def at_risk(self, now: float, window_s: float | None = None) -> tuple[int, int, int] | None:
+        """(min ts, max ts, points) acknowledged within the window (or ``window_s``) before now, once:
+        None again until the next ``add`` (the later failures of one outage find nothing new at risk)."""
+        window_s = self.window_s if window_s is None else window_s
+        recent = [put for put in self._puts if now - put[0] <= window_s]
         self._puts.clear()
         if not recent:
             return None

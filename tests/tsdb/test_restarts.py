@@ -1,0 +1,38 @@
+"""Telling a restarted TSDB from the start time it reports (pure logic)."""
+
+from rtdp_dagster.streaming.realtime_state import AcknowledgedPuts
+from rtdp_dagster.tsdb.restarts import RestartWatch, parse_start_time
+
+VM_METRICS = b"""# HELP x
+flag{name="a"} 1
+vm_app_start_timestamp 1796550560
+vm_app_uptime_seconds 705
+process_start_time_seconds 1796550561
+"""
+
+
+def test_the_start_time_is_read_from_victoriametrics_page_or_the_prometheus_convention() -> None:
+    assert parse_start_time(VM_METRICS) == 1796550560.0
+    assert parse_start_time(b"process_start_time_seconds 1.5e9\n") == 1.5e9
+    assert parse_start_time(b"other_metric 1\n") is None
+    assert parse_start_time(b"vm_app_start_timestamp not-a-number\n") is None
+
+
+def test_a_new_start_time_is_a_restart_and_an_unreadable_one_changes_nothing() -> None:
+    readings = iter([100.0, 100.0, None, None, 250.0, 250.0])
+    watch = RestartWatch(lambda: next(readings))
+    assert [watch.restarted() for _ in range(6)] == [False, False, False, False, True, False]
+
+
+def test_a_tsdb_that_never_reports_a_start_time_is_never_taken_as_restarted() -> None:
+    watch = RestartWatch(lambda: None)
+    assert not any(watch.restarted() for _ in range(3))
+
+
+def test_after_a_restart_the_window_reaches_back_past_the_last_look() -> None:
+    acknowledged = AcknowledgedPuts(window_s=15.0)
+    acknowledged.add(100.0, 1_000, 2_000, 10)
+    acknowledged.add(104.0, 3_000, 4_000, 20)
+    # Looked last at 105, restart seen at 125: the default 15 s would miss both puts.
+    assert acknowledged.at_risk(125.0, window_s=125.0 - 105.0 + 15.0) == (1_000, 4_000, 30)
+    assert acknowledged.at_risk(126.0) is None
