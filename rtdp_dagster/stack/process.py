@@ -196,6 +196,8 @@ class ManagedProcess:
             os.killpg(pid, signal.SIGKILL)
         if not stopped:
             wait_until(lambda: _start_ticks(pid) is None, 10)
+        # SIGKILL is delivered, not yet done: a loaded machine takes a moment to end the children.
+        wait_until(lambda: not _group_alive(pid), 10)
         _reap(pid)
         self.pid_file.unlink(missing_ok=True)
 
@@ -206,10 +208,22 @@ class ManagedProcess:
             return False
         with contextlib.suppress(ProcessLookupError):
             os.killpg(pid, signal.SIGKILL)
-        wait_until(lambda: _start_ticks(pid) is None, 10)
+        wait_until(lambda: not _group_alive(pid), 10)
         _reap(pid)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def _group_alive(group: int) -> bool:
+    """Whether any process of the group still lives (zombies have exited)."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if fields[0] != "Z" and int(fields[2]) == group:
+            return True
+    return False
 
 
 def _reap(pid: int) -> None:
