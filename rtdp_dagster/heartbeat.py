@@ -5,6 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+# The stream's heartbeat: {"at": epoch s, "queries": {part: its latest progress row}, "totals":
+# {"<part>.<figure>": since start}}, one part per sink of a micro-batch.
+STREAM_BRONZE, STREAM_REALTIME = "bronze", "realtime"
+
 
 def write_heartbeat(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)

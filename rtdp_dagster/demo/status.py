@@ -13,11 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from rtdp_dagster.demo.dagster_api import BackfillProgress
-from rtdp_dagster.heartbeat import read_heartbeat
+from rtdp_dagster.heartbeat import STREAM_BRONZE, read_heartbeat
 
 STATUS_EVERY_S = 20.0
-# The stream's query name (streaming.app.QUERY; not imported: that module loads pyspark).
-STREAM_QUERY = "stream"
 
 
 @dataclass
@@ -43,7 +41,7 @@ def _duration(seconds: float) -> str:
 
 def bronze_rows(beat: dict) -> int:
     """Points the stream has landed in bronze since it started (one row per point, v1 or v2)."""
-    return int(beat.get("totals", {}).get(f"{STREAM_QUERY}.bronze_rows", 0))
+    return int(beat.get("totals", {}).get(f"{STREAM_BRONZE}.bronze_rows", 0))
 
 
 def status_line(
@@ -58,7 +56,7 @@ def status_line(
         if previous is not None and beat.get("at", 0) > previous[0]:
             parts.append(f"in {max(0, rows - previous[1]) / (beat['at'] - previous[0]):,.0f} points/s")
         parts.append(f"bronze {rows:,} rows")
-        latest = beat.get("queries", {}).get(STREAM_QUERY)
+        latest = beat.get("queries", {}).get(STREAM_BRONZE)
         if latest is not None:
             parts.append(f"Kafka lag {int(latest.get('kafka_lag', 0)):,} records")
     if backfill is not None and backfill.progress is not None:

@@ -17,7 +17,7 @@ from pyspark.sql import SparkSession
 from pyspark.sql.streaming.query import StreamingQuery
 
 from rtdp_dagster.config import Settings
-from rtdp_dagster.heartbeat import write_heartbeat
+from rtdp_dagster.heartbeat import STREAM_BRONZE, STREAM_REALTIME, write_heartbeat
 from rtdp_dagster.tsdb.put import TsdbPoint, TsdbWriteError, http_put
 
 logger = logging.getLogger("rtdp.stream")
@@ -41,7 +41,7 @@ METRICS = (
 # Progress rows are appended to Delta this often (metrics and heartbeat go out at every flush).
 ROWS_EVERY_S = 30.0
 # The parts of each micro-batch, each with a row of its own.
-PARTS = ("bronze", "realtime")
+PARTS = (STREAM_BRONZE, STREAM_REALTIME)
 _COLUMNS = ("query", "batch_id", "timestamp_ms", "num_input_rows", *METRICS, "watermark_ms", "lag_by_partition")
 
 

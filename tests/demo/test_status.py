@@ -11,7 +11,12 @@ from rtdp_dagster.heartbeat import write_heartbeat
 
 
 def beat(at: float, bronze_rows: int, lag: int) -> dict:
-    return {"at": at, "totals": {"stream.bronze_rows": bronze_rows}, "queries": {"stream": {"kafka_lag": lag}}}
+    """The stream's heartbeat as streaming.progress writes it (a part per sink, totals by part)."""
+    return {
+        "at": at,
+        "totals": {"bronze.bronze_rows": bronze_rows, "realtime.num_input_rows": bronze_rows},
+        "queries": {"bronze": {"kafka_lag": lag}, "realtime": {"kafka_lag": lag}},
+    }
 
 
 def test_no_heartbeat_yet_says_so():
