@@ -12,11 +12,7 @@ them alone (realtime panels without a rollup: downsample, rate and the cross-ser
 from __future__ import annotations
 
 import itertools
-import os
-import socket
 import statistics
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator, Mapping
@@ -30,6 +26,7 @@ import requests
 import requests.adapters
 
 from bench.results import Record
+from bench.router_process import free_port, start_router_process, stop_router_process
 from rtdp_dagster.config import Settings
 from rtdp_dagster.grafana import datasource
 from rtdp_dagster.grafana.build import committed_dashboards
@@ -39,7 +36,6 @@ from rtdp_dagster.grafana.templating import Lookups, Scope, resolve_variables
 from rtdp_dagster.serving import metricsql
 from rtdp_dagster.serving.parse import parse_json_body
 from rtdp_dagster.serving.timeparse import duration_ms
-from rtdp_dagster.stack.process import wait_until
 
 SCENARIO = "dashboards"
 USERS, REFRESH_S, PANEL_CONCURRENCY = 10, 10.0, 6
@@ -195,33 +191,6 @@ def _rss_mib(pid: int) -> float:
     return 0.0
 
 
-def _start_router(settings: Settings, port: int) -> subprocess.Popen:
-    env = {**os.environ, "RTDP_SERVE__PORT": str(port), "RTDP_SERVE__HOST": "127.0.0.1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "rtdp_dagster.cli", "serve"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-
-    def up() -> bool:
-        try:
-            return requests.get(f"http://127.0.0.1:{port}/api/version", timeout=1).ok
-        except requests.RequestException:
-            return False
-
-    if not wait_until(up, timeout_s=30, interval_s=0.2):
-        process.terminate()
-        raise RuntimeError("the router did not start for the dashboards bench")
-    return process
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def _summary(side: str, tally: Tally, elapsed_s: float, offered: float, baseline: Tally | None) -> list[Record]:
     records = [
         Record(
@@ -245,8 +214,8 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     from tests.grafana.workload import fill
 
     fill(settings)
-    port = _free_port()
-    router = _start_router(settings, port)
+    port = free_port()
+    router = start_router_process(port, settings.run_dir / "logs" / "bench-router.log")
     router_url = f"http://127.0.0.1:{port}"
     try:
         panels = panel_requests(router_url, settings, int(time.time() * 1000))
@@ -281,8 +250,7 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
         sampling.set()
         sampler.join()
     finally:
-        router.terminate()
-        router.wait(30)
+        stop_router_process(router)
     direct_panels = [panel for panel in panels if panel.direct]
 
     def via_vm(panel: PanelRequest) -> str | None:

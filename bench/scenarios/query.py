@@ -22,10 +22,10 @@ import pandas as pd
 import requests
 
 from bench.results import Record
+from bench.router_process import free_port, start_router_process, stop_router_process
 from rtdp_dagster.batch.history import day_level_part
 from rtdp_dagster.batch.intervals import DAY_MS, HOUR_MS, MINUTE_MS
 from rtdp_dagster.config import Settings
-from rtdp_dagster.serving.server import start_router
 from rtdp_dagster.tsdb.history import AGGREGATES, rollup_points
 from rtdp_dagster.tsdb.put import TsdbPoint, http_put
 from rtdp_dagster.tsdb.query import force_flush
@@ -180,9 +180,13 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
     now_ms = int(time.time() * 1000)
     _load(settings, now_ms, log)
     # Long ranges twice: with the router's history cache off (every query reads the rollups) and on.
-    cold = settings.model_copy(deep=True)
-    cold.serve.history_cache_s = 0
-    routers = {"": start_router(settings), ", cache off": start_router(cold)}
+    # Each router is `rtdp serve` in its own process, as Grafana reaches it.
+    log_path = settings.run_dir / "logs" / "bench-router.log"
+    ports = {"": free_port(), ", cache off": free_port()}
+    routers = {
+        "": start_router_process(ports[""], log_path),
+        ", cache off": start_router_process(ports[", cache off"], log_path, RTDP_SERVE__HISTORY_CACHE_S="0"),
+    }
     session = requests.Session()
     records: list[Record] = []
     budget = max(3.0, seconds / 10)
@@ -190,10 +194,11 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
         for case in CASES:
             suffixes = ["", ", cache off"] if case[2] == HISTORY_METRIC else [""]
             for suffix in suffixes:
-                records += _case(session, routers[suffix].url, settings, case, now_ms, budget, suffix, log)
+                url = f"http://127.0.0.1:{ports[suffix]}"
+                records += _case(session, url, settings, case, now_ms, budget, suffix, log)
     finally:
         for router in routers.values():
-            router.stop()
+            stop_router_process(router)
         for url in (settings.tsdb.realtime.url, settings.tsdb.history.url):
             _delete(url)
     return records
