@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 
+import bench.backfill_drills  # noqa: F401  (adds the drills during a Dagster backfill to DRILLS)
 from bench.drills import DRILLS
 from bench.results import RESULTS_DIR, write_results
 from rtdp_dagster.config import load_settings

@@ -180,8 +180,13 @@ class DrillPlatform:
         return self.folder / "rtdp.yaml"
 
     def write_config(self, collecting: bool = True) -> Settings:
-        hosts_per_site, sites = source_shape(self.rate)
         self.folder.mkdir(parents=True, exist_ok=True)
+        self.config_file.write_text(yaml.safe_dump(self.config(collecting)))
+        return self.settings()
+
+    def config(self, collecting: bool) -> dict[str, Any]:
+        """The drill's rtdp.yaml: its own topic, tables, checkpoints and load source."""
+        hosts_per_site, sites = source_shape(self.rate)
         deadletter = f"rtdp.deadletter.drill-{self.slug.replace('_', '-')}"
         hour = 3_600_000
         config = {
@@ -223,8 +228,7 @@ class DrillPlatform:
                 "dagster": {"enabled": self.with_dagster},
             },
         }
-        self.config_file.write_text(yaml.safe_dump(config))
-        return self.settings()
+        return config
 
     def settings(self) -> Settings:
         return self.cluster.settings(self.config_file)
@@ -496,6 +500,19 @@ def realtime_tsdb_outage(ctx: FaultContext, outage_s: float) -> None:
     ctx.restart("vm-realtime")
 
 
+def realtime_tsdb_restart(ctx: FaultContext, outage_s: float) -> None:
+    """The realtime VictoriaMetrics killed right after a micro-batch put to it and back at once: when no
+    put fails in between, only its new start time tells the stream that its last acknowledged points
+    may be gone."""
+    before = _committed_batches(ctx.settings)
+    wait_until(lambda: _committed_batches(ctx.settings) > before, timeout_s=120, interval_s=0.05)
+    ctx.kill("vm-realtime")
+    ctx.snapshot_status()
+    time.sleep(outage_s)
+    ctx.restart("vm-realtime")
+    ctx.note(f"micro-batches committed while the TSDB was away: {_committed_batches(ctx.settings) - before - 1}")
+
+
 DISK_MIB = 1024
 
 
@@ -562,6 +579,9 @@ class Drill:
     outage_s: float
     # Makes the drill's folder (before the platform starts); returns what removes it again.
     folder: Callable[[Path], Callable[[], None]] | None = None
+    # Runs the whole drill in place of `run_faults`, for drills with a flow of their own (during a Dagster
+    # backfill: bench/backfill_drills.py); called as run_drill calls run_faults.
+    runner: Callable[..., DrillResult] | None = None
 
 
 DRILLS: dict[str, Drill] = {
@@ -579,6 +599,12 @@ DRILLS: dict[str, Drill] = {
             "kill -9 the realtime VictoriaMetrics for 2 minutes",
             realtime_tsdb_outage,
             120,
+        ),
+        Drill(
+            "realtime_tsdb_restart",
+            "kill -9 the realtime VictoriaMetrics right after a micro-batch put to it, restart it at once",
+            realtime_tsdb_restart,
+            0,
         ),
         Drill("ingest_kill", "kill -9 `rtdp ingest` in the middle of a window, restart it 20 s later", ingest_kill, 20),
         Drill(
@@ -627,11 +653,12 @@ def collected_span(settings: Settings, source: str) -> tuple[int, int, int, list
     return rows[0].window_start, covered, sum(row.rows_read for row in rows), gaps
 
 
-def truth_frame(settings: Settings, start_ms: int, end_ms: int) -> pd.DataFrame:
-    """Every point the source made ready in (start, end]: metric, host, ts, value (the source's own truth)."""
+def truth_frame(settings: Settings, start_ms: int, end_ms: int, source_name: str | None = None) -> pd.DataFrame:
+    """Every point the source (the named one, or the only one) made ready in (start, end]: metric, host, ts,
+    value (the source's own truth)."""
     from rtdp_dagster.collection.sources.synthetic import SyntheticSource
 
-    (config,) = settings.collection.sources
+    (config,) = [c for c in settings.collection.sources if source_name is None or c.name == source_name]
     source = SyntheticSource(config)  # type: ignore[arg-type]
     frames = []
     step = 60_000
@@ -681,6 +708,7 @@ def materialise_batch(spark, settings: Settings, days: list[dt.date]) -> bool:
     Dagster assets run; the drills' day is today, which the daily partitions reach only once it closed)."""
     from pyspark.sql import functions as F
 
+    from rtdp_dagster.batch.intervals import interval
     from rtdp_dagster.batch.rollups import rollup_points, rollup_rollups, write_rollup
     from rtdp_dagster.batch.silver import silver_for_days, write_silver_days
     from rtdp_dagster.streaming import tables
@@ -691,7 +719,10 @@ def materialise_batch(spark, settings: Settings, days: list[dt.date]) -> bool:
     silver = spark.read.format("delta").load(path("silver")).where(F.col("event_date").isin(days))
     write_rollup(rollup_points(silver, "1m"), path("rollup_1m"), "1m", days)
     for level, finer in (("1h", "1m"), ("1d", "1h")):
+        # Only these days of the finer level: other days there (a backfill's) must not be rewritten, and a
+        # replaceWhere write of rows outside its days fails on an existing table.
         source = spark.read.format("delta").load(path(f"rollup_{finer}"))
+        source = source.where(F.col(interval(finer).partition_column).isin(days))
         write_rollup(rollup_rollups(source, level, finer_level=finer), path(f"rollup_{level}"), level, days)
     return True
 
@@ -794,6 +825,16 @@ def realtime_points(settings: Settings, metrics: list[str], start_ms: int, end_m
     return pd.DataFrame(rows, columns=pd.Index(["metric", "host", "ts", "value"]))
 
 
+def missing_spans(timestamps: np.ndarray, gap_ms: int = 5_000, limit: int = 10) -> list[list[int]]:
+    """[first ts, last ts, points] of each run of missing points (runs split where gap_ms has none): where
+    in the drill the points went missing."""
+    stamps = np.sort(np.asarray(timestamps, dtype=np.int64))
+    if not len(stamps):
+        return []
+    breaks = np.flatnonzero(np.diff(stamps) > gap_ms) + 1
+    return [[int(run[0]), int(run[-1]), len(run)] for run in np.split(stamps, breaks)[:limit]]
+
+
 def reconcile(spark, platform: DrillPlatform) -> dict:
     """The drill's figures after the stream drained: see the module docstring."""
     from pyspark.sql import functions as F
@@ -815,7 +856,7 @@ def reconcile(spark, platform: DrillPlatform) -> dict:
     figures["batch_succeeded"] = materialise_batch(spark, settings, days)
 
     log(f"{platform.name}: the source's truth, compared in pandas")
-    truth = truth_frame(settings, start_ms, end_ms)
+    truth = truth_frame(settings, start_ms, end_ms, platform.source_name)
     metrics = sorted(truth["metric"].unique())
     bronze = read_table(spark, settings.delta.table_path(tables.BRONZE))
     silver = read_table(spark, settings.delta.table_path("silver"))
@@ -847,7 +888,9 @@ def reconcile(spark, platform: DrillPlatform) -> dict:
         actual = (
             pd.DataFrame(columns=pd.Index(["metric", "host", "bucket_start", "count", "sum", "min", "max"]))
             if table is None
-            else table.select(
+            # Only the load source's series (a drill may collect other sources into the same tables).
+            else table.where(F.col("metric").isin(metrics))
+            .select(
                 "metric",
                 F.col("tags").getItem("host").alias("host"),
                 "bucket_start",
@@ -855,7 +898,8 @@ def reconcile(spark, platform: DrillPlatform) -> dict:
                 F.col("sum").cast("double").alias("sum"),
                 "min",
                 "max",
-            ).toPandas()
+            )
+            .toPandas()
         )
         rollups[level] = compare_rollups(pandas_rollup(truth, bucket_ms), actual)
     figures["rollups"] = rollups
@@ -864,6 +908,7 @@ def reconcile(spark, platform: DrillPlatform) -> dict:
     found = truth.merge(realtime.drop_duplicates(identity), on=identity, how="left", indicator=True)
     figures["realtime_points"] = len(realtime)
     figures["realtime_missing_after_repair"] = int((found["_merge"] == "left_only").sum())
+    figures["realtime_missing_spans_ms"] = missing_spans(found.loc[found["_merge"] == "left_only", "ts"].to_numpy())
     figures["realtime_duplicate_samples"] = int(len(realtime) - realtime.drop_duplicates(identity).shape[0])
     return figures
 
@@ -894,12 +939,15 @@ class DrillResult:
         return {**asdict(self), "recovery_s": self.recovery_s}
 
 
-def _log_excerpt(path: Path, limit: int = 8) -> list[str]:
-    """The last WARN/ERROR lines of a service's log (what an operator tailing it saw)."""
+WARNINGS = re.compile(r"WARN|ERROR|Exception|failed|unavailable", re.IGNORECASE)
+
+
+def _log_excerpt(path: Path, limit: int = 8, pattern: re.Pattern[str] = WARNINGS) -> list[str]:
+    """The last lines of a service's log matching pattern, by default its warnings and errors (what an
+    operator tailing it saw)."""
     if not path.exists():
         return []
     lines = []
-    pattern = re.compile(r"WARN|ERROR|Exception|failed|unavailable", re.IGNORECASE)
     with path.open(errors="replace") as handle:
         handle.seek(max(0, path.stat().st_size - 4_000_000))
         for line in handle:
@@ -919,6 +967,8 @@ def run_drill(
     outage_s: float | None = None,
 ) -> DrillResult:
     """One drill from a fresh topic to its reconciled figures; the platform services are stopped after."""
+    if drill.runner is not None:
+        return drill.runner(cluster, spark, drill, rate=rate, warm_s=warm_s, after_s=after_s, outage_s=outage_s)
     faults = [(drill, drill.outage_s if outage_s is None else outage_s)]
     return run_faults(cluster, spark, drill.name, faults, rate=rate, warm_s=warm_s, between_s=0, after_s=after_s)
 

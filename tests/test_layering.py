@@ -52,7 +52,8 @@ LAYERS: list[set[str]] = [
     },
     {"rtdp_dagster.definitions", "rtdp_dagster.config_reference"},
     {"rtdp_dagster.cli", "rtdp_dagster.demo", "rtdp_dagster.smoke"},
-    {"bench", "bench.results", "bench.load_producer", "bench.stream_stack", "bench.drills"},
+    {"bench", "bench.results", "bench.load_producer", "bench.stream_stack", "bench.drills", "bench.router_process"},
+    {"bench.backfill_drills"},  # drills during a Dagster backfill, built on bench.drills
     {
         "bench.scenarios",
         "bench.scenarios.batch",

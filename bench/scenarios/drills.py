@@ -18,6 +18,7 @@ import tempfile
 import time
 from pathlib import Path
 
+import bench.backfill_drills  # noqa: F401  (adds the drills during a Dagster backfill to DRILLS)
 from bench.drills import DRILLS, Cluster, DrillResult, cluster_env, log, run_drill, stop_leftovers
 from bench.results import RESULTS_DIR, Record, plot
 from rtdp_dagster.config import Settings
@@ -43,10 +44,11 @@ def _ports() -> list[int]:
 
 def records_of(result: DrillResult) -> list[Record]:
     f, name = result.figures, result.drill
-    if not f:
-        return []
+    if "produced" not in f:  # not reconciled (a drill during a backfill may still have its backfill's figures)
+        return backfill_records(result)
     produced = float(f["produced"])
     return [
+        *backfill_records(result),
         Record("drills", f"{name}: points in bronze (produced)", float(f["bronze_points"]), "points", produced),
         Record("drills", f"{name}: points in silver (produced)", float(f["silver_points"]), "points", produced),
         Record("drills", f"{name}: points lost", float(f["lost"]), "points"),
@@ -65,6 +67,27 @@ def records_of(result: DrillResult) -> list[Record]:
             samples=[float(s["committed"]) for s in result.timeline],
         ),
     ]
+
+
+def backfill_records(result: DrillResult) -> list[Record]:
+    """A drill during a backfill: its backfilled days against the truth, and the history TSDB as the backfill
+    left it and after the platform's repair (none when it was exact)."""
+    f, name = result.figures, result.drill
+    days, history = f.get("backfilled"), f.get("history_tsdb") or {}
+    records = []
+    if days:
+        silver, produced = float(days["silver_points"]), float(days["produced"])
+        records += [
+            Record("drills", f"{name}: backfilled points in silver (produced)", silver, "points", produced),
+            Record("drills", f"{name}: backfilled points lost", float(days["lost"]), "points"),
+            Record("drills", f"{name}: backfilled points duplicated", float(days["duplicated_in_silver"]), "points"),
+        ]
+    for when in ("after_backfill", "after_repair"):
+        for what in ("missing", "doubled"):
+            if when in history:
+                label = f"{name}: history TSDB points {what} {when.replace('_', ' ')}"
+                records.append(Record("drills", label, float(history[when][what]), "points"))
+    return records
 
 
 def _save(results: list[DrillResult]) -> None:
@@ -127,7 +150,7 @@ def markdown_table(rows: list[dict]) -> str:
     ]
     for row in rows:
         f = row["figures"]
-        if not f:
+        if "produced" not in f:
             lines.append(f"| {row['drill']} | - | - | - | - | - | - | - | not reconciled: {row['error']} |")
             continue
         states = [f"{s['service']} {s['state']}" for fault in row["faults"] for s in fault["stack_status_during_fault"]]
