@@ -21,6 +21,12 @@ def connect(settings: Settings) -> SparkSession:
     return builder.getOrCreate()
 
 
+def connect_separately(settings: Settings) -> SparkSession:
+    """A session of its own on settings' server, for a process that also holds another (``connect``
+    would hand back the one it has, whatever server that is on, and stopping it would stop that)."""
+    return SparkSession.builder.remote(settings.spark.connect_url).create()
+
+
 # Error conditions Spark reports for a Delta table that was never written: nothing at the path,
 # or a folder whose first commit is still being written (a table another process is creating:
 # the stream looks for master data while `rtdp master load` writes it).

@@ -34,9 +34,10 @@ def drilled() -> Iterator[DrillResult]:
     cluster = Cluster(run_dir, cluster_env(run_dir, iter(free_ports(40)), "drill-test:pw"))
     with cluster.environment():
         try:
-            from rtdp_dagster.spark.session import connect
+            from rtdp_dagster.spark.session import connect_separately
 
-            spark = connect(cluster.up())
+            # Its own session on the cluster: the suite's session (on the test stack) lives in this process too.
+            spark = connect_separately(cluster.up())
             try:
                 yield run_faults(
                     cluster,
