@@ -116,9 +116,9 @@ def run(
     try:
         log_line(f"drills: cluster in {run_dir}: {', '.join(names)}")
         base = cluster.up()
-        from rtdp_dagster.spark.session import connect
+        from rtdp_dagster.spark.session import connect_separately
 
-        spark = connect(base)
+        spark = connect_separately(base)  # on the cluster, whatever session this process had before
         try:
             for name in names:
                 try:
