@@ -56,13 +56,13 @@ from bench.drills import (
     _near,
     collected_span,
     compare_rollups,
-    drain,
     log,
     pandas_rollup,
     reconcile,
     summary_line,
+    timeline_rows,
     truth_frame,
-    wait_for_repair_due,
+    wind_down,
 )
 from rtdp_dagster.config import Settings
 from rtdp_dagster.demo.dagster_api import BackfillProgress, DagsterApi, DagsterApiError
@@ -709,24 +709,8 @@ def run_backfill_drill(
         finally:
             manager.up(settings, log=lambda line: None)  # whatever the drill left stopped
         operator_after = operator_view(settings, api, ctx.backfill_id or None)
-        log(f"{drill.name}: stopping the collectors, draining the stream")
-        manager.process_named(settings, "ingest").stop(settings.stack.stop_timeout_s)
-        began = time.time()
-        drained = drain(platform)
-        phases["drain_s"] = round(time.time() - began, 1)
-        began = time.time()
-        repair_due = wait_for_repair_due(spark, settings)
-        phases["repair_due_s"] = round(time.time() - began, 1)
-        timeline = [
-            {
-                "t": round(s.at - load_started, 1),
-                "healthy": s.all_healthy,
-                "unhealthy": s.unhealthy,
-                "produced": s.produced,
-                "committed": s.committed,
-            }
-            for s in watcher.samples
-        ]
+        drained, repair_due = wind_down(platform, spark, phases)
+        timeline = timeline_rows(watcher, load_started)
         # Counted from the part's return: `stack status` may show a killed daemon's `dagster dev` healthy for
         # the seconds it takes to notice and exit, which is not the platform being healthy again.
         recovered_at = watcher.healthy_again_at(max(ctx.fault_at, ctx.restored_at - 1)) if ctx.fault_at else None

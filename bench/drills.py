@@ -973,6 +973,34 @@ def run_drill(
     return run_faults(cluster, spark, drill.name, faults, rate=rate, warm_s=warm_s, between_s=0, after_s=after_s)
 
 
+def wind_down(platform: DrillPlatform, spark, phases: dict) -> tuple[bool, bool]:
+    """The collectors stopped, the stream drained, the realtime repair due: (drained, repair due); the
+    time of each phase into ``phases``."""
+    settings = platform.settings()
+    log(f"{platform.name}: stopping the collectors, draining the stream")
+    manager.process_named(settings, "ingest").stop(settings.stack.stop_timeout_s)
+    began = time.time()
+    drained = drain(platform)
+    phases["drain_s"] = round(time.time() - began, 1)
+    began = time.time()
+    repair_due = wait_for_repair_due(spark, settings)
+    phases["repair_due_s"] = round(time.time() - began, 1)
+    return drained, repair_due
+
+
+def timeline_rows(watcher: Watcher, load_started: float) -> list[dict]:
+    return [
+        {
+            "t": round(s.at - load_started, 1),
+            "healthy": s.all_healthy,
+            "unhealthy": s.unhealthy,
+            "produced": s.produced,
+            "committed": s.committed,
+        }
+        for s in watcher.samples
+    ]
+
+
 def run_faults(
     cluster: Cluster,
     spark,
@@ -1035,24 +1063,8 @@ def _run_faults(
             log(f"{name}: {error}")
         finally:
             manager.up(settings, log=lambda line: None)  # whatever the drill left stopped
-        log(f"{name}: stopping the collectors, draining the stream")
-        manager.process_named(settings, "ingest").stop(settings.stack.stop_timeout_s)
-        began = time.time()
-        drained = drain(platform)
-        phases["drain_s"] = round(time.time() - began, 1)
-        began = time.time()
-        repair_due = wait_for_repair_due(spark, settings)
-        phases["repair_due_s"] = round(time.time() - began, 1)
-        timeline = [
-            {
-                "t": round(s.at - load_started, 1),
-                "healthy": s.all_healthy,
-                "unhealthy": s.unhealthy,
-                "produced": s.produced,
-                "committed": s.committed,
-            }
-            for s in watcher.samples
-        ]
+        drained, repair_due = wind_down(platform, spark, phases)
+        timeline = timeline_rows(watcher, load_started)
         fault_rows = []
         for (drill, _), ctx in zip(faults, contexts, strict=False):
             recovered_at = watcher.healthy_again_at(ctx.fault_at) if ctx.fault_at else None
