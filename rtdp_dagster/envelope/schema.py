@@ -96,6 +96,15 @@ _FIELDS: tuple[tuple[str, tuple[type, ...], bool], ...] = (
     ("schema_version", (str,), True),
 )
 _KNOWN = {name for name, _, _ in _FIELDS}
+# The integer fields' ranges: the columns that hold them (bronze, silver) are 64-bit, wave 32-bit.
+INTEGER_BITS = {"ums_ts_": 64, "ums_id_": 64, "wave": 32, "collected_at": 64}
+
+
+def check_integer_range(name: str, value: int, where: str = "") -> None:
+    """An integer field outside its column's signed range is refused, not stored as null."""
+    bits = INTEGER_BITS[name]
+    if not -(2 ** (bits - 1)) <= value < 2 ** (bits - 1):
+        raise EnvelopeError("wrong_type", f"field {name!r}{where} is {value}, outside the signed {bits}-bit range")
 
 
 def _check_version(version: Any) -> None:
@@ -124,6 +133,8 @@ def from_dict(record: Any) -> Envelope:
         # bool is an int in Python but not in the envelope.
         if isinstance(value, bool) or not isinstance(value, types):
             raise EnvelopeError("wrong_type", f"field {name!r} has type {type(value).__name__}")
+        if name in INTEGER_BITS:
+            check_integer_range(name, value)
     tags = record["tags"]
     if not all(isinstance(k, str) and isinstance(v, str) for k, v in tags.items()):
         raise EnvelopeError("wrong_type", "field 'tags' must map strings to strings")

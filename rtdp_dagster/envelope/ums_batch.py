@@ -27,7 +27,7 @@ from typing import Any
 import orjson
 
 from rtdp_dagster.envelope.keys import series_key
-from rtdp_dagster.envelope.schema import OPS, SCHEMA_VERSION, Envelope, EnvelopeError
+from rtdp_dagster.envelope.schema import OPS, SCHEMA_VERSION, Envelope, EnvelopeError, check_integer_range
 
 PROTOCOL_TYPE = "data_increment_data"
 PROTOCOL_MAJOR = 2
@@ -237,6 +237,8 @@ def frame_from_dict(record: Any) -> Frame:
         wave=_typed(batch, "wave", (int,), "batch."),
         collected_at=_typed(batch, "collected_at", (int,), "batch."),
     )
+    check_integer_range("wave", origin.wave, " of batch")
+    check_integer_range("collected_at", origin.collected_at, " of batch")
     declared = _typed(batch, "points", (int,), "batch.")
     payload_groups = _typed(record, "payload", (list,), "")
     if not payload_groups:
@@ -261,6 +263,8 @@ def _point(frame: Frame, group: SeriesGroup, series: str, values: Any, path: str
     ):
         if isinstance(item, bool) or not isinstance(item, types):
             raise EnvelopeError("wrong_type", f"field {name!r} of {path} has type {type(item).__name__}")
+    check_integer_range("ums_id_", ums_id, f" of {path}")
+    check_integer_range("ums_ts_", ums_ts, f" of {path}")
     if op not in OPS:
         raise EnvelopeError("wrong_type", f"field 'ums_op_' of {path} must be one of {OPS}, got {op!r}")
     if value is None and op != "d":

@@ -102,7 +102,7 @@ def replay_into_bronze(
         return result
     source = spark.read.format("kafka").options(**kafka.spark_options()).options(**spark_offsets(ranges)).load()
     # A record whose Kafka timestamp its producer set is judged by the replay's own clock.
-    checked = checked_records(parsed_records(source, kinds), rules, receive_ms=now_ms())
+    checked = checked_records(parsed_records(source, rules, kinds), rules, receive_ms=now_ms())
     stored = stored_coordinates(spark, [bronze_path, quarantine_path], ranges)
     if stored is None:
         flagged = checked.withColumn("_stored", F.lit(False))

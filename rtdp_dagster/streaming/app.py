@@ -25,7 +25,6 @@ from rtdp_dagster.streaming.bronze import BronzeWriter
 from rtdp_dagster.streaming.clock import batch_time_ms
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.streaming.micro_batch import MicroBatch
-from rtdp_dagster.streaming.parse import parsed_records
 from rtdp_dagster.streaming.progress import ProgressRecorder
 from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
 from rtdp_dagster.streaming.realtime_state import restore_dedup_state, state_file
@@ -106,7 +105,7 @@ def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecor
         bronze, realtime, recorder.count, rules, kinds, lambda batch_id: batch_time_ms(checkpoint, batch_id)
     )
     writer = (
-        parsed_records(kafka_stream(spark, settings), settings.quality.metric_kinds)
+        kafka_stream(spark, settings)
         .writeStream.queryName(QUERY)
         .foreachBatch(micro_batch)  # type: ignore[arg-type]
         .option("checkpointLocation", str(checkpoint))

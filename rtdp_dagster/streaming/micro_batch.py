@@ -1,8 +1,11 @@
-"""One micro-batch of the stream: each Kafka record read and validated once, then both sinks.
+"""One micro-batch of the stream: its Kafka records read once and validated, then both sinks.
 
-The batch is cached once; from it the realtime rows are collected (enriched and encoded in the
-JVM) and put to the TSDB in a background thread while bronze and quarantine are written, so a
-point's latency does not include the Delta commit. The batch ends when both are done.
+The batch's Kafka records are cached as they came (a few hundred rows of bytes); from them the
+realtime rows are collected (parsed, checked, enriched and encoded in the JVM) and put to the TSDB
+in a background thread while bronze and quarantine are written, so a point's latency does not
+include the Delta commit. The batch ends when both are done. Each sink parses the records again:
+the JVM's parse costs a fraction of what caching its points did (a row per point, with a map of
+tags: 2.5 s of a 200k-point batch, against 0.6 s for a parse).
 """
 
 from __future__ import annotations
@@ -20,9 +23,9 @@ from pyspark.sql import functions as F
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
 from rtdp_dagster.envelope.validation import PointRules
 from rtdp_dagster.streaming.bronze import BronzeWriter
-from rtdp_dagster.streaming.parse import checked_records, verdicts
+from rtdp_dagster.streaming.parse import checked_records, parsed_records, verdicts
 from rtdp_dagster.streaming.realtime import RealtimeWriter
-from rtdp_dagster.streaming.tables import ENVELOPE_FIELDS, KAFKA_COORDINATES, envelope_columns
+from rtdp_dagster.streaming.tables import KAFKA_COORDINATES, envelope_columns
 
 logger = logging.getLogger("rtdp.stream")
 
@@ -65,29 +68,10 @@ class MicroBatch:
         self._tsdb = ThreadPoolExecutor(max_workers=1, thread_name_prefix="realtime-put")
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
-        """batch: ``parsed_records`` of one micro-batch (given the same kinds)."""
-        checked = checked_records(batch, self.rules, receive_ms=self.batch_time_ms(batch_id))
-        # The raw record is kept only where Python still has to judge it (quarantine needs it).
-        slow = ~F.col("native_valid")
-        # The envelope is cached as columns of its own and put together again when read: Spark's
-        # columnar cache stores a struct holding a map at about 10 us of CPU per row (2 s of a
-        # 200k-point batch), its fields as columns at a fraction of that.
-        envelope = F.col("envelope")
-        stored = checked.select(
-            "native_valid",
-            *KAFKA_COORDINATES,
-            envelope.isNull().alias("_no_envelope"),
-            *[envelope.getField(name).alias(f"_envelope_{name}") for name in ENVELOPE_FIELDS],
-            "received_ms",
-            "ums_frame",
-            "raw_size",
-            "point_record",
-            *[F.when(slow, F.col(name)).alias(name) for name in ("raw_key", "raw_value", "raw_bytes")],
-        ).persist()
-        rebuilt = F.struct(*[F.col(f"_envelope_{name}").alias(name) for name in ENVELOPE_FIELDS])
-        cached = stored.select(
-            *[name for name in stored.columns if not name.startswith("_")],
-            F.when(~F.col("_no_envelope"), rebuilt).alias("envelope"),
+        """batch: one micro-batch of Spark's Kafka source (``timestampType`` included)."""
+        stored = batch.persist()
+        cached = checked_records(
+            parsed_records(stored, self.rules, self.kinds), self.rules, receive_ms=self.batch_time_ms(batch_id)
         )
         try:
             began = time.perf_counter()

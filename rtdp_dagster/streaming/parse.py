@@ -5,11 +5,12 @@ its points, each with its index in the record, and every point goes through the 
 
 Two paths give one verdict:
 
-- **native** (in the JVM, no Python): a record whose JSON is exactly the canonical encoding of
+- **native** (in the JVM, no Python): a v1 record whose JSON is exactly the canonical encoding of
   what Spark parsed from it (``to_json(from_json(v)) == v``) was read by Spark as Python reads it
   (same fields, same JSON types: a number in a string field re-encodes with quotes, an extra or
-  duplicate field disappears), so the point rules can be checked on the typed columns. Records
-  a collector wrote (orjson, fixed field order) take this path; it only ever *accepts*.
+  duplicate field disappears), so the point rules can be checked on the typed columns; a v2
+  record is read and its points checked by the project's Java function (``ums_batch_parse``).
+  Records a collector wrote (orjson, fixed field order) take this path; it only ever *accepts*.
 - **Python** (``validate_payload`` in a vectorised UDF): every record the native path did not
   accept, i.e. the rejects and anything unusual. Its verdict and reason are final.
 
@@ -22,7 +23,8 @@ by the record's ``collected_at``, and both recompute the point_key from the reco
 (natively with the project's JVM function, ``point_keys``) and refuse a record whose key differs.
 
 A micro-batch is parsed in the streaming query (``parsed_records``, nothing in it depends on the
-batch) and checked in the batch (``checked_records``, given the batch's receive time).
+batch) and checked in the batch (``checked_records``, given the batch's receive time): a v2 point
+the JVM accepted needs only its timestamp checked against that time.
 """
 
 from __future__ import annotations
@@ -37,30 +39,55 @@ from pyspark.sql import Column, DataFrame
 from pyspark.sql import functions as F
 
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
-from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR
+from rtdp_dagster.envelope.schema import OPS, SCHEMA_MAJOR, SCHEMA_VERSION
 from rtdp_dagster.envelope.validation import PointRules
+from rtdp_dagster.spark.metric_kinds import kind_bounds
 from rtdp_dagster.streaming.clock import broker_ms, with_received_ms
-from rtdp_dagster.streaming.point_keys import point_key_of, register_point_key
+from rtdp_dagster.streaming.point_keys import point_key_of, point_key_prefix, register_point_key
 from rtdp_dagster.streaming.record_verdicts import BatchVerdicts, record_verdict
 from rtdp_dagster.streaming.tables import ENVELOPE_SCHEMA
 from rtdp_dagster.streaming.ums_batch_parse import (
-    frame_canonical,
-    frame_fields,
     frame_head,
-    frame_readable,
-    group_starts,
     is_ums_batch,
-    parsed_batch,
-    point_envelope,
     point_json,
     point_record,
-    series_facts,
-    series_groups,
-    tuple_is_plain,
-    tuple_values,
+    register_ums_points,
+    tuple_text,
+    ums_points,
 )
 
 _VERSION = rf"^{SCHEMA_MAJOR}\.[0-9]+\z"
+
+# A metric or tag name or value, as Java regex; \z (not $) so a trailing line break is never accepted.
+NAME = r"^[A-Za-z0-9._/-]+\z"
+
+
+def _longest(names: Column) -> Column:
+    return F.aggregate(names, F.lit(0), lambda longest, name: F.greatest(longest, F.length(name)))
+
+
+def series_facts(metric: Column, tags: Column, kinds: MetricKinds | None = None) -> Column:
+    """What the native point checks need of a series (``parse.natively_valid``): the point_key's
+    series prefix, whether its names are well formed with distinct tag keys, the longest name, and
+    the bounds of its metric's kind (``low``, ``high``; null: none, or no kinds given). For v1
+    records (the JVM checks a v2 record's series itself). Null where a name is null."""
+    keys = F.map_keys(tags)
+    names_ok = (
+        metric.rlike(NAME)
+        & (F.size(keys) == F.size(F.array_distinct(keys)))
+        & F.forall(F.map_entries(tags), lambda entry: entry["key"].rlike(NAME) & entry["value"].rlike(NAME))
+    )
+    no_bound = F.lit(None).cast("double")
+    low, high = (no_bound, no_bound) if kinds is None else kind_bounds(metric, kinds)
+    return F.struct(
+        point_key_prefix(metric, tags).alias("key_prefix"),
+        names_ok.alias("names_ok"),
+        F.length(metric).alias("metric_length"),
+        _longest(keys).alias("tag_key_length"),
+        _longest(F.map_values(tags)).alias("tag_value_length"),
+        low.alias("low"),
+        high.alias("high"),
+    )
 
 
 @lru_cache(maxsize=4)
@@ -109,15 +136,24 @@ def validation_udf(rules: PointRules, kinds: MetricKinds | None = None):
     return validate
 
 
-def natively_valid(
-    envelope: Column, raw_value: Column, received_ms: Column, rules: PointRules, canonical: Column, series: Column
-) -> Column:
-    """True only where the record is canonical, its point_key is its identity's hash and every point
-    rule holds, the future judged by received_ms (never null). Needs ``register_point_key``.
+def natively_valid(envelope: Column, received_ms: Column, rules: PointRules, parsed: Column) -> Column:
+    """True only where the native path accepts the point, the future judged by received_ms (never
+    null). Needs ``register_point_key``.
 
-    canonical: whether Spark read the point as Python reads it. series: the point's
-    ``series_facts`` (a v2 record's computed once per series group), whose kind bounds are the ones
-    ``parsed_records`` was given."""
+    parsed: ``parsed_records``' ``native``: for a v1 record whether Spark read it as Python reads it
+    (``canonical``) and its ``series_facts`` (whose kind bounds are the ones ``parsed_records`` was
+    given); for a v2 point whether the JVM accepted it (``ok``: every check but the future)."""
+    field = envelope.getField
+    ts = field("ums_ts_")
+    not_ahead = ts <= received_ms + F.lit(rules.max_future_s * 1000)
+    v1 = _v1_valid(envelope, rules, parsed.getField("canonical"), parsed.getField("series"))
+    return F.coalesce(
+        F.when(parsed.getField("v2"), parsed.getField("ok") & not_ahead).otherwise(v1 & not_ahead), F.lit(False)
+    )
+
+
+def _v1_valid(envelope: Column, rules: PointRules, canonical: Column, series: Column) -> Column:
+    """Every native check of a v1 record but the future one."""
     field = envelope.getField
     tags = field("tags")
     op, value, ts = field("ums_op_"), field("value"), field("ums_ts_")
@@ -139,7 +175,6 @@ def natively_valid(
         facts("tag_value_length") <= rules.max_tag_value_length,
         op.isin(*OPS),
         ts.isNotNull() & (ts >= rules.min_timestamp_ms),
-        ts <= received_ms + F.lit(rules.max_future_s * 1000),
         is_retraction | finite,
         field("point_key") == point_key_of(facts("key_prefix"), ts),
         # Inside its kind's bounds (NaN is refused above as not finite).
@@ -149,20 +184,21 @@ def natively_valid(
     verdict = checks[0]
     for check in checks[1:]:
         verdict = verdict & check
-    return F.coalesce(verdict, F.lit(False))
+    return verdict
 
 
-def parsed_records(kafka: DataFrame, kinds: MetricKinds | None = None) -> DataFrame:
+def parsed_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | None = None) -> DataFrame:
     """One row per point: Kafka coordinates (``kafka_index``: the point's index in its record, 0 for
-    v1), the raw record and its size, the point's typed envelope, whether Spark read it canonically,
-    ``ums_frame`` (null for v1; for v2 whether the JVM read the frame) and ``broker_ms`` (the Kafka
-    timestamp where the broker set it): Spark's Kafka source (``timestampType`` included) →
-    ``checked_records``. A v2 record whose frame the JVM cannot read is one row, judged whole.
-    ``point_record``: the row's ``raw_bytes`` is not the Kafka record but a one-point record of its
-    point (a point of a canonical v2 record), which Python judges as that record's point 0; it is
-    built from ``_head`` and ``tuple_json`` by ``checked_records``, as is a v2 point's ``raw_value``.
-    ``series``: the point's ``series_facts``, computed once per series group of a v2 record; kinds
-    (``quality.metric_kinds``) give their bounds: values outside them are refused too."""
+    v1), the raw record and its size, the point's typed envelope, ``native`` (what the native
+    verdict needs, see ``natively_valid``), ``ums_frame`` (null for v1; for v2 whether the JVM read
+    the frame) and ``broker_ms`` (the Kafka timestamp where the broker set it): Spark's Kafka
+    source (``timestampType`` included) → ``checked_records``. A v2 record whose frame the JVM
+    cannot read is one row, judged whole. ``point_record``: the row's ``raw_bytes`` is not the Kafka
+    record but a one-point record of its point (a point of a lean v2 record), which Python judges
+    as that record's point 0; it is built from ``_frame`` and ``tuple_json`` by ``checked_records``,
+    as is a v2 point's ``raw_value``. rules and kinds (``quality.metric_kinds``: values outside
+    their bounds are refused too) must be the ones ``checked_records`` and ``verdicts`` are given."""
+    register_ums_points(kafka.sparkSession)
     raw_value = F.col("value").cast("string")
     records = kafka.select(
         F.col("topic").alias("kafka_topic"),
@@ -176,93 +212,77 @@ def parsed_records(kafka: DataFrame, kinds: MetricKinds | None = None) -> DataFr
         F.octet_length(F.col("value")).alias("raw_size"),
         is_ums_batch(raw_value).alias("_v2"),
     )
-    typed = records.select(
+    # The JVM's reading once per record, in a column of its own (each use below reads the column).
+    v2 = F.col("_v2")
+    read = records.select(
         "*",
-        F.when(~F.col("_v2"), F.from_json(F.col("raw_value"), ENVELOPE_SCHEMA)).alias("_envelope"),
-        F.when(F.col("_v2"), parsed_batch(F.col("raw_value"))).alias("_batch"),
+        F.when(~v2, F.from_json(F.col("raw_value"), ENVELOPE_SCHEMA)).alias("_envelope"),
+        F.when(v2, ums_points(F.col("raw_bytes"), rules, kinds)).alias("_ums"),
     )
-    # Once per record, not per tuple: columns of their own above the explodes.
-    batch, v2 = F.col("_batch"), F.col("_v2")
-    framed = typed.select(
-        "*",
-        F.when(v2, frame_canonical(batch, F.col("raw_value"))).alias("_canonical"),
-        F.when(v2, frame_readable(batch, F.col("raw_size"))).alias("_readable"),
-        F.when(v2, group_starts(batch)).alias("_starts"),
-    )
-    # A readable canonical v2 record is not carried to its points (an explode copies what it carries
-    # once per output row): each point that Python has to judge gets a one-point record of its own
-    # (``point_record``) instead, built from the small ``_head``.
-    readable = F.coalesce(v2 & F.col("_readable"), F.lit(False))
-    lean = readable & F.coalesce(F.col("_canonical"), F.lit(False))
+    ums = F.col("_ums")
+    readable = F.coalesce(ums.getField("readable"), F.lit(False))
+    # A lean record is not carried to its points (an explode copies what it carries once per output
+    # row): each point that Python has to judge gets a one-point record of its own instead.
+    lean = F.coalesce(ums.getField("lean"), F.lit(False))
     whole = [name for name in records.columns if name not in ("_v2", "raw_value", "raw_bytes")]
-    carried = [
-        *whole,
-        "_v2",
-        "_envelope",
-        "point_record",
-        "raw_value",
-        "raw_bytes",
-        "_head",
-        "_frame",
-        "_frame_read",
-        "_frame_ok",
-    ]
+    frame = F.struct(
+        *[ums.getField(name).alias(name) for name in ("version", "namespace", "source", "wave", "collected_at")]
+    )
+    carried = [*whole, "_v2", "_envelope", "point_record", "raw_value", "raw_bytes", "_frame", "_frame_read"]
     # v1 records and unreadable frames have no groups: explode_outer keeps them as one row each.
-    groups = framed.select(
+    groups = read.select(
         *whole,
         "_v2",
         "_envelope",
         lean.alias("point_record"),
         F.when(~lean, F.col("raw_value")).alias("raw_value"),
         F.when(~lean, F.col("raw_bytes")).alias("raw_bytes"),
-        F.when(lean, frame_head(batch)).alias("_head"),
-        F.when(readable, frame_fields(batch)).alias("_frame"),
+        F.when(readable, frame).alias("_frame"),
         readable.alias("_frame_read"),
-        lean.alias("_frame_ok"),
-        F.explode_outer(F.when(readable, series_groups(batch, F.col("_starts")))).alias("_group"),
+        F.explode_outer(F.when(readable, ums.getField("groups"))).alias("_group"),
     )
     group = F.col("_group")
-    # The series facts once per group, in a select of their own: beside a generator, Spark drops the
-    # field names of a struct built in the same select.
-    series = groups.select(
+    points = groups.select(
         *carried,
         group.getField("metric").alias("_metric"),
         group.getField("tags").alias("_tags"),
-        group.getField("start").alias("_start"),
-        group.getField("tuples").alias("_tuples"),
-        series_facts(group.getField("metric"), group.getField("tags"), kinds).alias("_series"),
+        F.explode_outer(group.getField("points")).alias("_point"),
     )
-    tuples = series.select(
-        *carried,
-        "_metric",
-        "_tags",
-        "_start",
-        "_series",
-        F.posexplode_outer("_tuples").alias("_at", "tuple_json"),
+    point, envelope, frame_of = F.col("_point"), F.col("_envelope"), F.col("_frame")
+    v2_envelope = F.struct(
+        frame_of.getField("namespace").alias("namespace"),
+        F.col("_metric").alias("metric"),
+        F.col("_tags").alias("tags"),
+        point.getField("value").alias("value"),
+        point.getField("ums_ts_").alias("ums_ts_"),
+        point.getField("point_key").alias("point_key"),
+        point.getField("ums_id_").alias("ums_id_"),
+        point.getField("ums_op_").alias("ums_op_"),
+        frame_of.getField("wave").alias("wave"),
+        frame_of.getField("source").alias("source"),
+        frame_of.getField("collected_at").alias("collected_at"),
+        F.lit(SCHEMA_VERSION).alias("schema_version"),
     )
-    text, envelope = F.col("tuple_json"), F.col("_envelope")
-    # Each tuple's reading once, in columns of their own (see ``tuple_values``).
-    plain = tuples.select("*", tuple_is_plain(text).alias("_plain"))
-    read = plain.select("*", tuple_values(text, F.col("_plain")).alias("_values"))
-    v2_envelope = point_envelope(F.col("_frame"), F.col("_metric"), F.col("_tags"), F.col("_values"))
     v1_canonical = F.to_json(envelope, {"ignoreNullFields": "false"}) == F.col("raw_value")
+    native = F.struct(
+        v2.alias("v2"),
+        point.getField("ok").alias("ok"),
+        F.when(~v2, v1_canonical).alias("canonical"),
+        F.when(~v2, series_facts(envelope.getField("metric"), envelope.getField("tags"), kinds)).alias("series"),
+    )
     # What quarantine and Python need of a v2 point (``point_record``, ``point_json``) is built by
-    # ``checked_records`` for the rows the native path refuses only: built here it cost two JSON
-    # encodings per point, nearly all for rows that never need them.
-    return read.select(
+    # ``checked_records`` for the rows the native path refuses only.
+    return points.select(
         *whole,
         "raw_bytes",
         "raw_value",
-        "_head",
-        "tuple_json",
+        "_frame",
+        point.getField("tuple_json").alias("tuple_json"),
         "point_record",
-        F.coalesce(F.col("_start") + F.col("_at"), F.lit(0)).alias("kafka_index"),
+        F.coalesce(point.getField("at"), F.lit(0)).alias("kafka_index"),
         F.when(v2, F.when(F.col("_frame_read"), v2_envelope)).otherwise(envelope).alias("envelope"),
-        F.when(v2, F.col("_frame_ok") & F.col("_plain")).otherwise(v1_canonical).alias("canonical"),
+        native.alias("native"),
         F.when(v2, F.col("_frame_read")).alias("ums_frame"),
-        F.when(v2, F.col("_series"))
-        .otherwise(series_facts(envelope.getField("metric"), envelope.getField("tags"), kinds))
-        .alias("series"),
     )
 
 
@@ -271,22 +291,23 @@ def checked_records(parsed: DataFrame, rules: PointRules, *, receive_ms: int) ->
     a v2 point's ``raw_bytes`` and ``raw_value`` are there only where it does not (null otherwise).
 
     receive_ms: when the batch was received (the micro-batch's time), the clock of records whose
-    Kafka timestamp the producer set. Values outside their metric kind's range are refused by the
-    bounds ``parsed_records`` put in ``series``. The verdict of the other records comes from ``verdicts``.
+    Kafka timestamp the producer set. The verdict of the other records comes from ``verdicts``.
     """
     register_point_key(parsed.sparkSession)
     received = with_received_ms(parsed, receive_ms)
-    verdict = natively_valid(
-        F.col("envelope"), F.col("raw_value"), F.col("received_ms"), rules, F.col("canonical"), F.col("series")
-    )
+    verdict = natively_valid(F.col("envelope"), F.col("received_ms"), rules, F.col("native"))
     checked = received.withColumn("native_valid", verdict)
     # A refused v2 point keeps its series and tuple; a refused record keeps itself. A v2 point the
     # native path accepts needs neither (only quarantine and Python read them).
     slow = ~F.col("native_valid")
-    envelope, tuple_json = F.col("envelope"), F.col("tuple_json")
-    raw_bytes = F.when(F.col("point_record"), F.when(slow, point_record(F.col("_head"), envelope, tuple_json)))
-    raw_value = F.when(tuple_json.isNotNull(), F.when(slow, point_json(envelope, tuple_json)))
-    pieces = ("raw_bytes", "raw_value", "_head", "tuple_json", "series")
+    envelope = F.col("envelope")
+    # The JVM writes the tuple of the points it refuses; one refused here only for its timestamp
+    # is written again from its envelope.
+    tuple_json = F.coalesce(F.col("tuple_json"), tuple_text(envelope))
+    head = frame_head(F.col("_frame"))
+    raw_bytes = F.when(F.col("point_record"), F.when(slow, point_record(head, envelope, tuple_json)))
+    raw_value = F.when(F.col("_frame").isNotNull(), F.when(slow, point_json(envelope, tuple_json)))
+    pieces = ("raw_bytes", "raw_value", "_frame", "tuple_json", "native")
     return checked.select(
         *[name for name in checked.columns if name not in pieces],
         raw_bytes.otherwise(F.col("raw_bytes")).alias("raw_bytes"),

@@ -63,6 +63,11 @@ def test_compatible_evolution_decodes() -> None:
         ({"tags": {"host": 1}}, "wrong_type", "'tags'"),
         ({"ums_op_": "x"}, "wrong_type", "'ums_op_'"),
         ({"value": None}, "wrong_type", "retraction"),
+        # Integers beyond their column's range are refused, not stored as null.
+        ({"ums_id_": 2**63}, "wrong_type", "'ums_id_' is 9223372036854775808, outside the signed 64-bit"),
+        ({"ums_ts_": -(2**63) - 1}, "wrong_type", "'ums_ts_'"),
+        ({"wave": 2**31}, "wrong_type", "'wave' is 2147483648, outside the signed 32-bit"),
+        ({"collected_at": 2**64 - 1}, "wrong_type", "'collected_at'"),
     ],
 )
 def test_incompatible_changes_are_refused_naming_the_field(change: dict, reason: str, names: str) -> None:

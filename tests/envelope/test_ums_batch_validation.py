@@ -51,3 +51,16 @@ def test_a_structural_defect_rejects_the_whole_record() -> None:
     assert isinstance(verdict, Rejection) and verdict.reason == "incompatible_schema"
     empty = validate_batch(b"", RULES)
     assert isinstance(empty, Rejection) and empty.reason == "empty_record"
+
+
+def test_integers_beyond_their_columns_are_refused() -> None:
+    record = orjson.loads(encode_batch(POINTS))
+    record["payload"][0]["tuples"][0][0] = 2**63  # ums_id_ of the first point
+    verdicts = validate_batch(orjson.dumps(record), RULES, received_ms=RECEIVED)
+    assert isinstance(verdicts, list) and isinstance(verdicts[0], Rejection)
+    assert verdicts[0].reason == "wrong_type" and "'ums_id_' of payload[0].tuples[0]" in verdicts[0].detail
+    assert all(isinstance(verdict, Envelope) for verdict in verdicts[1:])
+    record = orjson.loads(encode_batch(POINTS))
+    record["batch"]["wave"] = 2**31
+    refused = validate_batch(orjson.dumps(record), RULES, received_ms=RECEIVED)
+    assert isinstance(refused, Rejection) and refused.reason == "wrong_type" and "'wave' of batch" in refused.detail

@@ -28,7 +28,9 @@ def _write(spark, writer: BronzeWriter, batch_id: int, first_offset: int) -> Non
     now = int(time.time() * 1000)
     values = [encode(envelope("site01-host0001", now - 5_000 - i, 1.0, version=1)) for i in range(2)] + [b"{no"]
     kafka = kafka_frame(spark, values, now).withColumn("offset", F.col("offset") + first_offset)
-    checked = checked_records(parsed_records(kafka, MetricKinds()), PointRules(), receive_ms=now).persist()
+    checked = checked_records(
+        parsed_records(kafka, PointRules(), MetricKinds()), PointRules(), receive_ms=now
+    ).persist()
     try:
         with verdicts(checked, PointRules(), MetricKinds()) as judged:
             writer.write(judged, batch_id, accepted=2, by_reason={"invalid_json": 1})

@@ -44,7 +44,9 @@ def kafka_frame(spark, values: list, timestamp_ms: int = NOW, timestamp_type: in
 
 def judge(spark, kafka: DataFrame, receive_ms: int = NOW) -> list[tuple[bool, str | None]]:
     """(accepted natively, reason) of each record, by offset."""
-    checked = checked_records(parsed_records(kafka, MetricKinds()), PointRules(), receive_ms=receive_ms).persist()
+    checked = checked_records(
+        parsed_records(kafka, PointRules(), MetricKinds()), PointRules(), receive_ms=receive_ms
+    ).persist()
     try:
         with verdicts(checked, PointRules(), MetricKinds()) as frame:
             rows = frame.select("kafka_offset", "native_valid", "reason").collect()
