@@ -507,8 +507,8 @@ def expected_history(points: pd.DataFrame, levels: list[str]) -> pd.DataFrame:
 
 
 def compare_history(expected: pd.DataFrame, actual: pd.DataFrame) -> dict[str, int]:
-    """Published points against the history TSDB's samples: missing, doubled (a sample stored more than
-    once), extra (no such point published) and different values."""
+    """Published points against the history TSDB's samples as reads get them: missing, doubled (a sample
+    read more than once), extra (no such point published) and different values."""
     counts = pd.DataFrame(actual.groupby(HISTORY_KEY).size().to_frame("samples").reset_index())
     merged = expected.merge(
         actual.drop_duplicates(HISTORY_KEY).merge(counts, on=HISTORY_KEY),
@@ -534,25 +534,36 @@ def history_truth(settings: Settings, platform: BackfillDrillPlatform, days: lis
     return truth_frame(settings, start - 1, end - 1, platform.history_source_name)
 
 
-def history_tsdb_points(settings: Settings, metrics: list[str]) -> pd.DataFrame:
+def history_tsdb_points(settings: Settings, metrics: list[str], stored: bool = False) -> pd.DataFrame:
+    """The history TSDB's samples of these metrics as reads (the router, Grafana) get them, or with
+    ``stored`` as it holds them, duplicates its deduplication hides included."""
     from rtdp_dagster.tsdb.query import export_series, force_flush
 
     url = settings.tsdb.history.url
     force_flush(url)
     rows = []
     for metric in metrics:
-        for series in export_series(url, metric, timeout_s=120):
+        for series in export_series(url, metric, timeout_s=120, stored=stored):
             tags = series["tags"]
             key = (metric, tags.get("host", ""), tags.get("rollup", ""), tags.get("agg", ""), tags.get("part", ""))
             rows.extend((*key, int(ts), float(value)) for ts, value in series["points"])
     return pd.DataFrame(rows, columns=pd.Index([*HISTORY_KEY, "value"]))
 
 
+def stored_again(stored: pd.DataFrame) -> int:
+    """Samples the TSDB holds more than once (a point re-sent by a retried task) that reads do not get."""
+    return int(len(stored) - len(stored.drop_duplicates(HISTORY_KEY)))
+
+
 def reconcile_history_tsdb(settings: Settings, truth: pd.DataFrame) -> dict[str, int]:
+    """The history TSDB as reads get it against the points published (``doubled`` counts a sample read
+    twice, which deduplication turned off would show), and ``stored_again``: what it absorbed."""
     metrics = sorted(truth["metric"].unique())
-    return compare_history(
+    figures = compare_history(
         expected_history(truth, list(settings.batch.history_levels)), history_tsdb_points(settings, metrics)
     )
+    figures["stored_again"] = stored_again(history_tsdb_points(settings, metrics, stored=True))
+    return figures
 
 
 def reconcile_backfilled_days(spark, settings: Settings, truth: pd.DataFrame, days: list[dt.date]) -> dict:
@@ -782,7 +793,8 @@ def backfill_line(result: DrillResult) -> str:
         f"backfill complete {backfill.get('complete')} after {len(backfill.get('attempts', []))} launch(es); "
         f"backfilled days: produced {days.get('produced', '-')}, silver {days.get('silver_points', '-')}, "
         f"lost {days.get('lost', '-')}, duplicated {days.get('duplicated_in_silver', '-')}; history TSDB "
-        f"missing {after.get('missing', '-')}, doubled {after.get('doubled', '-')}"
+        f"missing {after.get('missing', '-')}, doubled {after.get('doubled', '-')}, "
+        f"re-sent and read once {after.get('stored_again', '-')}"
         + (f" (after repair: missing {repaired['missing']}, doubled {repaired['doubled']})" if repaired else "")
     )
 

@@ -105,6 +105,12 @@ def test_history_comparison_finds_missing_doubled_extra_and_different_points() -
     assert bd.compare_history(expected, empty)["missing"] == 36
 
 
+def test_samples_stored_again_are_counted_apart_from_what_reads_get() -> None:
+    expected = bd.expected_history(POINTS, ["1h"])
+    assert bd.stored_again(expected) == 0
+    assert bd.stored_again(pd.concat([expected, expected.iloc[:4]], ignore_index=True)) == 4
+
+
 def test_a_backfill_is_complete_only_with_every_partition_materialized() -> None:
     assert bd.backfill_complete(BackfillProgress("COMPLETED_SUCCESS", 11, 11, 0, 0))
     assert not bd.backfill_complete(BackfillProgress("COMPLETED_FAILED", 11, 3, 8, 0))

@@ -14,6 +14,14 @@ Two runs publishing the same part (two days of one month, or one partition twice
 lock per part around its delete and write, and the write reads the table once it holds the lock, so
 the last run to publish a part writes the table as every run before it left it. The lock is a file
 lock on this machine (every run of the local profiles runs here).
+
+Inside one publish, Spark may run a task again (its executor lost with the worker, kill -9 in the
+backfill drill): the new attempt re-sends every point of its rows, also those the lost attempt had
+put. The history TSDB reads each of them once because it deduplicates (one sample per series and
+millisecond; ``rtdp_dagster.tsdb.history``), and a publish refuses to start against one that does not.
+That covers every re-send of an equal point (a task's retry, an HTTP put retried after its answer was
+lost) without a second pass: verifying each part's count after the job and re-publishing a part that
+differs would cost a read of every part and a second Spark job, and could itself be cut short.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import datetime as dt
 import fcntl
 import hashlib
 import tempfile
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -32,7 +40,7 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 
 from rtdp_dagster.batch.intervals import date_of_ms, ms_of_date
-from rtdp_dagster.tsdb.history import AGGREGATES, delete_parts, rollup_points
+from rtdp_dagster.tsdb.history import AGGREGATES, delete_parts, require_deduplication, rollup_points
 from rtdp_dagster.tsdb.put import http_put
 
 # Levels whose day partitions are published in month parts.
@@ -80,7 +88,30 @@ def publish_partitions(
     """
     if not parts:
         return 0
+    require_deduplication(query_url)  # else a retried task doubles what it re-sends
     published = history_parts(level, parts)
+    keys = [part[0] for part in published]
+    inside = F.lit(False)
+    for _, start_ms, end_ms in published:
+        inside = inside | ((F.col("bucket_start") >= start_ms) & (F.col("bucket_start") < end_ms))
+    columns = ["metric", "tags", "bucket_start", *[F.col(n).cast("double").alias(n) for n in AGGREGATES]]
+    with contextlib.ExitStack() as locks:
+        for key in keys:  # in time order: two runs never wait for each other's parts in a cycle
+            locks.enter_context(_part_lock(query_url, level, key))
+        for key in keys:
+            delete_parts(query_url, level, part_pattern(level, key))
+        # The table as it is now, under the locks: a day another run wrote before is in it.
+        rows = frame.where(inside).select(*columns)
+        put = part_writer(level, published, put_http_url)
+        total = rows.mapInPandas(put, "written long").agg(F.sum("written")).first()  # type: ignore[arg-type]
+    return int(total[0] or 0) if total else 0
+
+
+def part_writer(
+    level: str, published: Sequence[tuple[str, int, int]], put_http_url: str
+) -> Callable[[Iterable[pd.DataFrame]], Iterator[pd.DataFrame]]:
+    """What one Spark task of a publish runs (mapInPandas): put its rows' points, each under the part
+    (of ``published``, in time order) its bucket falls in, and yield how many it put."""
     starts, keys = [part[1] for part in published], [part[0] for part in published]
 
     def put(frames: Iterable[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -96,19 +127,7 @@ def publish_partitions(
                 written += http_put(put_http_url, points)
         yield pd.DataFrame({"written": [written]})
 
-    inside = F.lit(False)
-    for _, start_ms, end_ms in published:
-        inside = inside | ((F.col("bucket_start") >= start_ms) & (F.col("bucket_start") < end_ms))
-    columns = ["metric", "tags", "bucket_start", *[F.col(n).cast("double").alias(n) for n in AGGREGATES]]
-    with contextlib.ExitStack() as locks:
-        for key in keys:  # in time order: two runs never wait for each other's parts in a cycle
-            locks.enter_context(_part_lock(query_url, level, key))
-        for key in keys:
-            delete_parts(query_url, level, part_pattern(level, key))
-        # The table as it is now, under the locks: a day another run wrote before is in it.
-        rows = frame.where(inside).select(*columns)
-        total = rows.mapInPandas(put, "written long").agg(F.sum("written")).first()  # type: ignore[arg-type]
-    return int(total[0] or 0) if total else 0
+    return put
 
 
 @contextlib.contextmanager

@@ -184,12 +184,21 @@ def victoria_metrics_spec(settings: Settings, role: str, instance: VictoriaMetri
             f"-search.latencyOffset={vm.latency_offset}",
             # Fresh points must be visible at once; the response cache would hide them.
             "-search.disableCache",
+            *_dedup_flags(role),
         ],
         host=host,
         ports=[instance.http_port, instance.opentsdb_port, instance.opentsdb_http_port],
         health=health,
         prepare=prepare,
     )
+
+
+def _dedup_flags(role: str) -> list[str]:
+    """One sample per series and millisecond in the history TSDB: a Spark task run again after its
+    executor was lost re-sends the points it had put, and they must be read once (tsdb/history.py).
+    Not in the realtime TSDB: its puts come from the stream's driver, and a correction there must win
+    by being written later, while deduplication keeps the biggest value of a timestamp."""
+    return ["-dedup.minScrapeInterval=1ms"] if role == "history" else []
 
 
 def spark_connect_conf(settings: Settings) -> dict[str, str]:

@@ -30,12 +30,17 @@ def export_series(
     timeout_s: float = 10.0,
     start_ms: int = 0,
     end_ms: int | None = None,
+    stored: bool = False,
 ) -> list[dict]:
     """Every raw sample of the matching series (between start_ms and end_ms, both included, when
-    given): [{"tags": {...}, "points": [(ts_ms, value), ...]}]."""
+    given): [{"tags": {...}, "points": [(ts_ms, value), ...]}], as reads get them, or with ``stored``
+    as the TSDB holds them (also the duplicates its deduplication hides from reads until a merge
+    drops them; a series may then come in several records)."""
     params = {"match[]": _selector(metric, tags or {}), "start": f"{start_ms / 1000:.3f}"}
     if end_ms is not None:
         params["end"] = f"{end_ms / 1000:.3f}"
+    if stored:
+        params["reduce_mem_usage"] = "1"  # VictoriaMetrics: skip the deduplication of the export
     response = requests.get(f"{base_url.rstrip('/')}/api/v1/export", params=params, timeout=timeout_s)
     response.raise_for_status()
     series = []
