@@ -135,6 +135,39 @@ def test_each_seeded_defect_fails_exactly_its_check_with_the_exact_count(
     assert all(o.severity == "ERROR" for o in outcomes if o.check not in ("completeness", "counter_monotonic"))
 
 
+def _judged(outcomes: list[CheckOutcome]) -> dict[tuple[str, str], tuple]:
+    """(day, asset.check) -> everything a check reports but its Data Docs page."""
+    return {
+        (o.day, f"{o.asset}.{o.check}"): (o.passed, o.failing_rows, o.failing_series, o.sample, o.details)
+        for o in outcomes
+    }
+
+
+def test_the_days_of_a_run_are_judged_in_one_pass_as_each_day_alone(spark, stack: Settings) -> None:
+    """A backfill checks its days together: each day gets exactly the outcomes it gets checked alone, the
+    day before it included in its cadence history."""
+    root = Path(stack.delta.root) / f"quality-{uuid.uuid4().hex[:8]}"
+    points, duplicates, wrong_day = defective_day()
+    # The next day: the same series, one hole of ten points in host e's instead of the stray point.
+    hole = range(START + DAY_MS + 40 * FIVE_MINUTES, START + DAY_MS + 50 * FIVE_MINUTES)
+    next_day = [dataclasses.replace(r, ts_ms=r.ts_ms + DAY_MS) for r in points]
+    next_day = [r for r in next_day if not (r.tags["host"] == "e" and r.ts_ms in hole)]
+    rows = silver_rows(points + duplicates + next_day) + silver_rows([wrong_day], event_date=DAY)
+    silver = write_silver_rows(spark, rows, str(root / "silver"))
+    days = [DAY, DAY + dt.timedelta(days=1)]
+    rollups = [write_rollups(spark, silver, day, root) for day in days][-1]  # the tables, with both days
+    level_1d = {"rollup_1d": rollups["rollup_1d"], "finer": rollups["rollup_1h"], "silver": silver}
+
+    together = points_checks(silver, "silver", days, stack, "test-days")
+    together += rollup_checks(level_1d, "1d", days, stack, "test-days")
+    alone = [o for day in days for o in points_checks(silver, "silver", day, stack, f"test-{day}")]
+    alone += [o for day in days for o in rollup_checks(level_1d, "1d", day, stack, f"test-{day}")]
+
+    assert _judged(together) == _judged(alone)
+    second = [o for o in together if o.day == days[1].isoformat()]
+    assert failures(second) == {"silver.value_range": 3, "silver.counter_monotonic": 1, "silver.completeness": 24 + 10}
+
+
 @pytest.mark.parametrize("dataset", ["bronze", "silver"])
 def test_a_table_of_another_shape_fails_its_schema_check(spark, stack: Settings, dataset: str) -> None:
     frame = spark.createDataFrame([("m", 1.0, DAY)], "metric string, value string, event_date date")
