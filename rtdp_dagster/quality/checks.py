@@ -130,10 +130,9 @@ def _publish(outcomes: list[CheckOutcome], tsdb: TsdbResource) -> None:
     publish(tsdb.put_http_url, check_points(outcomes, now_ms()), tsdb.timeout_s)
 
 
-def _run_name(asset: str, days: list[dt.date], context: dg.AssetCheckExecutionContext) -> str:
-    """The suite runs' name (Data Docs): the asset, the day when there is one, the Dagster run."""
-    named = [asset, days[0].isoformat()] if len(days) == 1 else [asset]
-    return "-".join([*named, context.run.run_id[:8]])
+def _run(context: dg.AssetCheckExecutionContext) -> str:
+    """The Dagster run, as the suite runs' names (Data Docs pages) end."""
+    return context.run.run_id[:8]
 
 
 def _points_suite(
@@ -154,8 +153,7 @@ def _points_suite(
     if table is None:
         raise dg.Failure(f"{asset} has no table yet: {missing_hint}")
     # Every day of the run in one pass (a backfill's range is one Spark job, not one per day).
-    days = _days(context, config)
-    outcomes = points_checks(table, asset, days, settings, _run_name(asset, days, context))
+    outcomes = points_checks(table, asset, _days(context, config), settings, _run(context))
     _publish(outcomes, realtime_tsdb)
     yield from _results(outcomes, settings.quality.sample_rows)
 
@@ -206,8 +204,7 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
             tables["finer"] = session.read.format("delta").load(delta.table_path(finer))
         if level == "1d":
             tables["silver"] = session.read.format("delta").load(delta.table_path("silver"))
-        days = _days(context, config)
-        outcomes = rollup_checks(tables, level, days, settings, _run_name(asset, days, context))
+        outcomes = rollup_checks(tables, level, _days(context, config), settings, _run(context))
         _publish(outcomes, realtime_tsdb)
         yield from _results(outcomes, settings.quality.sample_rows)
 

@@ -10,13 +10,13 @@ from pyspark.sql import DataFrame
 from pyspark.sql import functions as F
 from pyspark.sql import types as T
 
-from rtdp_dagster.batch.intervals import BUCKET_DATE, DAY_MS
+from rtdp_dagster.batch.intervals import BUCKET_DATE
 from rtdp_dagster.batch.rollups import rollup_points, rollup_rollups
 from rtdp_dagster.config import QualityConfig, Settings
 from rtdp_dagster.quality import suites
 from rtdp_dagster.quality.gx_runner import SuiteRun, runner_for
 from rtdp_dagster.quality.outcomes import CheckOutcome, docs_dir, iso_ms, profile_outcome, schema_outcome
-from rtdp_dagster.quality.profiles import DAY, POINT_RULES, as_days, points_profile, rollup_profile
+from rtdp_dagster.quality.profiles import DAY, POINT_RULES, as_days, in_own_day, points_profile, rollup_profile
 from rtdp_dagster.streaming.tables import BRONZE_SCHEMA
 
 # The silver contract (batch.silver.SILVER_COLUMNS with their types).
@@ -52,25 +52,50 @@ def _not_evaluated(
     return [CheckOutcome(asset, c, day, False, severities[c], 0, details={"not_evaluated": why}) for c in checks]
 
 
-def _by_day(profile: pd.DataFrame, days: list[dt.date]) -> dict[dt.date, pd.DataFrame]:
-    """The profile rows of each day, without the day column (what the suites judge)."""
-    rows = profile.drop(columns=DAY)
-    return {day: rows.loc[profile[DAY] == day.isoformat()].reset_index(drop=True) for day in days}
+# How pandas holds a Spark column without nulls (with nulls: float64, or object for booleans).
+_WITHOUT_NULLS = {
+    T.ByteType: "int8",
+    T.ShortType: "int16",
+    T.IntegerType: "int32",
+    T.LongType: "int64",
+    T.BooleanType: "bool",
+}
 
 
-def _day_run_name(run_name: str, day: dt.date, days: list[dt.date]) -> str:
-    return run_name if len(days) == 1 else f"{run_name}-{day.isoformat()}"
+def _profiles_by_day(profile: DataFrame, days: list[dt.date]) -> dict[dt.date, pd.DataFrame]:
+    """The profile of the days collected once, as each day's rows without the day column: each frame
+    typed as the day's profile collected alone is (a count stays an integer in a day without nulls,
+    though another day's nulls made the column float), then made readable; what a suite judges and a
+    sample shows."""
+    types = {field.name: type(field.dataType) for field in profile.schema.fields}
+    collected = profile.toPandas()
+    rows = collected.drop(columns=DAY)
+    by_day = {}
+    for day in days:
+        frame = rows.loc[collected[DAY] == day.isoformat()].reset_index(drop=True)
+        for column in frame.columns:
+            dtype = _WITHOUT_NULLS.get(types[column])
+            if dtype and frame[column].dtype != dtype and not frame[column].isna().any():
+                frame[column] = frame[column].astype(dtype)
+        by_day[day] = _readable(frame)
+    return by_day
+
+
+def suite_run_name(asset: str, days: list[dt.date], run: str) -> str:
+    """A suite run's name (its Data Docs page): the asset, its day (first...last for several), the run."""
+    span = days[0].isoformat() if len(days) == 1 else f"{days[0].isoformat()}...{days[-1].isoformat()}"
+    return f"{asset}-{span}-{run}"
 
 
 def points_checks(
-    table: DataFrame, dataset: str, days: dt.date | Sequence[dt.date], settings: Settings, run_name: str
+    table: DataFrame, dataset: str, days: dt.date | Sequence[dt.date], settings: Settings, run: str
 ) -> list[CheckOutcome]:
     """Schema, key, day and range checks of each day (silver: also uniqueness, counters, completeness).
 
     table: the whole Delta table (silver's completeness learns cadences from the days before). The
     schema is judged once (it is the table's, the same for every day), the rows of every day in one
-    Spark job; each day is a suite run (and Data Docs page) of its own, named run_name (plus the day
-    when there are several).
+    Spark job; each day is a suite run (and Data Docs page) of its own. run: the run's name (the
+    Dagster run), the last part of each suite run's (``suite_run_name``).
     """
     days = as_days(days)
     quality = settings.quality
@@ -79,9 +104,9 @@ def points_checks(
     frame = table.where(F.col("event_date").isin(days))
     schema = suites.schema_suite(dataset, SCHEMAS[dataset])
     # Columns and their types are the frame's schema: no pass over the rows.
-    schema_run = runner.run(schema, frame.limit(0), run_name)
-    outcomes = []
+    schema_run = runner.run(schema, frame.limit(0), suite_run_name(dataset, days, run))
     suite = suites.points_suite(dataset, quality)
+    outcomes = []
     if not schema_run.success:
         for day in days:
             label = day.isoformat()
@@ -90,18 +115,11 @@ def points_checks(
         return outcomes
     silver = dataset == "silver"
     profile = points_profile(frame, days, quality, silver=silver, silver_table=table if silver else None)
-    profiles = _by_day(_readable(profile.toPandas()), days)
-    for day in days:
+    for day, day_profile in _profiles_by_day(profile, days).items():
         label = day.isoformat()
         outcomes.append(schema_outcome(schema_run, schema, dataset, label, severities["schema"]))
-        outcomes += _points_outcomes(
-            runner.run(suite, profiles[day], _day_run_name(run_name, day, days)),
-            suite,
-            profiles[day],
-            dataset,
-            label,
-            quality,
-        )
+        day_run = runner.run(suite, day_profile, suite_run_name(dataset, [day], run))
+        outcomes += _points_outcomes(day_run, suite, day_profile, dataset, label, quality)
     return outcomes
 
 
@@ -152,34 +170,34 @@ def _rollup_days(table: DataFrame, days: list[dt.date]) -> DataFrame:
 
 
 def rollup_checks(
-    tables: dict[str, DataFrame], level: str, days: dt.date | Sequence[dt.date], settings: Settings, run_name: str
+    tables: dict[str, DataFrame], level: str, days: dt.date | Sequence[dt.date], settings: Settings, run: str
 ) -> list[CheckOutcome]:
     """Each day of a rollup level: valid buckets; equal to its finer level (1h, 1d) and to silver (1d).
 
     tables: the level's table (``rollup_<level>``), and ``finer`` (1m for 1h, 1h for 1d) and
-    ``silver`` where they apply. Every day in one Spark job, a suite run (and Data Docs page) per day.
+    ``silver`` where they apply. Every day in one Spark job, a suite run (and Data Docs page) per day;
+    run as for ``points_checks``.
     """
     days = as_days(days)
     quality = settings.quality
     asset = f"rollup_{level}"
     severities = quality.severities[asset]
-    # Only buckets of the days: a point outside its partition's day is the points checks' finding.
+    # Only buckets of the days, each from rows inside their partition's day: a point outside it is the
+    # points checks' finding (and a finer bucket outside it no day's), as when each day is judged alone.
     expected = {}
     if "finer" in tables:
-        expected["finer"] = _rollup_days(rollup_rollups(_rollup_days(tables["finer"], days), level), days)
+        finer = _rollup_days(tables["finer"], days).where(in_own_day(F.col("bucket_start"), F.col(BUCKET_DATE)))
+        expected["finer"] = _rollup_days(rollup_rollups(finer, level), days)
     if "silver" in tables:
-        # The points of each day's partition inside that day (the points checks judge the others).
         silver = tables["silver"].where(F.col("event_date").isin(days))
-        start = F.unix_date(F.col("event_date")).cast("long") * DAY_MS
-        inside = silver.where(F.col("ums_ts_").between(start, start + DAY_MS - 1))
-        expected["silver"] = _rollup_days(rollup_points(inside, level), days)
+        points = silver.where(in_own_day(F.col("ums_ts_"), F.col("event_date")))
+        expected["silver"] = _rollup_days(rollup_points(points, level), days)
     profile = rollup_profile(_rollup_days(tables[asset], days), expected, quality.avg_tolerance)
-    profiles = _by_day(_readable(profile.toPandas()), days)
     suite = suites.rollup_suite(level, list(expected))
     runner = runner_for(docs_dir(quality, settings.run_dir))
     outcomes = []
-    for day in days:
-        run = runner.run(suite, profiles[day], _day_run_name(run_name, day, days))
+    for day, day_profile in _profiles_by_day(profile, days).items():
+        day_run = runner.run(suite, day_profile, suite_run_name(asset, [day], run))
         for check in suite.checks:
             if check == "valid":
                 sample = [
@@ -195,17 +213,10 @@ def rollup_checks(
                 prefix = check.removeprefix("matches_")
                 compared = ("mismatched", "mismatched_bucket", "expected_count", "actual_count")
                 sample = ["series_key", "buckets", *[f"{prefix}_{column}" for column in compared]]
+            label = day.isoformat()
             outcomes.append(
                 profile_outcome(
-                    run,
-                    suite,
-                    profiles[day],
-                    asset,
-                    check,
-                    day.isoformat(),
-                    severities[check],
-                    sample,
-                    quality.sample_rows,
+                    day_run, suite, day_profile, asset, check, label, severities[check], sample, quality.sample_rows
                 )
             )
     return outcomes

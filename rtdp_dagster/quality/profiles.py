@@ -10,6 +10,7 @@ earliest offending point (time and value), the sample a failing check shows. Eac
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
@@ -45,9 +46,13 @@ def _day_start_ms(date: Column) -> Column:
     return F.unix_date(date).cast("long") * DAY_MS
 
 
-def _date_of_ms(ts: Column) -> Column:
-    """The UTC date of epoch milliseconds: the partition of the day bucket holding them."""
-    return interval("1d").partition_value(ts)
+def in_own_day(ts: Column, partition: Column) -> Column:
+    """A row (a point's time, a bucket's start: epoch ms) inside the UTC day of its partition (a DATE).
+
+    Judging several days at once, a row outside its partition's day would land in another day of the
+    run (the points checks report it); a day judged alone never sees it.
+    """
+    return interval("1d").partition_value(ts) == partition
 
 
 def _count_and_example(condition: Column, name: str) -> list[Column]:
@@ -135,88 +140,85 @@ def cadence_column(metric: Column, learned_s: Column, quality: QualityConfig) ->
     return first_match(metric, overrides, fallback)
 
 
+# Days judged by one pass of completeness_profile: the sort covers their partitions and histories, and
+# each point carries one running "point before" per day of the pass.
+DAYS_PER_PASS = 16
+
+
 def completeness_profile(
     silver_table: DataFrame, days: dt.date | Sequence[dt.date], quality: QualityConfig
 ) -> DataFrame:
     """One row per day and series: cadence, observed and missing points, missing share, gaps.
 
-    The cadence is learned as the median step (the lower one of an even count, as Spark's
-    percentile_approx gives it, but exact) of the series over the day's partition and the
-    ``cadence_history_days`` partitions before it. A step of s seconds at cadence c misses
-    round(s/c) - 1 points; a step longer than ``gap_factor`` cadences is a gap. Only points and steps
+    The cadence is learned as the median step of the series over the day's partition and the
+    ``cadence_history_days`` partitions before it (its history). A step of s seconds at cadence c
+    misses round(s/c) - 1 points; a step longer than ``gap_factor`` cadences is a gap. Only steps
     inside the day count, so a series is judged over its own span within the day.
 
-    One pass for every day of the run: the partitions of the days and their histories are read and
-    walked in time order once, into a histogram of steps per series, partition and day of each point
-    and of the point before it (a few rows per series and day at a steady cadence); each day's cadence
-    and figures come from those rows, not from a pass over its history of its own.
+    The days of a run are judged ``DAYS_PER_PASS`` at a time, each pass reading the partitions of
+    its days and their histories once, in one sort of each series by time. A day sees exactly its own
+    history: the point before a point is the one before it among the day's history partitions (a
+    point another day's history adds, such as one in a later partition with an earlier time, is not
+    in between), so a day judged with others has the figures it has judged alone.
     """
     days = as_days(days)
-    history = quality.cadence_history_days
-    read = sorted({day - dt.timedelta(days=back) for day in days for back in range(history + 1)})
-    in_order = Window.partitionBy("series_key").orderBy("ums_ts_")
-    steps = silver_table.where(F.col("event_date").isin(read)).select(
-        "series_key",
-        "metric",
-        "event_date",
-        "ums_ts_",
-        F.lag("ums_ts_").over(in_order).alias("previous"),
-        F.lag("event_date").over(in_order).alias("previous_partition"),
+    passes = [
+        _completeness_pass(silver_table, days[i : i + DAYS_PER_PASS], quality)
+        for i in range(0, len(days), DAYS_PER_PASS)
+    ]
+    return functools.reduce(DataFrame.unionByName, passes)
+
+
+def _completeness_pass(silver_table: DataFrame, days: list[dt.date], quality: QualityConfig) -> DataFrame:
+    back = dt.timedelta(days=quality.cadence_history_days)
+    history = {day: F.col("event_date").between(F.lit(day - back), F.lit(day)) for day in days}
+    read = sorted({day - dt.timedelta(days=n) for day in days for n in range(quality.cadence_history_days + 1)})
+    earlier = Window.partitionBy("series_key").orderBy("ums_ts_").rowsBetween(Window.unboundedPreceding, -1)
+    # Per day whose history holds the point's partition: the point before it in that history.
+    targets = F.array(
+        *[
+            F.when(
+                in_history,
+                F.struct(
+                    F.lit(day).alias("day"),
+                    F.last(F.when(in_history, F.col("ums_ts_")), ignorenulls=True).over(earlier).alias("previous"),
+                ),
+            )
+            for day, in_history in history.items()
+        ]
     )
-    histogram = steps.groupBy(
-        "series_key",
-        "event_date",
-        _date_of_ms(F.col("ums_ts_")).alias("ts_date"),
-        "previous_partition",
-        _date_of_ms(F.col("previous")).alias("previous_date"),
-        (F.col("ums_ts_") - F.col("previous")).alias("step_ms"),
-    ).agg(
-        F.first("metric").alias("metric"),
-        F.count(F.lit(1)).alias("n"),
-        F.min("previous").alias("first_previous"),
+    steps = (
+        silver_table.where(F.col("event_date").isin(read))
+        .select("series_key", "metric", "ums_ts_", targets.alias("targets"))
+        .select("series_key", "metric", "ums_ts_", F.explode(F.filter("targets", lambda t: t.isNotNull())).alias("t"))
+        .select(
+            "series_key", "metric", "ums_ts_", F.col("t.day").alias("target"), F.col("t.previous").alias("previous")
+        )
     )
-    # A step counts for each day of the run whose history holds the partitions of both its points.
-    first_target = F.greatest(F.col("event_date"), F.col("previous_partition"))
-    last_target = F.date_add(F.least(F.col("event_date"), F.col("previous_partition")), history)
-    learned_steps = (
-        histogram.where(first_target <= last_target)
-        .select("series_key", "step_ms", "n", F.explode(F.sequence(first_target, last_target)).alias("target"))
-        .where(F.col("target").isin(days))
-        .groupBy(F.col("target").cast("string").alias(DAY), "series_key", "step_ms")
-        .agg(F.sum("n").alias("n"))
-    )
-    series_of_day = Window.partitionBy(DAY, "series_key")
-    learned = (
-        learned_steps.withColumn("up_to", F.sum("n").over(series_of_day.orderBy("step_ms")))
-        .withColumn("total", F.sum("n").over(series_of_day))
-        .where(2 * F.col("up_to") >= F.col("total"))
-        .groupBy(DAY, "series_key")
-        .agg((F.min("step_ms") / 1000.0).alias("learned_s"))
-    )
-    # The day's points: in the day, from its partition or one of its history's.
-    in_history = F.col("event_date").between(F.date_sub(F.col("ts_date"), history), F.col("ts_date"))
-    in_day = (
-        histogram.where(F.col("ts_date").isin(days) & in_history)
-        .withColumn(DAY, F.col("ts_date").cast("string"))
-        .join(learned, [DAY, "series_key"], "left")
-    )
+    # Partitioned by series like the sort above: a sort of each series' days, no second shuffle.
+    of_day = Window.partitionBy("series_key", "target")
+    step_ms = F.col("ums_ts_") - F.col("previous")
+    learned = F.percentile_approx(step_ms / 1000.0, 0.5, 10_000).over(of_day)
+    start = _day_start_ms(F.col("target"))
     cadence = cadence_column(F.col("metric"), F.col("learned_s"), quality)
-    n = F.col("n")
-    step_s = F.when(F.col("previous_date") == F.col("ts_date"), F.col("step_ms") / 1000.0)
+    step_s = F.when(F.col("previous") >= start, step_ms / 1000.0)
     missing = F.greatest(F.round(step_s / F.col("cadence_s")) - 1, F.lit(0.0))
     is_gap = F.coalesce(step_s > F.col("cadence_s") * quality.gap_factor, F.lit(False))
     return (
-        in_day.withColumn("cadence_s", cadence)
-        .groupBy(DAY, "series_key")
+        steps.withColumn("learned_s", learned)
+        # The day's own points (after the median: it learns from the whole history).
+        .where(F.col("ums_ts_").between(start, start + DAY_MS - 1))
+        .withColumn("cadence_s", cadence)
+        .groupBy(F.col("target").cast("string").alias(DAY), "series_key")
         .agg(
             F.first("metric").alias("metric"),
             F.first("cadence_s").alias("cadence_s"),
             F.first(F.col("learned_s").isNotNull() & (F.col("cadence_s") == F.col("learned_s"))).alias("learned"),
-            F.sum(n).alias("observed"),
-            F.coalesce(F.sum(missing * n), F.lit(0.0)).cast("long").alias("missing"),
-            F.sum(F.when(is_gap, n).otherwise(0)).alias("gaps"),
+            F.count(F.lit(1)).alias("observed"),
+            F.coalesce(F.sum(missing), F.lit(0.0)).cast("long").alias("missing"),
+            F.sum(is_gap.cast("long")).alias("gaps"),
             F.coalesce(F.max(step_s), F.lit(0.0)).alias("longest_step_s"),
-            F.min(F.when(is_gap, F.col("first_previous"))).alias("first_gap_from_ts"),
+            F.min(F.when(is_gap, F.col("previous"))).alias("first_gap_from_ts"),
         )
         .withColumn("expected", F.col("observed") + F.col("missing"))
         .withColumn("missing_share", F.col("missing") / F.col("expected"))
@@ -250,20 +252,16 @@ _COMPARED = ("count", "sum", "min", "max", "first_ts", "first", "last_ts", "last
 def rollup_mismatches(expected: DataFrame, actual: DataFrame, prefix: str) -> DataFrame:
     """One row per day and series: buckets where the actual rollup differs from the expected one in any
     measure (or exists on one side only), with the first such bucket and both counts there; columns
-    prefixed. A bucket belongs to the day of the actual row's partition (the expected one's if none)."""
-    keys = ["series_key", "bucket_start"]
-    left = expected.select(
-        *keys, F.col(BUCKET_DATE).alias("_expected_day"), *[F.col(c).alias(f"expected_{c}") for c in _COMPARED]
-    )
-    right = actual.select(
-        *keys, F.col(BUCKET_DATE).alias("_actual_day"), *[F.col(c).alias(f"actual_{c}") for c in _COMPARED]
-    )
+    prefixed. Buckets meet within a partition (``bucket_date``), as when each day is compared alone."""
+    keys = ["series_key", BUCKET_DATE, "bucket_start"]
+    left = expected.select(*keys, *[F.col(c).alias(f"expected_{c}") for c in _COMPARED])
+    right = actual.select(*keys, *[F.col(c).alias(f"actual_{c}") for c in _COMPARED])
     joined = left.join(right, keys, "full_outer")
     differs = F.lit(False)
     for name in _COMPARED:
         differs = differs | ~F.col(f"expected_{name}").eqNullSafe(F.col(f"actual_{name}"))
     at = F.when(differs, F.col("bucket_start"))
-    return joined.groupBy(_bucket_day(F.coalesce("_actual_day", "_expected_day")), "series_key").agg(
+    return joined.groupBy(_bucket_day(F.col(BUCKET_DATE)), "series_key").agg(
         F.sum(differs.cast("long")).alias(f"{prefix}_mismatched"),
         F.min(at).alias(f"{prefix}_mismatched_bucket"),
         F.min_by(F.col("expected_count"), at).alias(f"{prefix}_expected_count"),

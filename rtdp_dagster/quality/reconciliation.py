@@ -168,7 +168,7 @@ def _source_and_kafka(
     spark: SparkSession, settings: Settings, table_path: TablePath, day: dt.date
 ) -> tuple[Stage, Stage, Stage]:
     """The source, kafka and bronze stages, from one pass over the day's records (and the day before's
-    only when a window crosses into it)."""
+    when a window crosses midnight: a move counts the points of its time range in both days)."""
     start, end = ms_of_date(day), ms_of_date(day) + DAY_MS
     windows = _windows(settings.collection.state_url, start, end)
     own = [w for w in windows if w.end <= end]
@@ -178,7 +178,8 @@ def _source_and_kafka(
     # A window's points in a day other than the window's end: (start, midnight) of windows across it.
     moves = [(w, w.start + 1, start - 1, -1) for w in own if w.start < start - 1]
     moves += [(w, w.start + 1, end - 1, +1) for w in windows if w.end > end and w.start < end - 1]
-    first = day - dt.timedelta(days=1) if any(sign < 0 for *_, sign in moves) else day
+    # Without moves every figure is of the day's partition alone.
+    first = day - dt.timedelta(days=1) if moves else day
     records = _records(spark, table_path, first, day)
     if records is None:
         return source, Stage("kafka", 0, {"dead_lettered": 0}, valid), Stage("bronze", 0, {}, 0)
