@@ -265,14 +265,14 @@ def _dagster_command(settings: Settings, home: Path, delta_root: Path, select: s
     return {"wall": wall, "launch": launch, "steps": steps, "assets": assets}
 
 
-def _backfill(spark: SparkSession, settings: Settings, folder: Path, log) -> list[Record]:
-    """The 7-day backfill through Dagster: wall time, Spark time and Dagster-side overhead."""
+def _backfill(spark: SparkSession, settings: Settings, folder: Path, log, days: int = BACKFILL_DAYS) -> list[Record]:
+    """The backfill (7 days unless told) through Dagster: wall time, Spark time and Dagster-side overhead."""
     delta_root, home = folder / "delta", folder / "dagster"
     home.mkdir(parents=True)
-    last = BACKFILL_FIRST + dt.timedelta(days=BACKFILL_DAYS - 1)
-    points = SERIES * BACKFILL_DAYS * DAY_MS // BACKFILL_STEP_MS
-    log(f"batch: backfill bronze, {SERIES:,} series at {BACKFILL_STEP_MS // 1000} s for {BACKFILL_DAYS} days ...")
-    rows = _generate_bronze(spark, str(delta_root / "bronze"), BACKFILL_FIRST, BACKFILL_DAYS, BACKFILL_STEP_MS)
+    last = BACKFILL_FIRST + dt.timedelta(days=days - 1)
+    points = SERIES * days * DAY_MS // BACKFILL_STEP_MS
+    log(f"batch: backfill bronze, {SERIES:,} series at {BACKFILL_STEP_MS // 1000} s for {days} days ...")
+    rows = _generate_bronze(spark, str(delta_root / "bronze"), BACKFILL_FIRST, days, BACKFILL_STEP_MS)
     log(f"batch: backfill bronze {rows:,} rows; Dagster backfill {BACKFILL_FIRST}...{last} ...")
     commands = [
         ("silver,rollup_1m,rollup_1h,rollup_1d", ["--partition-range", f"{BACKFILL_FIRST}...{last}"]),
@@ -297,20 +297,20 @@ def _backfill(spark: SparkSession, settings: Settings, folder: Path, log) -> lis
     )
     log(f"batch: backfill per asset (s): {per_asset}")
     log(
-        f"batch: backfill {BACKFILL_DAYS} days, {points:,} points: {wall:.1f} s in {len(commands)} commands; asset "
+        f"batch: backfill {days} days, {points:,} points: {wall:.1f} s in {len(commands)} commands; asset "
         f"bodies {bodies:.1f} s (Spark writes {spark_s:.1f} s, history publish {publish_s:.1f} s), checks "
         f"{checks:.1f} s; Dagster-side {overhead:.1f} s (launch and code location load {launch:.1f} s)"
     )
-    days = f"backfill_{BACKFILL_DAYS}d"
+    prefix = f"backfill_{days}d"
     records = [
-        Record(SCENARIO, f"{days}_wall_s", round(wall, 1), "s"),
-        Record(SCENARIO, f"{days}_asset_bodies_s", round(bodies, 1), "s"),
-        Record(SCENARIO, f"{days}_spark_write_s", round(spark_s, 1), "s"),
-        Record(SCENARIO, f"{days}_history_publish_s", round(publish_s, 1), "s"),
-        Record(SCENARIO, f"{days}_checks_s", round(checks, 1), "s"),
-        Record(SCENARIO, f"{days}_dagster_overhead_s", round(overhead, 1), "s"),
-        Record(SCENARIO, f"{days}_launch_s", round(launch, 1), "s"),
-        Record(SCENARIO, f"{days}_points_per_s", round(points / wall), "points/s"),
+        Record(SCENARIO, f"{prefix}_wall_s", round(wall, 1), "s"),
+        Record(SCENARIO, f"{prefix}_asset_bodies_s", round(bodies, 1), "s"),
+        Record(SCENARIO, f"{prefix}_spark_write_s", round(spark_s, 1), "s"),
+        Record(SCENARIO, f"{prefix}_history_publish_s", round(publish_s, 1), "s"),
+        Record(SCENARIO, f"{prefix}_checks_s", round(checks, 1), "s"),
+        Record(SCENARIO, f"{prefix}_dagster_overhead_s", round(overhead, 1), "s"),
+        Record(SCENARIO, f"{prefix}_launch_s", round(launch, 1), "s"),
+        Record(SCENARIO, f"{prefix}_points_per_s", round(points / wall), "points/s"),
     ]
     for name, seconds in assets.items():
         for key, value in seconds.items():
@@ -393,3 +393,51 @@ def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
             median = statistics.median(parts[name].get(part, 0.0) for parts in spark_parts)
             records.append(Record(SCENARIO, f"{name}_{part}_s", round(median, 3), "s"))
     return records + backfill
+
+
+def backfill_only(settings: Settings, days: int, runs: int, log=print) -> dict[str, float]:
+    """Only the Dagster backfill, on a smaller range (``days``), ``runs`` times: the median of each figure.
+
+    For comparing changes to the assets or their checks quickly (``python -m bench.scenarios.batch
+    --days 2``); the figures are printed, not written to ``bench/results`` (the full scenario's are).
+    """
+    spark = connect(settings)
+    for key, value in platform_conf(settings).items():
+        if key.startswith("spark.databricks.delta."):
+            spark.conf.set(key, value)
+    folder = settings.run_dir / "bench" / f"batch-backfill-{uuid.uuid4().hex[:6]}"
+    figures: list[dict[str, float]] = []
+    try:
+        for n in range(1, runs + 1):
+            records = _backfill(spark, settings, folder / f"run-{n}", log, days)
+            figures.append({record.figure: record.value for record in records})
+            shutil.rmtree(folder / f"run-{n}", ignore_errors=True)
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+    medians = {name: statistics.median(run.get(name, 0.0) for run in figures) for name in figures[0]}
+    log(f"batch: medians of {runs} backfills of {days} days:")
+    for name, value in medians.items():
+        log(f"  {name} {value:g} (runs: {', '.join(f'{run.get(name, 0.0):g}' for run in figures)})")
+    return medians
+
+
+def main(argv: list[str] | None = None) -> int:
+    import argparse
+
+    from rtdp_dagster.config import load_settings
+    from rtdp_dagster.stack import manager
+
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.scenarios.batch", description="Only the batch bench's Dagster backfill, smaller."
+    )
+    parser.add_argument("--days", type=int, default=2, help="days of the backfill (the full bench runs 7)")
+    parser.add_argument("--runs", type=int, default=RUNS, help="backfills to take the median of")
+    args = parser.parse_args(argv)
+    settings = load_settings()
+    manager.up(settings)
+    backfill_only(settings, args.days, args.runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

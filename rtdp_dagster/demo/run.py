@@ -3,7 +3,8 @@
 Steps (each prints its progress): write the demo configuration; load master data; start the
 stack with `rtdp ingest`, `rtdp stream`, `rtdp serve` and Dagster (webserver + daemon); turn every
 schedule and sensor on; wait until the replayed history is in bronze; backfill silver and every
-rollup over it (an asset backfill the daemon runs, visible in the UI); verify every dashboard
+rollup over it (an asset backfill the daemon runs, visible in the UI) and check each of its days
+of bronze (bronze's checks have a daily schedule of their own); verify every dashboard
 panel through the router; print the summary and the URLs. Then it keeps running until Ctrl-C
 (or --duration) and stops what it started.
 """
@@ -19,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from rtdp_dagster.config import CONFIG_ENV, BatchConfig, FreshnessConfig, Settings, load_settings
-from rtdp_dagster.demo.dagster_api import BackfillProgress, DagsterApi
+from rtdp_dagster.demo.dagster_api import AHEAD_OF_SCHEDULES, BackfillProgress, DagsterApi
 from rtdp_dagster.demo.landing import HistoryNotLanded, wait_for_history
 from rtdp_dagster.demo.status import BackfillWatch, StatusLine
 from rtdp_dagster.demo.summary import DemoSummary, collection_figures, format_summary, table_counts
@@ -130,6 +131,18 @@ def backfill_ranges(
     return ranges
 
 
+def bronze_check_runs(daily_range: tuple[str, str]) -> dict[str, dict]:
+    """Run configs of ``bronze_quality_job`` for each day of the daily assets' range: day -> config.
+
+    Bronze is the stream's, not a Dagster materialization: its checks run only by that job, on its
+    daily schedule (yesterday, at 00:20 UTC), so a demo that is not running then would leave them
+    never run. The demo checks every day of bronze it backfills from, as the schedule would have.
+    """
+    first, last = (dt.date.fromisoformat(day) for day in daily_range)
+    days = [first + dt.timedelta(days=n) for n in range((last - first).days + 1)]
+    return {day.isoformat(): {"ops": {"bronze_quality": {"config": {"day": day.isoformat()}}}} for day in days}
+
+
 def run_backfill(
     api: DagsterApi,
     options: DemoOptions,
@@ -138,11 +151,15 @@ def run_backfill(
     log: Callable[[str], None],
     watch: BackfillWatch | None = None,
 ) -> tuple[str, BackfillProgress]:
-    """Launch the history's backfill and follow it to its end; ``watch`` sees each progress read (for an ETA)."""
+    """Launch the history's backfill and bronze's checks of its days, and follow the backfill to its end;
+    ``watch`` sees each progress read (for an ETA)."""
     now = dt.datetime.now(dt.UTC)
     ranges = backfill_ranges(options.history_days, now, freshness.silver_deadline_cron, start_date)
     backfill_id = api.launch_asset_backfill(ranges, title="rtdp demo: replayed history")
     log(f"backfill {backfill_id}: " + ", ".join(f"{a} {f}..{t}" for a, (f, t) in ranges.items()))
+    for day, run_config in bronze_check_runs(ranges["silver"]).items():
+        run_id = api.launch_run("bronze_quality_job", run_config, AHEAD_OF_SCHEDULES)
+        log(f"bronze checks of {day}: run {run_id[:8]}")
     watch = watch or BackfillWatch()
     watch.started = time.monotonic()
     progress = watch.progress = api.backfill_progress(backfill_id)
@@ -207,11 +224,26 @@ def settled_checks(api: DagsterApi, log: Callable[[str], None] = print) -> list[
     deadline = time.monotonic() + CHECKS_SETTLE_S
     while True:
         checks = api.latest_checks()
-        running = sum(1 for check in checks if check["status"] == "IN_PROGRESS")
+        running = [f"{check['asset']}:{check['check']}" for check in checks if check["status"] == "IN_PROGRESS"]
         if not running or time.monotonic() >= deadline:
             return checks
-        log(f"  {running} asset check(s) still running; reading again in 5 s")
+        log(f"  {len(running)} asset check(s) still running ({', '.join(running)}); reading again in 5 s")
         time.sleep(5)
+
+
+def judged_checks(checks: list[dict[str, str]]) -> tuple[dict[str, int], list[str], list[str]]:
+    """The checks by status; those failed; those neither passed nor failed (not run, or still running),
+    with their status: each as asset:check."""
+    counts: dict[str, int] = {}
+    failed, unsettled = [], []
+    for check in checks:
+        status, name = check["status"], f"{check['asset']}:{check['check']}"
+        counts[status] = counts.get(status, 0) + 1
+        if status in ("FAILED", "EXECUTION_FAILED"):
+            failed.append(name)
+        elif status != "SUCCEEDED":
+            unsettled.append(f"{name} ({status})")
+    return counts, failed, unsettled
 
 
 def collect_summary(
@@ -222,10 +254,7 @@ def collect_summary(
     summary = DemoSummary()
     summary.waves, summary.late_caught = collection_figures(settings)
     summary.table_rows = table_counts(settings)
-    for check in settled_checks(api, log):
-        summary.checks[check["status"]] = summary.checks.get(check["status"], 0) + 1
-        if check["status"] in ("FAILED", "EXECUTION_FAILED"):
-            summary.failed_checks.append(f"{check['asset']}:{check['check']}")
+    summary.checks, summary.failed_checks, summary.unsettled_checks = judged_checks(settled_checks(api, log))
     panels = settled_panels(settings, log)
     summary.panels = {"total": len(panels), "data": sum(1 for p in panels if p.status == DATA)}
     summary.panels_without_data = [f"{p.dashboard} / {p.panel}: {p.status}" for p in panels if p.status != DATA]

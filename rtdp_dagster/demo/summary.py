@@ -29,6 +29,8 @@ class DemoSummary:
     table_rows: dict[str, int] = field(default_factory=dict)
     checks: dict[str, int] = field(default_factory=dict)
     failed_checks: list[str] = field(default_factory=list)
+    # Neither passed nor failed when the summary was taken: not run, or still running.
+    unsettled_checks: list[str] = field(default_factory=list)
     panels: dict[str, int] = field(default_factory=dict)
     panels_without_data: list[str] = field(default_factory=list)
     backfill: dict[str, Any] = field(default_factory=dict)
@@ -88,6 +90,8 @@ def format_summary(summary: DemoSummary) -> str:
     ]
     if summary.failed_checks:
         parts.append("  failed: " + ", ".join(summary.failed_checks))
+    if summary.unsettled_checks:
+        parts.append("  not passed yet: " + ", ".join(summary.unsettled_checks))
     parts.append(f"Dashboard panels with data: {summary.panels.get('data', 0)} of {summary.panels.get('total', 0)}")
     if summary.panels_without_data:
         parts.append("  without data: " + ", ".join(summary.panels_without_data))

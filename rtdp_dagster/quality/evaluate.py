@@ -1,9 +1,9 @@
-"""The suites of one day of a dataset: Spark profiles judged by Great Expectations, as check outcomes."""
+"""The suites of the days of a dataset: Spark profiles judged by Great Expectations, as check outcomes per day."""
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 
 import pandas as pd
 from pyspark.sql import DataFrame
@@ -12,11 +12,11 @@ from pyspark.sql import types as T
 
 from rtdp_dagster.batch.intervals import BUCKET_DATE
 from rtdp_dagster.batch.rollups import rollup_points, rollup_rollups
-from rtdp_dagster.config import Settings
+from rtdp_dagster.config import QualityConfig, Settings
 from rtdp_dagster.quality import suites
-from rtdp_dagster.quality.gx_runner import runner_for
+from rtdp_dagster.quality.gx_runner import SuiteRun, runner_for
 from rtdp_dagster.quality.outcomes import CheckOutcome, docs_dir, iso_ms, profile_outcome, schema_outcome
-from rtdp_dagster.quality.profiles import POINT_RULES, points_profile, rollup_profile
+from rtdp_dagster.quality.profiles import DAY, POINT_RULES, as_days, in_own_day, points_profile, rollup_profile
 from rtdp_dagster.streaming.tables import BRONZE_SCHEMA
 
 # The silver contract (batch.silver.SILVER_COLUMNS with their types).
@@ -52,29 +52,82 @@ def _not_evaluated(
     return [CheckOutcome(asset, c, day, False, severities[c], 0, details={"not_evaluated": why}) for c in checks]
 
 
-def points_checks(
-    table: DataFrame, dataset: str, day: dt.date, settings: Settings, run_name: str
-) -> list[CheckOutcome]:
-    """Schema, key, day and range checks of one day (silver: also uniqueness, counters, completeness).
+# How pandas holds a Spark column without nulls (with nulls: float64, or object for booleans).
+_WITHOUT_NULLS = {
+    T.ByteType: "int8",
+    T.ShortType: "int16",
+    T.IntegerType: "int32",
+    T.LongType: "int64",
+    T.BooleanType: "bool",
+}
 
-    table: the whole Delta table (silver's completeness learns cadences from the days before).
+
+def _profiles_by_day(profile: DataFrame, days: list[dt.date]) -> dict[dt.date, pd.DataFrame]:
+    """The profile of the days collected once, as each day's rows without the day column: each frame
+    typed as the day's profile collected alone is (a count stays an integer in a day without nulls,
+    though another day's nulls made the column float), then made readable; what a suite judges and a
+    sample shows."""
+    types = {field.name: type(field.dataType) for field in profile.schema.fields}
+    collected = profile.toPandas()
+    rows = collected.drop(columns=DAY)
+    by_day = {}
+    for day in days:
+        frame = rows.loc[collected[DAY] == day.isoformat()].reset_index(drop=True)
+        for column in frame.columns:
+            dtype = _WITHOUT_NULLS.get(types[column])
+            if dtype and frame[column].dtype != dtype and not frame[column].isna().any():
+                frame[column] = frame[column].astype(dtype)
+        by_day[day] = _readable(frame)
+    return by_day
+
+
+def suite_run_name(asset: str, days: list[dt.date], run: str) -> str:
+    """A suite run's name (its Data Docs page): the asset, its day (first...last for several), the run."""
+    span = days[0].isoformat() if len(days) == 1 else f"{days[0].isoformat()}...{days[-1].isoformat()}"
+    return f"{asset}-{span}-{run}"
+
+
+def points_checks(
+    table: DataFrame, dataset: str, days: dt.date | Sequence[dt.date], settings: Settings, run: str
+) -> list[CheckOutcome]:
+    """Schema, key, day and range checks of each day (silver: also uniqueness, counters, completeness).
+
+    table: the whole Delta table (silver's completeness learns cadences from the days before). The
+    schema is judged once (it is the table's, the same for every day), the rows of every day in one
+    Spark job; each day is a suite run (and Data Docs page) of its own. run: the run's name (the
+    Dagster run), the last part of each suite run's (``suite_run_name``).
     """
+    days = as_days(days)
     quality = settings.quality
     severities = quality.severities[dataset]
     runner = runner_for(docs_dir(quality, settings.run_dir))
-    label = day.isoformat()
-    frame = table.where(F.col("event_date") == F.lit(day))
+    frame = table.where(F.col("event_date").isin(days))
     schema = suites.schema_suite(dataset, SCHEMAS[dataset])
-    # Columns and their types are the frame's schema: no pass over the day's rows.
-    schema_run = runner.run(schema, frame.limit(0), run_name)
-    outcomes = [schema_outcome(schema_run, schema, dataset, label, severities["schema"])]
+    # Columns and their types are the frame's schema: no pass over the rows.
+    schema_run = runner.run(schema, frame.limit(0), suite_run_name(dataset, days, run))
     suite = suites.points_suite(dataset, quality)
+    outcomes = []
     if not schema_run.success:
-        return outcomes + _not_evaluated(dataset, suite.checks, label, severities, "the schema does not match")
+        for day in days:
+            label = day.isoformat()
+            outcomes.append(schema_outcome(schema_run, schema, dataset, label, severities["schema"]))
+            outcomes += _not_evaluated(dataset, suite.checks, label, severities, "the schema does not match")
+        return outcomes
     silver = dataset == "silver"
-    profile = points_profile(frame, day, quality, silver=silver, silver_table=table if silver else None)
-    profile = _readable(profile.toPandas())
-    run = runner.run(suite, profile, run_name)
+    profile = points_profile(frame, days, quality, silver=silver, silver_table=table if silver else None)
+    for day, day_profile in _profiles_by_day(profile, days).items():
+        label = day.isoformat()
+        outcomes.append(schema_outcome(schema_run, schema, dataset, label, severities["schema"]))
+        day_run = runner.run(suite, day_profile, suite_run_name(dataset, [day], run))
+        outcomes += _points_outcomes(day_run, suite, day_profile, dataset, label, quality)
+    return outcomes
+
+
+def _points_outcomes(
+    run: SuiteRun, suite: suites.Suite, profile: pd.DataFrame, dataset: str, label: str, quality: QualityConfig
+) -> list[CheckOutcome]:
+    severities = quality.severities[dataset]
+    outcomes = []
     for check in suite.checks:
         if check == "completeness":
             sample = [
@@ -112,50 +165,58 @@ def points_checks(
     return outcomes
 
 
-def _rollup_day(table: DataFrame, day: dt.date) -> DataFrame:
-    return table.where(F.col(BUCKET_DATE) == F.lit(day))
+def _rollup_days(table: DataFrame, days: list[dt.date]) -> DataFrame:
+    return table.where(F.col(BUCKET_DATE).isin(days))
 
 
 def rollup_checks(
-    tables: dict[str, DataFrame], level: str, day: dt.date, settings: Settings, run_name: str
+    tables: dict[str, DataFrame], level: str, days: dt.date | Sequence[dt.date], settings: Settings, run: str
 ) -> list[CheckOutcome]:
-    """A day of a rollup level: valid buckets; equal to its finer level (1h, 1d) and to silver (1d).
+    """Each day of a rollup level: valid buckets; equal to its finer level (1h, 1d) and to silver (1d).
 
     tables: the level's table (``rollup_<level>``), and ``finer`` (1m for 1h, 1h for 1d) and
-    ``silver`` where they apply.
+    ``silver`` where they apply. Every day in one Spark job, a suite run (and Data Docs page) per day;
+    run as for ``points_checks``.
     """
+    days = as_days(days)
     quality = settings.quality
     asset = f"rollup_{level}"
     severities = quality.severities[asset]
-    label = day.isoformat()
-    # Only buckets of the day: a point outside its partition's day is the points checks' finding.
+    # Only buckets of the days, each from rows inside their partition's day: a point outside it is the
+    # points checks' finding (and a finer bucket outside it no day's), as when each day is judged alone.
     expected = {}
     if "finer" in tables:
-        expected["finer"] = _rollup_day(rollup_rollups(_rollup_day(tables["finer"], day), level), day)
+        finer = _rollup_days(tables["finer"], days).where(in_own_day(F.col("bucket_start"), F.col(BUCKET_DATE)))
+        expected["finer"] = _rollup_days(rollup_rollups(finer, level), days)
     if "silver" in tables:
-        silver_day = tables["silver"].where(F.col("event_date") == F.lit(day))
-        expected["silver"] = _rollup_day(rollup_points(silver_day, level), day)
-    profile = rollup_profile(_rollup_day(tables[asset], day), expected, quality.avg_tolerance)
-    profile = _readable(profile.toPandas())
+        silver = tables["silver"].where(F.col("event_date").isin(days))
+        points = silver.where(in_own_day(F.col("ums_ts_"), F.col("event_date")))
+        expected["silver"] = _rollup_days(rollup_points(points, level), days)
+    profile = rollup_profile(_rollup_days(tables[asset], days), expected, quality.avg_tolerance)
     suite = suites.rollup_suite(level, list(expected))
-    run = runner_for(docs_dir(quality, settings.run_dir)).run(suite, profile, run_name)
+    runner = runner_for(docs_dir(quality, settings.run_dir))
     outcomes = []
-    for check in suite.checks:
-        if check == "valid":
-            sample = [
-                "series_key",
-                "buckets",
-                "invalid_buckets",
-                "zero_counts",
-                "zero_counts_bucket",
-                "disordered",
-                "disordered_bucket",
-            ]
-        else:
-            prefix = check.removeprefix("matches_")
-            compared = ("mismatched", "mismatched_bucket", "expected_count", "actual_count")
-            sample = ["series_key", "buckets", *[f"{prefix}_{column}" for column in compared]]
-        outcomes.append(
-            profile_outcome(run, suite, profile, asset, check, label, severities[check], sample, quality.sample_rows)
-        )
+    for day, day_profile in _profiles_by_day(profile, days).items():
+        day_run = runner.run(suite, day_profile, suite_run_name(asset, [day], run))
+        for check in suite.checks:
+            if check == "valid":
+                sample = [
+                    "series_key",
+                    "buckets",
+                    "invalid_buckets",
+                    "zero_counts",
+                    "zero_counts_bucket",
+                    "disordered",
+                    "disordered_bucket",
+                ]
+            else:
+                prefix = check.removeprefix("matches_")
+                compared = ("mismatched", "mismatched_bucket", "expected_count", "actual_count")
+                sample = ["series_key", "buckets", *[f"{prefix}_{column}" for column in compared]]
+            label = day.isoformat()
+            outcomes.append(
+                profile_outcome(
+                    day_run, suite, day_profile, asset, check, label, severities[check], sample, quality.sample_rows
+                )
+            )
     return outcomes

@@ -69,7 +69,8 @@ class GxRunner:
         self._docs_action = UpdateDataDocsAction
         self.context = gx.get_context(mode="ephemeral", project_config=config)
         self._sources = {
-            "spark": self.context.data_sources.add_spark("rtdp_spark"),
+            # The Spark suites judge a schema (a ``limit(0)`` frame): nothing to cache on the server.
+            "spark": self.context.data_sources.add_spark("rtdp_spark", persist=False),
             "pandas": self.context.data_sources.add_pandas("rtdp_pandas"),
         }
         self._checkpoints: dict[str, tuple[str, Any]] = {}

@@ -1,25 +1,30 @@
-"""Per-series profiles of one day of points: what each rule found, computed by Spark in one pass.
+"""Per-series profiles of the days of a run: what each rule found, computed by Spark in one pass.
 
-The expectation suites judge these small frames (one row per series), so a day of millions of
-points costs one Spark job per dataset, and every figure a check reports is an exact count.
-For each rule a profile holds the number of offending rows and the earliest offending point
-(time and value), the sample a failing check shows.
+The expectation suites judge these small frames (one row per day and series), so the days of a run
+(a backfill's whole range) cost one Spark job per dataset, not one per day, and every figure a check
+reports is an exact count. For each rule a profile holds the number of offending rows and the
+earliest offending point (time and value), the sample a failing check shows. Each profile has a
+``day`` column (ISO date): the day whose partition the row judges.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import functools
+from collections.abc import Sequence
 
 from pyspark.sql import Column, DataFrame, Window
 from pyspark.sql import functions as F
 
-from rtdp_dagster.batch.intervals import DAY_MS, ms_of_date
+from rtdp_dagster.batch.intervals import BUCKET_DATE, DAY_MS, interval
 from rtdp_dagster.batch.silver import series_key_column
 from rtdp_dagster.config import QualityConfig
 from rtdp_dagster.envelope.metric_kinds import glob_regex
 from rtdp_dagster.spark.metric_kinds import first_match, is_counter, kind_column, out_of_range
 
 KEY_COLUMNS = ("metric", "tags", "ums_ts_", "point_key", "ums_id_", "ums_op_")
+# The ISO date a profile row judges (a partition of the points or of the rollup).
+DAY = "day"
 
 # Rule -> the profile column counting its offending rows.
 POINT_RULES = {
@@ -30,6 +35,24 @@ POINT_RULES = {
     "series_time_unique": "duplicate_times",
     "counter_monotonic": "counter_decreases",
 }
+
+
+def as_days(days: dt.date | Sequence[dt.date]) -> list[dt.date]:
+    """One day or several, sorted and without repeats."""
+    return [days] if isinstance(days, dt.date) else sorted(set(days))
+
+
+def _day_start_ms(date: Column) -> Column:
+    return F.unix_date(date).cast("long") * DAY_MS
+
+
+def in_own_day(ts: Column, partition: Column) -> Column:
+    """A row (a point's time, a bucket's start: epoch ms) inside the UTC day of its partition (a DATE).
+
+    Judging several days at once, a row outside its partition's day would land in another day of the
+    run (the points checks report it); a day judged alone never sees it.
+    """
+    return interval("1d").partition_value(ts) == partition
 
 
 def _count_and_example(condition: Column, name: str) -> list[Column]:
@@ -43,18 +66,24 @@ def _count_and_example(condition: Column, name: str) -> list[Column]:
 
 
 def points_profile(
-    frame: DataFrame, day: dt.date, quality: QualityConfig, *, silver: bool, silver_table: DataFrame | None = None
+    frame: DataFrame,
+    days: dt.date | Sequence[dt.date],
+    quality: QualityConfig,
+    *,
+    silver: bool,
+    silver_table: DataFrame | None = None,
 ) -> DataFrame:
-    """One row per series of a day of bronze (silver=False) or silver points.
+    """One row per day and series of bronze (silver=False) or silver points of these days (``event_date``).
 
-    Columns: series_key, metric, kind, rows, and per rule its count with ``_ts``/``_value`` of the
+    Columns: day, series_key, metric, kind, rows, and per rule its count with ``_ts``/``_value`` of the
     earliest offending point. Silver adds duplicate point keys, rows repeating a (series, time) (a
     point_key that is not its identity's hash slips past the first) and counter decreases (bronze
     keeps every version of a point on purpose, so none is a defect there) and, given the whole silver
     table (for the cadence history), the completeness columns of ``completeness_profile``.
     """
+    days = as_days(days)
     kinds = quality.metric_kinds
-    start = ms_of_date(day)
+    start = _day_start_ms(F.col("event_date"))
     key = F.col("series_key") if silver else series_key_column(F.col("metric"), F.col("tags"))
     is_value = F.coalesce(F.col("ums_op_") != "d", F.lit(True))
     null_key = F.lit(False)
@@ -66,12 +95,21 @@ def points_profile(
         "out_of_range": is_value & out_of_range(F.col("metric"), F.col("value"), kinds),
     }
     if silver:
-        # Rows after the first of their (series, time): partitioned by series like the aggregation
-        # below, so the window adds a sort, not a shuffle.
-        same_time = F.lag("ums_ts_").over(Window.partitionBy(key).orderBy("ums_ts_", "point_key")) == F.col("ums_ts_")
-        rules["duplicate_times"] = same_time
-    points = frame.select(
+        # Both rules walk each series of a day in time order, in one sort: partitioned by series like
+        # the aggregation below, so the window adds a sort, not a shuffle.
+        in_order = Window.partitionBy(key, "event_date").orderBy("ums_ts_", "point_key")
+        # Rows after the first of their (series, time).
+        rules["duplicate_times"] = F.lag("ums_ts_").over(in_order) == F.col("ums_ts_")
+        # Counters: the value before, skipping rows without one (what a window over the counter rows
+        # with a value sees); a drop to at most the reset fraction is a reset, any other drop a defect.
+        before = F.last("value", ignorenulls=True).over(in_order.rowsBetween(Window.unboundedPreceding, -1))
+        decrease = is_counter(F.col("metric"), kinds) & (F.col("value") < before)
+        reset = decrease & (F.col("value") <= before * quality.counter_reset_max_fraction)
+        rules["counter_decreases"] = decrease & ~reset
+        rules["counter_resets"] = reset
+    points = frame.where(F.col("event_date").isin(days)).select(
         key.alias("series_key"),
+        "event_date",
         "metric",
         "value",
         "ums_ts_",
@@ -80,29 +118,19 @@ def points_profile(
     )
     aggregates = [F.first("metric", ignorenulls=True).alias("metric"), F.count(F.lit(1)).alias("rows")]
     for name in rules:
-        aggregates += _count_and_example(F.col(f"_{name}"), name)
+        if name == "counter_resets":
+            aggregates.append(F.sum(F.col(f"_{name}").cast("long")).alias(name))
+        else:
+            aggregates += _count_and_example(F.col(f"_{name}"), name)
     if silver:
         aggregates.append((F.count("point_key") - F.count_distinct("point_key")).alias("duplicate_keys"))
-    profile = points.groupBy("series_key").agg(*aggregates)
-    if silver:
-        profile = profile.join(_counter_profile(frame, quality), "series_key", "left")
-        profile = profile.fillna(0, subset=["counter_decreases", "counter_resets"])
+    # Grouped by the window's own keys (no second shuffle); the day as text once aggregated.
+    profile = points.groupBy("event_date", "series_key").agg(*aggregates)
+    profile = profile.withColumn(DAY, F.col("event_date").cast("string")).drop("event_date")
     if silver_table is not None:
-        completeness = completeness_profile(silver_table, day, quality).drop("metric")
-        profile = profile.join(completeness, "series_key", "left").fillna(0, subset=["missing", "gaps"])
+        completeness = completeness_profile(silver_table, days, quality).drop("metric")
+        profile = profile.join(completeness, [DAY, "series_key"], "left").fillna(0, subset=["missing", "gaps"])
     return profile.withColumn("kind", kind_column(F.col("metric"), kinds))
-
-
-def _counter_profile(silver: DataFrame, quality: QualityConfig) -> DataFrame:
-    """Per counter series: decreases that are not resets (a drop to at most the reset fraction)."""
-    counters = silver.where(is_counter(F.col("metric"), quality.metric_kinds) & F.col("value").isNotNull())
-    previous = F.lag("value").over(Window.partitionBy("series_key").orderBy("ums_ts_", "point_key"))
-    steps = counters.select("series_key", "ums_ts_", "value", previous.alias("previous"))
-    decrease = F.coalesce(F.col("value") < F.col("previous"), F.lit(False))
-    reset = decrease & (F.col("value") <= F.col("previous") * quality.counter_reset_max_fraction)
-    return steps.groupBy("series_key").agg(
-        *_count_and_example(decrease & ~reset, "counter_decreases"), F.sum(reset.cast("long")).alias("counter_resets")
-    )
 
 
 def cadence_column(metric: Column, learned_s: Column, quality: QualityConfig) -> Column:
@@ -112,34 +140,76 @@ def cadence_column(metric: Column, learned_s: Column, quality: QualityConfig) ->
     return first_match(metric, overrides, fallback)
 
 
-def completeness_profile(silver_table: DataFrame, day: dt.date, quality: QualityConfig) -> DataFrame:
-    """One row per series of the day: cadence, observed and missing points, missing share, gaps.
+# Days judged by one pass of completeness_profile: the sort covers their partitions and histories, and
+# each point carries one running "point before" per day of the pass.
+DAYS_PER_PASS = 16
 
-    The cadence is learned as the median step of the series over the day and the
-    ``cadence_history_days`` before it. A step of s seconds at cadence c misses round(s/c) - 1
-    points; a step longer than ``gap_factor`` cadences is a gap. Only steps inside the day count,
-    so a series is judged over its own span within the day.
+
+def completeness_profile(
+    silver_table: DataFrame, days: dt.date | Sequence[dt.date], quality: QualityConfig
+) -> DataFrame:
+    """One row per day and series: cadence, observed and missing points, missing share, gaps.
+
+    The cadence is learned as the median step of the series over the day's partition and the
+    ``cadence_history_days`` partitions before it (its history). A step of s seconds at cadence c
+    misses round(s/c) - 1 points; a step longer than ``gap_factor`` cadences is a gap. Only steps
+    inside the day count, so a series is judged over its own span within the day.
+
+    The days of a run are judged ``DAYS_PER_PASS`` at a time, each pass reading the partitions of
+    its days and their histories once, in one sort of each series by time. A day sees exactly its own
+    history: the point before a point is the one before it among the day's history partitions (a
+    point another day's history adds, such as one in a later partition with an earlier time, is not
+    in between), so a day judged with others has the figures it has judged alone.
     """
-    start = ms_of_date(day)
-    first_day = day - dt.timedelta(days=quality.cadence_history_days)
-    history = silver_table.where(F.col("event_date").between(F.lit(first_day), F.lit(day))).select(
-        "series_key", "metric", "ums_ts_"
+    days = as_days(days)
+    passes = [
+        _completeness_pass(silver_table, days[i : i + DAYS_PER_PASS], quality)
+        for i in range(0, len(days), DAYS_PER_PASS)
+    ]
+    return functools.reduce(DataFrame.unionByName, passes)
+
+
+def _completeness_pass(silver_table: DataFrame, days: list[dt.date], quality: QualityConfig) -> DataFrame:
+    back = dt.timedelta(days=quality.cadence_history_days)
+    history = {day: F.col("event_date").between(F.lit(day - back), F.lit(day)) for day in days}
+    read = sorted({day - dt.timedelta(days=n) for day in days for n in range(quality.cadence_history_days + 1)})
+    earlier = Window.partitionBy("series_key").orderBy("ums_ts_").rowsBetween(Window.unboundedPreceding, -1)
+    # Per day whose history holds the point's partition: the point before it in that history.
+    targets = F.array(
+        *[
+            F.when(
+                in_history,
+                F.struct(
+                    F.lit(day).alias("day"),
+                    F.last(F.when(in_history, F.col("ums_ts_")), ignorenulls=True).over(earlier).alias("previous"),
+                ),
+            )
+            for day, in_history in history.items()
+        ]
     )
-    previous = F.lag("ums_ts_").over(Window.partitionBy("series_key").orderBy("ums_ts_"))
-    steps = history.select("series_key", "metric", "ums_ts_", previous.alias("previous"))
-    learned = (
-        steps.where(F.col("previous").isNotNull())
-        .groupBy("series_key")
-        .agg(F.percentile_approx((F.col("ums_ts_") - F.col("previous")) / 1000.0, 0.5, 10_000).alias("learned_s"))
+    steps = (
+        silver_table.where(F.col("event_date").isin(read))
+        .select("series_key", "metric", "ums_ts_", targets.alias("targets"))
+        .select("series_key", "metric", "ums_ts_", F.explode(F.filter("targets", lambda t: t.isNotNull())).alias("t"))
+        .select(
+            "series_key", "metric", "ums_ts_", F.col("t.day").alias("target"), F.col("t.previous").alias("previous")
+        )
     )
-    in_day = steps.where(F.col("ums_ts_").between(start, start + DAY_MS - 1)).join(learned, "series_key", "left")
+    # Partitioned by series like the sort above: a sort of each series' days, no second shuffle.
+    of_day = Window.partitionBy("series_key", "target")
+    step_ms = F.col("ums_ts_") - F.col("previous")
+    learned = F.percentile_approx(step_ms / 1000.0, 0.5, 10_000).over(of_day)
+    start = _day_start_ms(F.col("target"))
     cadence = cadence_column(F.col("metric"), F.col("learned_s"), quality)
-    step_s = F.when(F.col("previous") >= start, (F.col("ums_ts_") - F.col("previous")) / 1000.0)
+    step_s = F.when(F.col("previous") >= start, step_ms / 1000.0)
     missing = F.greatest(F.round(step_s / F.col("cadence_s")) - 1, F.lit(0.0))
     is_gap = F.coalesce(step_s > F.col("cadence_s") * quality.gap_factor, F.lit(False))
-    profile = (
-        in_day.withColumn("cadence_s", cadence)
-        .groupBy("series_key")
+    return (
+        steps.withColumn("learned_s", learned)
+        # The day's own points (after the median: it learns from the whole history).
+        .where(F.col("ums_ts_").between(start, start + DAY_MS - 1))
+        .withColumn("cadence_s", cadence)
+        .groupBy(F.col("target").cast("string").alias(DAY), "series_key")
         .agg(
             F.first("metric").alias("metric"),
             F.first("cadence_s").alias("cadence_s"),
@@ -153,17 +223,20 @@ def completeness_profile(silver_table: DataFrame, day: dt.date, quality: Quality
         .withColumn("expected", F.col("observed") + F.col("missing"))
         .withColumn("missing_share", F.col("missing") / F.col("expected"))
     )
-    return profile
+
+
+def _bucket_day(date: Column) -> Column:
+    return date.cast("string").alias(DAY)
 
 
 def rollup_validity(rollup: DataFrame, tolerance: float) -> DataFrame:
-    """One row per series of a day's rollup buckets: buckets with count <= 0, and with avg outside [min, max]."""
+    """One row per day and series of rollup buckets: buckets with count <= 0, and with avg outside [min, max]."""
     avg = (F.col("sum") / F.col("count")).cast("double")
     slack = F.greatest(F.lit(1.0), F.abs(F.col("min")), F.abs(F.col("max"))) * tolerance
     bad_count = F.coalesce(F.col("count") <= 0, F.lit(True))
     disordered = F.coalesce((F.col("min") > avg + slack) | (avg > F.col("max") + slack), F.lit(True)) & ~bad_count
     at_count, at_order = F.when(bad_count, F.col("bucket_start")), F.when(disordered, F.col("bucket_start"))
-    return rollup.groupBy("series_key").agg(
+    return rollup.groupBy(_bucket_day(F.col(BUCKET_DATE)), "series_key").agg(
         F.count(F.lit(1)).alias("buckets"),
         F.sum((bad_count | disordered).cast("long")).alias("invalid_buckets"),
         F.sum(bad_count.cast("long")).alias("zero_counts"),
@@ -177,16 +250,18 @@ _COMPARED = ("count", "sum", "min", "max", "first_ts", "first", "last_ts", "last
 
 
 def rollup_mismatches(expected: DataFrame, actual: DataFrame, prefix: str) -> DataFrame:
-    """One row per series: buckets where the actual rollup differs from the expected one in any measure
-    (or exists on one side only), with the first such bucket and both counts there; columns prefixed."""
-    left = expected.select("series_key", "bucket_start", *[F.col(c).alias(f"expected_{c}") for c in _COMPARED])
-    right = actual.select("series_key", "bucket_start", *[F.col(c).alias(f"actual_{c}") for c in _COMPARED])
-    joined = left.join(right, ["series_key", "bucket_start"], "full_outer")
+    """One row per day and series: buckets where the actual rollup differs from the expected one in any
+    measure (or exists on one side only), with the first such bucket and both counts there; columns
+    prefixed. Buckets meet within a partition (``bucket_date``), as when each day is compared alone."""
+    keys = ["series_key", BUCKET_DATE, "bucket_start"]
+    left = expected.select(*keys, *[F.col(c).alias(f"expected_{c}") for c in _COMPARED])
+    right = actual.select(*keys, *[F.col(c).alias(f"actual_{c}") for c in _COMPARED])
+    joined = left.join(right, keys, "full_outer")
     differs = F.lit(False)
     for name in _COMPARED:
         differs = differs | ~F.col(f"expected_{name}").eqNullSafe(F.col(f"actual_{name}"))
     at = F.when(differs, F.col("bucket_start"))
-    return joined.groupBy("series_key").agg(
+    return joined.groupBy(_bucket_day(F.col(BUCKET_DATE)), "series_key").agg(
         F.sum(differs.cast("long")).alias(f"{prefix}_mismatched"),
         F.min(at).alias(f"{prefix}_mismatched_bucket"),
         F.min_by(F.col("expected_count"), at).alias(f"{prefix}_expected_count"),
@@ -195,11 +270,11 @@ def rollup_mismatches(expected: DataFrame, actual: DataFrame, prefix: str) -> Da
 
 
 def rollup_profile(actual: DataFrame, expected: dict[str, DataFrame], tolerance: float) -> DataFrame:
-    """One row per series of a day's rollup: its validity, and its mismatches against each expected rollup
-    (``expected``: prefix -> the same buckets computed another way)."""
+    """One row per day and series of a rollup: its validity, and its mismatches against each expected
+    rollup (``expected``: prefix -> the same buckets computed another way)."""
     profile = rollup_validity(actual, tolerance)
     for prefix, frame in expected.items():
         mismatches = rollup_mismatches(frame, actual, prefix)
-        profile = profile.join(mismatches, "series_key", "full_outer").fillna(0, subset=[f"{prefix}_mismatched"])
+        profile = profile.join(mismatches, [DAY, "series_key"], "full_outer").fillna(0, subset=[f"{prefix}_mismatched"])
     counts = ["buckets", "invalid_buckets", "zero_counts", "disordered"]
     return profile.fillna(0, subset=counts)

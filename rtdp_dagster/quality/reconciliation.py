@@ -166,23 +166,29 @@ def _in_window(source: str, wave: int, low: int, high: int) -> Column:
 
 def _source_and_kafka(
     spark: SparkSession, settings: Settings, table_path: TablePath, day: dt.date
-) -> tuple[Stage, Stage, DataFrame | None]:
+) -> tuple[Stage, Stage, Stage]:
+    """The source, kafka and bronze stages, from one pass over the day's records (and the day before's
+    when a window crosses midnight: a move counts the points of its time range in both days)."""
     start, end = ms_of_date(day), ms_of_date(day) + DAY_MS
     windows = _windows(settings.collection.state_url, start, end)
     own = [w for w in windows if w.end <= end]
     read, valid, dead = (sum(getattr(w, name) for w in own) for name in ("rows_read", "rows_valid", "dead"))
     source = Stage("source", read, {"dead_lettered": -dead}, abs(read - valid - dead))
 
-    records = _records(spark, table_path, day - dt.timedelta(days=1), day)
-    if records is None:
-        return source, Stage("kafka", 0, {"dead_lettered": 0}, valid), None
-    logged = sorted({w.source for w in windows})
-    of_day = F.col("event_date") == F.lit(day)
     # A window's points in a day other than the window's end: (start, midnight) of windows across it.
     moves = [(w, w.start + 1, start - 1, -1) for w in own if w.start < start - 1]
     moves += [(w, w.start + 1, end - 1, +1) for w in windows if w.end > end and w.start < end - 1]
+    # Without moves every figure is of the day's partition alone.
+    first = day - dt.timedelta(days=1) if moves else day
+    records = _records(spark, table_path, first, day)
+    if records is None:
+        return source, Stage("kafka", 0, {"dead_lettered": 0}, valid), Stage("bronze", 0, {}, 0)
+    logged = sorted({w.source for w in windows})
+    of_day = F.col("event_date") == F.lit(day)
     figures = [
         F.sum(of_day.cast("long")).alias("records"),
+        # Bronze rows have no reason; the quarantined are counted by reason below, from quarantine alone.
+        F.sum((of_day & F.col("reason").isNull()).cast("long")).alias("bronze"),
         F.sum((of_day & F.col("source").isin(logged)).cast("long")).alias("logged"),
         F.count_distinct(
             F.when(of_day, F.struct("kafka_topic", "kafka_partition", "kafka_offset", "kafka_index"))
@@ -206,7 +212,12 @@ def _source_and_kafka(
     kafka = Stage("kafka", int(row["distinct"] or 0), explained, abs(surplus - redelivered))
     # Records landing twice (bronze and quarantine, or twice in one) break exactly-once: unexplained.
     kafka.unexplained += records_of_day - kafka.count  # type: ignore[operator]
-    return source, kafka, records.where(of_day)
+    # Bronze's branch of the union has no reason: Spark prunes it, so this reads quarantine only.
+    rows = records.where(of_day & F.col("reason").isNotNull()).groupBy("reason").count().collect()
+    quarantined = {f"quarantined_{r['reason']}": -int(r["count"]) for r in sorted(rows, key=lambda r: r["reason"])}
+    bronze_count = int(row["bronze"] or 0)
+    expected = (kafka.count or 0) + sum(quarantined.values())
+    return source, kafka, Stage("bronze", bronze_count, quarantined, abs(bronze_count - expected))
 
 
 def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int) -> Stage:
@@ -322,18 +333,12 @@ def reconcile_day(
 ) -> Reconciliation:
     """The day's reconciliation; table_path: where the Delta tables are (default: the configured root)."""
     table_path = table_path or settings.delta.table_path
-    source, kafka, records = _source_and_kafka(spark, settings, table_path, day)
-    stages = [source, kafka]
+    source, kafka, bronze_stage = _source_and_kafka(spark, settings, table_path, day)
+    stages = [source, kafka, bronze_stage]
+    bronze_count = bronze_stage.count or 0
     bronze = read_table(spark, table_path(tables.BRONZE))
     silver = read_table(spark, table_path("silver"))
     bronze_day = None if bronze is None else bronze.where(F.col("event_date") == F.lit(day))
-    # The day's records by verdict: bronze rows (no reason) and quarantined ones by reason.
-    rows = [] if records is None else records.groupBy("reason").count().collect()
-    by_reason = {row["reason"]: int(row["count"]) for row in rows}
-    bronze_count = by_reason.pop(None, 0)
-    quarantined = {f"quarantined_{reason}": -count for reason, count in sorted(by_reason.items())}
-    expected = (kafka.count or 0) + sum(quarantined.values())
-    stages.append(Stage("bronze", bronze_count, quarantined, abs(bronze_count - expected)))
     silver_day = None if silver is None else silver.where(F.col("event_date") == F.lit(day))
     silver_count = 0 if silver_day is None else silver_day.count()
     if bronze_day is None or silver_day is None:

@@ -135,6 +135,57 @@ def test_each_seeded_defect_fails_exactly_its_check_with_the_exact_count(
     assert all(o.severity == "ERROR" for o in outcomes if o.check not in ("completeness", "counter_monotonic"))
 
 
+def _judged(outcomes: list[CheckOutcome]) -> dict[tuple[str, str], tuple]:
+    """(day, asset.check) -> everything a check reports but its Data Docs page (samples and details as
+    text: 3 and 3.0 are equal, but not as shown)."""
+    return {
+        (o.day, f"{o.asset}.{o.check}"): (o.passed, o.failing_rows, o.failing_series, repr(o.sample), repr(o.details))
+        for o in outcomes
+    }
+
+
+def test_the_days_of_a_run_are_judged_in_one_pass_as_each_day_alone(spark, stack: Settings) -> None:
+    """A backfill checks its days together: each day gets exactly the outcomes it gets checked alone, the
+    day before it included in its cadence history, a day without data included. Points outside their
+    partition's day lie in the other day of the run: one in the first day's partition at a time of the
+    second; in the second day's partition, one inside the first day's gap (the first day, alone, never
+    reads it, so neither does it together) and the only point of its series."""
+    root = Path(stack.delta.root) / f"quality-{uuid.uuid4().hex[:8]}"
+    points, duplicates, wrong_day = defective_day()
+    # The next day: the same series, one hole of ten points in host e's instead of the stray point.
+    hole = range(START + DAY_MS + 40 * FIVE_MINUTES, START + DAY_MS + 50 * FIVE_MINUTES)
+    next_day = [dataclasses.replace(r, ts_ms=r.ts_ms + DAY_MS) for r in points]
+    next_day = [r for r in next_day if not (r.tags["host"] == "e" and r.ts_ms in hole)]
+    in_the_gap = Record("sys.cpu.util", {"host": "b"}, START + 130 * FIVE_MINUTES, 5.0, ums_id=1)
+    alone_in_its_series = Record("sys.cpu.util", {"host": "f"}, START + 12 * FIVE_MINUTES, 5.0, ums_id=1)
+    days = [DAY, DAY + dt.timedelta(days=1), DAY + dt.timedelta(days=2)]
+    rows = silver_rows(points + duplicates + next_day) + silver_rows([wrong_day], event_date=DAY)
+    rows += silver_rows([in_the_gap, alone_in_its_series], event_date=days[1])
+    silver = write_silver_rows(spark, rows, str(root / "silver"))
+    rollups = [write_rollups(spark, silver, day, root) for day in days[:2]][-1]  # the tables, with both days
+    level_1d = {"rollup_1d": rollups["rollup_1d"], "finer": rollups["rollup_1h"], "silver": silver}
+
+    together = points_checks(silver, "silver", days, stack, "test-days")
+    together += rollup_checks(level_1d, "1d", days, stack, "test-days")
+    alone = [o for day in days for o in points_checks(silver, "silver", day, stack, f"test-{day}")]
+    alone += [o for day in days for o in rollup_checks(level_1d, "1d", day, stack, f"test-{day}")]
+
+    assert _judged(together) == _judged(alone)
+    first, second, empty = ([o for o in together if o.day == day.isoformat()] for day in days)
+    assert failures(first)["silver.completeness"] == 24
+    assert failures(second) == {
+        "silver.value_range": 3,
+        "silver.in_partition_day": 2,
+        "silver.counter_monotonic": 1,
+        "silver.completeness": 24 + 10,
+    }
+    assert failures(empty) == {} and len(empty) == len(first)
+    # Counts stay integers in a day without nulls, as when it is collected alone (host f has no
+    # completeness figures on the second day: no point inside it).
+    completeness = by_check(first)["silver.completeness"].sample[0]
+    assert type(completeness["observed"]) is int and type(completeness["missing"]) is int, completeness
+
+
 @pytest.mark.parametrize("dataset", ["bronze", "silver"])
 def test_a_table_of_another_shape_fails_its_schema_check(spark, stack: Settings, dataset: str) -> None:
     frame = spark.createDataFrame([("m", 1.0, DAY)], "metric string, value string, event_date date")
