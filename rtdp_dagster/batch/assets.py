@@ -3,8 +3,11 @@
 silver (day) ← bronze; rollup_1m ← silver; rollup_1h ← rollup_1m; rollup_1d ← rollup_1h;
 rollup_1w (ISO week), rollup_1mo (month), rollup_1y (year) ← rollup_1d. Each rollup level is
 also published to the history TSDB, replacing its partition there. Spark assets take a whole
-backfill range in one run (BackfillPolicy.single_run). The assets are built from the ``batch``
-section (``build_batch_assets``): their partitions start at ``batch.start_date``.
+backfill range in one run (BackfillPolicy.single_run). All of them share the ``batch_writes``
+pool: the instance (``stack/dagster_home.py``) keeps a run that writes them queued while another
+one runs, so two runs never write the same partitions (nor create a table) at once. The assets are
+built from the ``batch`` section (``build_batch_assets``): their partitions start at
+``batch.start_date``.
 """
 
 from dataclasses import dataclass
@@ -25,6 +28,9 @@ from rtdp_dagster.streaming.assets import bronze
 
 GROUP = "batch"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# One slot (dagster.yaml's pools.default_limit, run granularity): runs of these assets take turns,
+# waiting in the queue rather than in a run slot.
+POOL = "batch_writes"
 # A week, month or year also covers days before the start date or not yet closed: those are absent,
 # not an error (a backfill of this year must not be refused for them).
 TOLERANT_MAPPING = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
@@ -54,6 +60,7 @@ def build_silver(daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         partitions_def=daily,
         deps=[bronze],
         backfill_policy=SINGLE_RUN,
+        pool=POOL,
         group_name=GROUP,
         owners=OWNERS,
         kinds={"spark", "delta"},
@@ -95,6 +102,7 @@ def build_rollup(
         # A week, month or year is recomputed whenever one of its days changes, closed or not.
         automation_condition=coarse_automation if coarse else None,
         backfill_policy=SINGLE_RUN,
+        pool=POOL,
         group_name=GROUP,
         owners=OWNERS,
         kinds={"spark", "delta", "opentsdb"},
