@@ -17,6 +17,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from rtdp_dagster.batch import partitions
 from rtdp_dagster.batch.automation import coarse_rollup_condition
+from rtdp_dagster.batch.delta_log import latest_version
 from rtdp_dagster.batch.history import publish_partitions
 from rtdp_dagster.batch.steps import StepTimes, materialize_rollup, materialize_silver
 from rtdp_dagster.batch.writes import Commit
@@ -31,6 +32,9 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 # One slot (dagster.yaml's pools.default_limit, run granularity): runs of these assets take turns,
 # waiting in the queue rather than in a run slot.
 POOL = "batch_writes"
+# Silver's metadata: the bronze version its read saw at least. The late-data sensor folds arrivals
+# up to it into that materialization instead of re-running the day.
+BRONZE_VERSION = "bronze_version"
 # A week, month or year also covers days before the start date or not yet closed: those are absent,
 # not an error (a backfill of this year must not be refused for them).
 TOLERANT_MAPPING = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
@@ -81,9 +85,14 @@ def build_silver(daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         days = partitions.days_of(window)
         path = delta.table_path("silver")
         master_path = delta.table_path(platform.settings().master_data.table)
-        commit = materialize_silver(session, delta.table_path("bronze"), master_path, path, days, times)
+        bronze_path = delta.table_path("bronze")
+        # Taken before the read: the read resolves bronze later, so it holds every commit up to here.
+        bronze_version = latest_version(bronze_path)
+        commit = materialize_silver(session, bronze_path, master_path, path, days, times)
         context.log.info(f"silver: {commit.rows} rows for {len(days)} day(s); seconds per step {times.seconds}")
-        return dg.MaterializeResult(metadata=_metadata(path, commit, window, times))
+        metadata = _metadata(path, commit, window, times)
+        metadata[BRONZE_VERSION] = bronze_version
+        return dg.MaterializeResult(metadata=metadata)
 
     return silver
 
