@@ -6,12 +6,14 @@ import json
 import stat
 from pathlib import Path
 
+import dagster as dg
 import pytest
 import yaml
 
+from rtdp_dagster.batch.assets import POOL, build_batch_assets
 from rtdp_dagster.config import ConfigError, Settings, load_settings
 from rtdp_dagster.stack import manager
-from rtdp_dagster.stack.dagster_home import ensure_dagster_home, instance_yaml
+from rtdp_dagster.stack.dagster_home import FORMER_INSTANCE_YAMLS, ensure_dagster_home, instance_yaml
 from rtdp_dagster.stack.postgres import write_passfile
 from rtdp_dagster.stack.services import all_specs, kafka_server_properties, spark_connect_conf
 from rtdp_dagster.stack.spark_conf import platform_conf
@@ -167,7 +169,7 @@ def test_cluster_dagster_yaml_reads_the_password_from_the_environment(tmp_path: 
         "password": {"env": "RTDP_POSTGRES__PASSWORD"},
         "db_name": "dagster",
     }
-    assert yaml.safe_load(text)["run_coordinator"]["config"]["max_concurrent_runs"] == 2
+    assert yaml.safe_load(text)["concurrency"]["runs"]["max_concurrent_runs"] == 2
 
 
 def test_dagster_home_follows_the_profile_but_keeps_a_hand_written_file(tmp_path: Path) -> None:
@@ -180,6 +182,28 @@ def test_dagster_home_follows_the_profile_but_keeps_a_hand_written_file(tmp_path
     instance.write_text("telemetry:\n  enabled: false\n")
     ensure_dagster_home(_cluster(tmp_path))
     assert instance.read_text() == "telemetry:\n  enabled: false\n"
+
+
+def test_the_instance_runs_two_at_a_time_and_one_run_per_pool(tmp_path: Path) -> None:
+    # The batch assets' pool: a run writing them waits in the queue while another one writes them.
+    settings = load_settings(environ={"RTDP_RUN_DIR": str(tmp_path)})
+    with dg.DagsterInstance.from_config(str(ensure_dagster_home(settings))) as instance:
+        config = instance.get_concurrency_config()
+        assert config.run_queue_config is not None and config.run_queue_config.max_concurrent_runs == 2
+        assert config.run_queue_config.should_block_op_concurrency_limited_runs
+        assert config.pool_config.pool_granularity is not None
+        assert config.pool_config.pool_granularity.value == "run"
+        assert config.pool_config.default_pool_limit == 1
+    assert {asset.op.pool for asset in build_batch_assets(settings.batch).all()} == {POOL}
+
+
+def test_the_file_written_before_the_pools_is_rewritten(tmp_path: Path) -> None:
+    single = load_settings(environ={"RTDP_RUN_DIR": str(tmp_path)})
+    instance = Path(single.dagster.home) / "dagster.yaml"
+    instance.parent.mkdir(parents=True)
+    instance.write_text(FORMER_INSTANCE_YAMLS[0])
+    ensure_dagster_home(single)
+    assert instance.read_text() == instance_yaml(single)
 
 
 def test_cluster_specs_start_order_dependencies_and_stop_groups(tmp_path: Path) -> None:

@@ -3,8 +3,11 @@
 silver (day) ← bronze; rollup_1m ← silver; rollup_1h ← rollup_1m; rollup_1d ← rollup_1h;
 rollup_1w (ISO week), rollup_1mo (month), rollup_1y (year) ← rollup_1d. Each rollup level is
 also published to the history TSDB, replacing its partition there. Spark assets take a whole
-backfill range in one run (BackfillPolicy.single_run). The assets are built from the ``batch``
-section (``build_batch_assets``): their partitions start at ``batch.start_date``.
+backfill range in one run (BackfillPolicy.single_run). All of them share the ``batch_writes``
+pool: the instance (``stack/dagster_home.py``) keeps a run that writes them queued while another
+one runs, so two runs never write the same partitions (nor create a table) at once. The assets are
+built from the ``batch`` section (``build_batch_assets``): their partitions start at
+``batch.start_date``.
 """
 
 from dataclasses import dataclass
@@ -14,6 +17,7 @@ from dagster_pyspark import LazyPySparkResource
 
 from rtdp_dagster.batch import partitions
 from rtdp_dagster.batch.automation import coarse_rollup_condition
+from rtdp_dagster.batch.delta_log import latest_version
 from rtdp_dagster.batch.history import publish_partitions
 from rtdp_dagster.batch.steps import StepTimes, materialize_rollup, materialize_silver
 from rtdp_dagster.batch.writes import Commit
@@ -25,6 +29,12 @@ from rtdp_dagster.streaming.assets import bronze
 
 GROUP = "batch"
 SINGLE_RUN = dg.BackfillPolicy.single_run()
+# One slot (dagster.yaml's pools.default_limit, run granularity): runs of these assets take turns,
+# waiting in the queue rather than in a run slot.
+POOL = "batch_writes"
+# Silver's metadata: the bronze version its read saw at least. The late-data sensor folds arrivals
+# up to it into that materialization instead of re-running the day.
+BRONZE_VERSION = "bronze_version"
 # A week, month or year also covers days before the start date or not yet closed: those are absent,
 # not an error (a backfill of this year must not be refused for them).
 TOLERANT_MAPPING = dg.TimeWindowPartitionMapping(allow_nonexistent_upstream_partitions=True)
@@ -54,6 +64,7 @@ def build_silver(daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         partitions_def=daily,
         deps=[bronze],
         backfill_policy=SINGLE_RUN,
+        pool=POOL,
         group_name=GROUP,
         owners=OWNERS,
         kinds={"spark", "delta"},
@@ -74,9 +85,14 @@ def build_silver(daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         days = partitions.days_of(window)
         path = delta.table_path("silver")
         master_path = delta.table_path(platform.settings().master_data.table)
-        commit = materialize_silver(session, delta.table_path("bronze"), master_path, path, days, times)
+        bronze_path = delta.table_path("bronze")
+        # Taken before the read: the read resolves bronze later, so it holds every commit up to here.
+        bronze_version = latest_version(bronze_path)
+        commit = materialize_silver(session, bronze_path, master_path, path, days, times)
         context.log.info(f"silver: {commit.rows} rows for {len(days)} day(s); seconds per step {times.seconds}")
-        return dg.MaterializeResult(metadata=_metadata(path, commit, window, times))
+        metadata = _metadata(path, commit, window, times)
+        metadata[BRONZE_VERSION] = bronze_version
+        return dg.MaterializeResult(metadata=metadata)
 
     return silver
 
@@ -95,6 +111,7 @@ def build_rollup(
         # A week, month or year is recomputed whenever one of its days changes, closed or not.
         automation_condition=coarse_automation if coarse else None,
         backfill_policy=SINGLE_RUN,
+        pool=POOL,
         group_name=GROUP,
         owners=OWNERS,
         kinds={"spark", "delta", "opentsdb"},

@@ -15,19 +15,31 @@ from rtdp_dagster.table_storage import TableFiles
 _LOG = "_delta_log"
 
 
+def _versions(files: TableFiles) -> list[int]:
+    """The commit versions in the log, ascending."""
+    if not files.is_dir(_LOG):
+        return []
+    # Commit files are <20-digit version>.json; checkpoints, checksums and temporary files are not.
+    return sorted(
+        int(stem)
+        for stem, dot, extension in (name.partition(".") for name in files.names(_LOG))
+        if dot and extension == "json" and stem.isdigit()
+    )
+
+
+def latest_version(table_path: str, storage_options: dict[str, Any] | None = None) -> int:
+    """The newest commit version of the table (-1 without one): a reader that resolves the table
+    afterwards sees at least this version."""
+    versions = _versions(TableFiles(table_path, storage_options))
+    return versions[-1] if versions else -1
+
+
 def days_added_by_version(
     table_path: str, after_version: int, limit: int, storage_options: dict[str, Any] | None = None
 ) -> dict[int, set[str]]:
     """Event dates of the files added by each commit after after_version (at most limit commits)."""
     files = TableFiles(table_path, storage_options)
-    if not files.is_dir(_LOG):
-        return {}
-    # Commit files are <20-digit version>.json; checkpoints, checksums and temporary files are not.
-    versions = sorted(
-        int(stem)
-        for stem, dot, extension in (name.partition(".") for name in files.names(_LOG))
-        if dot and extension == "json" and stem.isdigit() and int(stem) > after_version
-    )
+    versions = [version for version in _versions(files) if version > after_version]
     found: dict[int, set[str]] = {}
     for version in versions[:limit]:
         days: set[str] = set()
