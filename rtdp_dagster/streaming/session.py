@@ -31,8 +31,8 @@ def stream_session(settings: Settings) -> SparkSession:
         "spark.local.dir": str(settings.run_dir / "spark-tmp-stream"),
         # The Spark Connect server owns the UI port; the stream's progress goes to Delta and the TSDB.
         "spark.ui.enabled": "false",
-        # Each micro-batch is cached once and read twice (realtime rows, bronze); compressing the
-        # cache cost more (0.9 s per 500k records) than the memory it saves is worth here.
+        # Each micro-batch's Kafka records are cached once and read twice (realtime rows, bronze);
+        # compressing the cache costs more CPU than the memory it saves is worth here.
         "spark.sql.inMemoryColumnarStorage.compressed": "false",
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB_STATE_STORE,
         **settings.spark.conf,

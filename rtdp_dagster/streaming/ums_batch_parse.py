@@ -84,7 +84,7 @@ UMS_BATCH_SCHEMA = T.StructType(
 
 BATCH_POINTS = "rtdp_ums_batch_points"
 _JAVA_CLASS = "rtdp.spark.UmsBatchPoints"
-# UmsBatchPoints.RETURN_TYPE
+# What UmsBatchPoints returns per record (its Javadoc says what each field means).
 POINTS_TYPE = (
     "struct<readable:boolean,lean:boolean,version:string,namespace:string,source:string,"
     "wave:int,collected_at:bigint,groups:array<struct<metric:string,tags:map<string,string>,"
@@ -177,7 +177,7 @@ def tuple_text(envelope: Column) -> Column:
 
 
 def point_record(head: Column, envelope: Column, tuple_json: Column) -> Column:
-    """A point of a canonical record as a record of its own: the frame (``frame_head``), its series
+    """A point of a lean record as a record of its own: the frame (``frame_head``), its series
     and its tuple. Python judges such a point from it (index 0) as it would in the whole record:
     the frame is the same and a point's checks look only at the frame, its series and its tuple.
     Carrying the whole record to every exploded point instead copied it once per point."""

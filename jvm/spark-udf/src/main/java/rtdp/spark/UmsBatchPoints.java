@@ -28,7 +28,8 @@ import org.apache.spark.sql.api.java.UDF2;
  * happy path needs no Python. Anything it is unsure of is left to Python, never refused here.
  *
  * <p>Arguments: the Kafka record's bytes and the checks' configuration (JSON, built by
- * {@code streaming.ums_points}). Returns {@code UmsBatchPoints.RETURN_TYPE}:
+ * {@code ums_batch_parse.ums_points_config}). Returns a struct (its Spark type:
+ * {@code ums_batch_parse.POINTS_TYPE}):
  *
  * <ul>
  *   <li>{@code readable}: Python's {@code read_frame} accepts the frame and its values fit the
@@ -44,12 +45,6 @@ import org.apache.spark.sql.api.java.UDF2;
  */
 public final class UmsBatchPoints implements UDF2<byte[], String, Row> {
   private static final long serialVersionUID = 1L;
-
-  public static final String RETURN_TYPE =
-      "struct<readable:boolean,lean:boolean,version:string,namespace:string,source:string,"
-          + "wave:int,collected_at:bigint,groups:array<struct<metric:string,tags:map<string,string>,"
-          + "points:array<struct<at:int,ums_id_:bigint,ums_ts_:bigint,ums_op_:string,point_key:string,"
-          + "value:double,ok:boolean,tuple_json:string>>>>>";
 
   private static final String PROTOCOL_TYPE = "data_increment_data";
   private static final int PROTOCOL_MAJOR = 2;
