@@ -1,7 +1,7 @@
 """`rtdp stream`: one streaming query from Kafka to both sinks, its progress, and a clean stop.
 
-Each micro-batch reads and validates every Kafka record once (``micro_batch.MicroBatch``), then
-writes quarantine + bronze (exactly once per Kafka record) and, deduplicated within the watermark
+Each micro-batch's records are parsed by the query and checked (``micro_batch.MicroBatch``), then
+it writes quarantine + bronze (exactly once per Kafka record) and, deduplicated within the watermark
 and enriched with master data, the realtime TSDB. One query rather than one per sink: on two cores
 reading and parsing Kafka twice cost more than everything else together. Its checkpoint folder is
 ``bronze`` (the name it had when it was the bronze query, so existing streams resume). SIGTERM
@@ -25,6 +25,7 @@ from rtdp_dagster.streaming.bronze import BronzeWriter
 from rtdp_dagster.streaming.clock import batch_time_ms
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.streaming.micro_batch import MicroBatch
+from rtdp_dagster.streaming.parse import parsed_records
 from rtdp_dagster.streaming.progress import ProgressRecorder
 from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
 from rtdp_dagster.streaming.realtime_state import restore_dedup_state, state_file
@@ -104,8 +105,9 @@ def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecor
     micro_batch = MicroBatch(
         bronze, realtime, recorder.count, rules, kinds, lambda batch_id: batch_time_ms(checkpoint, batch_id)
     )
+    # Parsed in the query: its expressions are built once, not for every micro-batch.
     writer = (
-        kafka_stream(spark, settings)
+        parsed_records(kafka_stream(spark, settings), rules, kinds)
         .writeStream.queryName(QUERY)
         .foreachBatch(micro_batch)  # type: ignore[arg-type]
         .option("checkpointLocation", str(checkpoint))

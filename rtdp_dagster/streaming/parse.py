@@ -286,6 +286,40 @@ def parsed_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | Non
     )
 
 
+class PointChecks:
+    """What ``checked_records`` adds to parsed rows, as columns built once.
+
+    A stream checks every micro-batch with the same rules; building these expressions is a few
+    hundred calls into the JVM (about 0.1 s), so a stream builds them once and applies them to each
+    batch (``checked``). Needs an active Spark session when made.
+    """
+
+    _PIECES = ("raw_bytes", "raw_value", "_frame", "tuple_json", "native")
+
+    def __init__(self, rules: PointRules) -> None:
+        self.native_valid = natively_valid(F.col("envelope"), F.col("received_ms"), rules, F.col("native"))
+        # A refused v2 point keeps its series and tuple; a refused record keeps itself. A v2 point the
+        # native path accepts needs neither (only quarantine and Python read them).
+        slow = ~F.col("native_valid")
+        envelope = F.col("envelope")
+        # The JVM writes the tuple of the points it refuses; one refused here only for its timestamp
+        # is written again from its envelope.
+        tuple_json = F.coalesce(F.col("tuple_json"), tuple_text(envelope))
+        head = frame_head(F.col("_frame"))
+        raw_bytes = F.when(F.col("point_record"), F.when(slow, point_record(head, envelope, tuple_json)))
+        raw_value = F.when(F.col("_frame").isNotNull(), F.when(slow, point_json(envelope, tuple_json)))
+        self.raw_bytes = raw_bytes.otherwise(F.col("raw_bytes")).alias("raw_bytes")
+        self.raw_value = raw_value.otherwise(F.col("raw_value")).alias("raw_value")
+
+    def checked(self, parsed: DataFrame, *, receive_ms: int) -> DataFrame:
+        """See ``checked_records``."""
+        register_point_key(parsed.sparkSession)
+        checked = with_received_ms(parsed, receive_ms).withColumn("native_valid", self.native_valid)
+        return checked.select(
+            *[name for name in checked.columns if name not in self._PIECES], self.raw_bytes, self.raw_value
+        )
+
+
 def checked_records(parsed: DataFrame, rules: PointRules, *, receive_ms: int) -> DataFrame:
     """parsed (``parsed_records``) with ``received_ms`` and whether the native path accepts the record;
     a v2 point's ``raw_bytes`` and ``raw_value`` are there only where it does not (null otherwise).
@@ -293,26 +327,7 @@ def checked_records(parsed: DataFrame, rules: PointRules, *, receive_ms: int) ->
     receive_ms: when the batch was received (the micro-batch's time), the clock of records whose
     Kafka timestamp the producer set. The verdict of the other records comes from ``verdicts``.
     """
-    register_point_key(parsed.sparkSession)
-    received = with_received_ms(parsed, receive_ms)
-    verdict = natively_valid(F.col("envelope"), F.col("received_ms"), rules, F.col("native"))
-    checked = received.withColumn("native_valid", verdict)
-    # A refused v2 point keeps its series and tuple; a refused record keeps itself. A v2 point the
-    # native path accepts needs neither (only quarantine and Python read them).
-    slow = ~F.col("native_valid")
-    envelope = F.col("envelope")
-    # The JVM writes the tuple of the points it refuses; one refused here only for its timestamp
-    # is written again from its envelope.
-    tuple_json = F.coalesce(F.col("tuple_json"), tuple_text(envelope))
-    head = frame_head(F.col("_frame"))
-    raw_bytes = F.when(F.col("point_record"), F.when(slow, point_record(head, envelope, tuple_json)))
-    raw_value = F.when(F.col("_frame").isNotNull(), F.when(slow, point_json(envelope, tuple_json)))
-    pieces = ("raw_bytes", "raw_value", "_frame", "tuple_json", "native")
-    return checked.select(
-        *[name for name in checked.columns if name not in pieces],
-        raw_bytes.otherwise(F.col("raw_bytes")).alias("raw_bytes"),
-        raw_value.otherwise(F.col("raw_value")).alias("raw_value"),
-    )
+    return PointChecks(rules).checked(parsed, receive_ms=receive_ms)
 
 
 def _last_tag_wins(envelope: Column) -> Column:
