@@ -8,6 +8,7 @@ import sys
 import bench.backfill_drills  # noqa: F401  (adds the drills during a Dagster backfill to DRILLS)
 from bench.drills import DRILLS
 from bench.results import RESULTS_DIR, write_results
+from bench.scenarios.stream import PARTS as STREAM_PARTS
 from rtdp_dagster.config import load_settings
 from rtdp_dagster.stack import manager
 
@@ -24,6 +25,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--drill", choices=list(DRILLS), action="append", help="with --only drills: run only these drills"
     )
+    parser.add_argument(
+        "--stream-part",
+        choices=STREAM_PARTS,
+        action="append",
+        help="with --only stream: run only these parts (latency at 10k points/s, drain of a backlog, sustained)",
+    )
     parser.add_argument("--seconds", type=float, default=60.0, help="duration of sustained-rate scenarios")
     args = parser.parse_args(argv)
     settings = load_settings()
@@ -32,7 +39,7 @@ def main(argv: list[str] | None = None) -> int:
     records = []
     for name in args.only or SCENARIOS:
         module = __import__(f"bench.scenarios.{name}", fromlist=["run"])
-        extra = {"only": args.drill} if name == "drills" else {}
+        extra = {"only": args.drill} if name == "drills" else {"parts": args.stream_part} if name == "stream" else {}
         records += module.run(settings, seconds=args.seconds, **extra)
     latest = write_results(records)
     print((RESULTS_DIR / "summary.md").read_text())

@@ -281,20 +281,29 @@ def latency(settings: Settings, seconds: float, rate: int, log=print) -> list[Re
     ]
 
 
-def run(settings: Settings, seconds: float = 60.0, log=print) -> list[Record]:
+# The parts of the scenario, in the order they run (``--stream-part`` picks some).
+PARTS = ("latency", "drain", "sustained")
+
+
+def run(settings: Settings, seconds: float = 60.0, log=print, parts: list[str] | None = None) -> list[Record]:
     from bench.scenarios.sustained import sustained
 
+    chosen = set(parts or PARTS)
+    records: list[Record] = []
     # Latency over three times the sustained-rate duration (3 min by default): the percentiles of
     # one minute swing by a second with the stream's periodic work (Delta checkpoints, progress rows).
     # The sustained rate is held five times as long (the 5 minutes), its ladder steps once.
-    records = (
-        latency(settings, 3 * seconds, rate=10_000, log=log)
-        + throughput(settings, backlog=1_000_000, log=log)
-        + sustained(settings, hold_s=5 * seconds, step_s=seconds, log=log)
-    )
+    if "latency" in chosen:
+        records += latency(settings, 3 * seconds, rate=10_000, log=log)
+    if "drain" in chosen:
+        records += throughput(settings, backlog=1_000_000, log=log)
+    if "sustained" in chosen:
+        records += sustained(settings, hold_s=5 * seconds, step_s=seconds, log=log)
     # The target: the sustained rate against the floor measured in this same run.
     figures = {record.figure: record.value for record in records}
-    floor, held = figures["spark_stream_floor_points_per_s"], figures["sustained_points_per_s"]
+    floor, held = figures.get("spark_stream_floor_points_per_s"), figures.get("sustained_points_per_s")
+    if floor is None or held is None:
+        return records
     ratio = round(held / floor, 2) if floor else 0.0
     log(f"sustained {held:,} points/s = {ratio:.2f} of the floor ({floor:,} points/s)")
     return [*records, Record(SCENARIO, "sustained_to_floor_ratio", ratio, "share")]
