@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import functools
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -11,7 +13,7 @@ import numpy as np
 from rtdp_dagster.serving import passthrough
 from rtdp_dagster.serving.aggregate import Group, Series, aggregate
 from rtdp_dagster.serving.encode import EncodedResult, QueryResult
-from rtdp_dagster.serving.errors import bad_request
+from rtdp_dagster.serving.errors import ApiError, bad_request
 from rtdp_dagster.serving.fetch import Source, fetch_segment
 from rtdp_dagster.serving.history_end import HistoryEnds
 from rtdp_dagster.serving.model import QueryRequest, SubQuery
@@ -20,6 +22,15 @@ from rtdp_dagster.serving.plan import Plan, Segment, plan_span
 from rtdp_dagster.serving.rate import rate
 from rtdp_dagster.serving.segment_cache import SegmentCache
 from rtdp_dagster.serving.vm import Deadline, VmClient
+
+
+@dataclass(frozen=True)
+class PassedQuery:
+    """A sub-query VictoriaMetrics answers whole (passthrough.py): its plan and its calls."""
+
+    query: SubQuery
+    plan: Plan
+    calls: list[passthrough.Call]
 
 
 @dataclass(frozen=True)
@@ -54,10 +65,7 @@ class QueryEngine:
                 result = group if isinstance(group, EncodedResult) else format_result(query, group, request)
                 points += len(result)
                 if points > self.limits.max_datapoints:
-                    raise bad_request(
-                        f"the response would hold more than {self.limits.max_datapoints:,} data points "
-                        "(serve.max_datapoints); use a coarser downsample or a shorter range"
-                    )
+                    raise _too_many_points(self.limits.max_datapoints)
                 results.append(result)
         return results, ";".join(routes)
 
@@ -69,7 +77,8 @@ class QueryEngine:
         if query.downsample is None:
             series, plan = self._raw(query, request, matchers, realtime_start, deadline)
         else:
-            starts, ends, plan = self._plan(query, request, realtime_start, deadline)
+            history_end = functools.partial(self.history_ends.end_ms, query.metric, deadline=deadline)
+            starts, ends, plan = self._plan(query, request, realtime_start, history_end)
             passed, answered = self._passthrough(query, request, matchers, starts, ends, plan, deadline)
             if passed is not None:
                 return passed, plan
@@ -107,7 +116,7 @@ class QueryEngine:
         return _merge_same_tags(series), plan
 
     def _plan(
-        self, query: SubQuery, request: QueryRequest, realtime_start: int, deadline: Deadline
+        self, query: SubQuery, request: QueryRequest, realtime_start: int, history_end: Callable[[str], int | None]
     ) -> tuple[np.ndarray, np.ndarray, Plan]:
         """The buckets (starts, exclusive ends) of a downsampled sub-query and the segments serving them."""
         assert query.downsample is not None
@@ -132,7 +141,7 @@ class QueryEngine:
             self.levels,
             realtime_start,
             self.realtime_below_ms,
-            lambda level: self.history_ends.end_ms(query.metric, level, deadline),
+            history_end,
         )
         return starts, ends, plan
 
@@ -148,21 +157,69 @@ class QueryEngine:
     ) -> tuple[list[EncodedResult] | None, dict[Segment, list[bytes]]]:
         """The sub-query's results straight from VictoriaMetrics' answers (passthrough.py), or None and
         the answers read so far (per segment), for the general path to use."""
-        assert query.downsample is not None
-        function = query.downsample.function
-        if _partials_needed(function, plan, starts) != (function,):
-            return None, {}
-        if query.aggregator != "none" and not query.group_by:
-            return None, {}  # one group of every series
-        found = passthrough.calls(query, plan, starts, ends, lambda segment: self._source(segment, query, matchers))
+        found = self._passthrough_calls(query, matchers, starts, ends, plan)
         if found is None:
             return None, {}
         answers = passthrough.fetch(found, deadline, self.pool, self.history_cache)
-        encoded = passthrough.results(query, request, found, answers, lambda tags: self._accepts(query, tags))
+        encoded = self._passed(query, request, found, answers)
         if encoded is None:
             return None, {call.segment: [answer] for call, answer in zip(found, answers, strict=True)}
-        self._check_series(query, len(encoded))
         return encoded, {}
+
+    def _passthrough_calls(
+        self, query: SubQuery, matchers: tuple[str, ...], starts: np.ndarray, ends: np.ndarray, plan: Plan
+    ) -> list[passthrough.Call] | None:
+        assert query.downsample is not None
+        function = query.downsample.function
+        if _partials_needed(function, plan, starts) != (function,):
+            return None
+        if query.aggregator != "none" and not query.group_by:
+            return None  # one group of every series
+        return passthrough.calls(query, plan, starts, ends, lambda segment: self._source(segment, query, matchers))
+
+    def _passed(
+        self, query: SubQuery, request: QueryRequest, found: list[passthrough.Call], answers: list[bytes]
+    ) -> list[EncodedResult] | None:
+        encoded = passthrough.results(query, request, found, answers, lambda tags: self._accepts(query, tags))
+        if encoded is not None:
+            self._check_series(query, len(encoded))
+        return encoded
+
+    def plan_passthrough(self, request: QueryRequest, now_ms: int) -> list[PassedQuery] | None:
+        """Every sub-query's passthrough calls when the whole request is answered that way and is planned
+        without a read (where history ends is known already); None: the general path (run)."""
+        planned = []
+        for query in request.queries:
+            if query.downsample is None:
+                return None
+            matchers = tuple(matcher for item in query.filters for matcher in item.matchers())
+            known = functools.partial(self.history_ends.known_end_ms, query.metric)
+            try:
+                starts, ends, plan = self._plan(query, request, now_ms - self.realtime_retention_ms, known)
+            except KeyError:
+                return None  # a history end to read first: the general path reads it (and keeps it)
+            found = self._passthrough_calls(query, matchers, starts, ends, plan)
+            if found is None or not found or any(call.source.client.on_loop is None for call in found):
+                return None
+            planned.append(PassedQuery(query, plan, found))
+        return planned
+
+    def passed_results(
+        self, request: QueryRequest, planned: list[PassedQuery], answers: list[list[bytes]]
+    ) -> tuple[list[EncodedResult], str] | None:
+        """run's answer from the answers of plan_passthrough's calls; None when one needs the general path."""
+        results: list[EncodedResult] = []
+        points = 0
+        for item, found in zip(planned, answers, strict=True):
+            encoded = self._passed(item.query, request, item.calls, found)
+            if encoded is None:
+                return None
+            for result in encoded:
+                points += len(result)
+                if points > self.limits.max_datapoints:
+                    raise _too_many_points(self.limits.max_datapoints)
+                results.append(result)
+        return results, ";".join(item.plan.describe() for item in planned)
 
     def _source(self, segment: Segment, query: SubQuery, matchers: tuple[str, ...]) -> Source:
         return Source(self.history if segment.source == "history" else self.realtime, query.metric, matchers)
@@ -229,6 +286,13 @@ def format_result(query: SubQuery, group: Group, request: QueryRequest) -> Query
         timestamps, values = timestamps[last], values[last]
     head = {"metric": query.metric, "tags": group.tags, "aggregateTags": group.aggregate_tags}
     return QueryResult(head, timestamps, values, query.describe() if request.show_query else None)
+
+
+def _too_many_points(limit: int) -> ApiError:
+    return bad_request(
+        f"the response would hold more than {limit:,} data points "
+        "(serve.max_datapoints); use a coarser downsample or a shorter range"
+    )
 
 
 def _partials_needed(function: str, plan: Plan, starts: np.ndarray) -> tuple[str, ...]:

@@ -49,6 +49,14 @@ class HistoryEnds:
             self._cache[key] = (now + self.ttl_s, end)
         return end
 
+    def known_end_ms(self, metric: str, level: str) -> int | None:
+        """end_ms without a read: KeyError when it is not known (or no longer trusted) yet."""
+        with self._lock:
+            cached = self._cache.get((metric, level))
+        if cached is None or cached[0] <= self.clock():
+            raise KeyError((metric, level))
+        return cached[1]
+
     def _find(self, metric: str, level: str, deadline: Deadline, now_ms: int) -> int | None:
         newest = self.newest_bucket_ms(metric, level, deadline, now_ms)
         if newest is None:

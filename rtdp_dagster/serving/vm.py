@@ -19,6 +19,7 @@ import numpy as np
 import orjson
 
 from rtdp_dagster.serving.errors import backend_timeout, backend_unavailable, bad_request
+from rtdp_dagster.serving.vm_async import AsyncVmConnections, error_text
 
 _CONNECT_TIMEOUT_S = 3.0
 # VictoriaMetrics refuses query_range results longer than -search.maxPointsPerTimeseries (30,000).
@@ -66,6 +67,13 @@ class VmClient:
         self.name = name
         self.max_response_bytes = max_response_bytes
         self._pool = _ConnectionPool(self.base_url, connections)
+        # The same TSDB read on the event loop (plain http only; https reads take a worker thread).
+        pool = self._pool
+        self.on_loop = (
+            None
+            if pool.https
+            else AsyncVmConnections(pool.host, pool.port or 80, pool.prefix, name, self.base_url, max_response_bytes)
+        )
 
     def warm(self, connections: int = 4) -> None:
         """Open a few keep-alive connections now, so the first queries do not pay for the TCP handshakes."""
@@ -155,14 +163,15 @@ class VmClient:
 
     def query_range_bytes(self, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: Deadline) -> bytes:
         """VictoriaMetrics' query_range answer as it came (JSON)."""
-        params = {
-            "query": expr,
-            "start": _seconds(start_ms),
-            "end": _seconds(end_ms),
-            "step": f"{step_ms}ms",
-            "nocache": "1",
-        }
-        return self._call("POST", "/api/v1/query_range", params, deadline)
+        return self._call("POST", "/api/v1/query_range", _range_params(expr, start_ms, end_ms, step_ms), deadline)
+
+    async def query_range_bytes_on_loop(
+        self, expr: str, start_ms: int, end_ms: int, step_ms: int, deadline: Deadline
+    ) -> bytes:
+        """query_range_bytes read on the running event loop (on_loop must be set)."""
+        assert self.on_loop is not None
+        form = urllib.parse.urlencode(_range_params(expr, start_ms, end_ms, step_ms)).encode()
+        return await self.on_loop.post("/api/v1/query_range", form, deadline)
 
     def _capped(self, response: http.client.HTTPResponse, deadline: Deadline) -> bytes:
         """The body, refused past max_response_bytes: a query over too many series or points is stopped
@@ -333,19 +342,16 @@ def _lines(response: http.client.HTTPResponse, deadline: Deadline) -> Iterator[b
         yield pending
 
 
+def _range_params(expr: str, start_ms: int, end_ms: int, step_ms: int) -> dict[str, str]:
+    return {"query": expr, "start": _seconds(start_ms), "end": _seconds(end_ms), "step": f"{step_ms}ms", "nocache": "1"}
+
+
 def _seconds(ms: int) -> str:
     return f"{ms / 1000:.3f}"
 
 
 def _error_text(response: http.client.HTTPResponse) -> str:
-    content = response.read(64 * 1024)
-    try:
-        payload = orjson.loads(content)
-        if isinstance(payload, dict) and "error" in payload:
-            return str(payload["error"])[:500]
-    except orjson.JSONDecodeError:
-        pass
-    return content.decode("utf-8", "replace")[:500]
+    return error_text(response.read(64 * 1024))
 
 
 class _ConnectionPool:
