@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
@@ -21,9 +21,8 @@ from pyspark.sql import functions as F
 
 from rtdp_dagster.batch.intervals import BUCKET_DATE, interval
 from rtdp_dagster.batch.rollups import ROLLUP_STATS_COLUMNS, rollup_columns, rollup_points, rollup_rollups
-from rtdp_dagster.batch.silver import SILVER_PARTITION, SILVER_STATS_COLUMNS, silver_for_days
+from rtdp_dagster.batch.silver import SILVER_PARTITION, SILVER_STATS_COLUMNS, MasterData, silver_for_days
 from rtdp_dagster.batch.writes import Commit, committed, new_commit_tag, replace_window, write_days
-from rtdp_dagster.master_data.lookup import master_data_tags, with_master_data
 from rtdp_dagster.master_data.table import read_table
 
 
@@ -46,15 +45,9 @@ class StepTimes:
         return time.monotonic() - self.started
 
 
-def enrich_with_master_data(spark: SparkSession, master_path: str) -> Callable[[DataFrame], DataFrame]:
-    """Bronze rows -> the same rows with site and app of the master-data version valid at each point's
-    time in their tags (``silver_for_days``' ``enrich``)."""
-    master = read_table(spark, master_path)
-
-    def enrich(points: DataFrame) -> DataFrame:
-        return with_master_data(points, master, valid_at="ums_ts_").withColumn("tags", master_data_tags())
-
-    return enrich
+def enrich_with_master_data(spark: SparkSession, master_path: str) -> MasterData:
+    """The master data silver's points take site and app from (``silver_for_days``' ``enrich``)."""
+    return MasterData(read_table(spark, master_path))
 
 
 def materialize_silver(
