@@ -9,6 +9,7 @@ is read and answered there too, anything else runs on a worker thread.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gc
 import logging
@@ -108,22 +109,32 @@ class Router:
         return Deadline(self.settings.serve.request_timeout_s)
 
 
+def guarded(answer: Callable[[Request], Awaitable[Response]]) -> Callable[[Request], Awaitable[Response]]:
+    """An endpoint that never raises: an ApiError is its own answer, anything else is logged and a 500,
+    both in OpenTSDB's JSON error shape."""
+
+    async def endpoint(request: Request) -> Response:
+        try:
+            return await answer(request)
+        except ApiError as error:
+            return error_response(error)
+        except Exception:
+            log.exception("router: unexpected error on %s %s", request.method, request.url.path)
+            return error_response(ApiError(500, "internal error in the query router; see its log"))
+
+    return endpoint
+
+
 def create_app(settings: Settings) -> RouterApp:
     router = Router(settings)
 
     def handler(work: Callable[[Request, bytes], object]) -> Callable[[Request], Awaitable[Response]]:
-        async def endpoint(request: Request) -> Response:
-            try:
-                body = await _body(request, settings.serve.max_body_bytes)
-                result = await run_in_threadpool(work, request, body)
-            except ApiError as error:
-                return error_response(error)
-            except Exception:
-                log.exception("router: unexpected error on %s %s", request.method, request.url.path)
-                return error_response(ApiError(500, "internal error in the query router; see its log"))
+        async def answer(request: Request) -> Response:
+            body = await _body(request, settings.serve.max_body_bytes)
+            result = await run_in_threadpool(work, request, body)
             return result if isinstance(result, Response) else JsonResponse(result)
 
-        return endpoint
+        return guarded(answer)
 
     def version(request: Request, body: bytes) -> dict:
         return {
@@ -168,34 +179,32 @@ def create_app(settings: Settings) -> RouterApp:
             limit = request.query_params.get("limit")
         return router.catalog.lookup(metric, pairs, limit, router.deadline())
 
-    async def query(request: Request) -> Response:
+    async def answer_query(request: Request) -> Response:
         """Parsed and planned on the event loop; a query VictoriaMetrics answers whole (passthrough) is read
         and answered there too, anything else runs on a worker thread."""
-        try:
-            body = await _body(request, settings.serve.max_body_bytes)
-            now_ms = int(time.time() * 1000)
-            params = _multi(request)
-            if request.method == "POST":
-                parsed = parse_json_body(body, now_ms, router.max_range_ms, arrays=flag(params, "arrays"))
-            else:
-                parsed = parse_query_string(params, now_ms, router.max_range_ms)
-            deadline = router.deadline()
-            answered = None
-            planned = router.engine.plan_passthrough(parsed, now_ms)
-            if planned is not None:
-                cache = router.engine.history_cache
-                answers = [await passthrough.fetch_on_loop(item.calls, deadline, cache) for item in planned]
-                answered = router.engine.passed_results(parsed, planned, answers)
-            if answered is None:
-                answered = await run_in_threadpool(router.engine.run, parsed, deadline, now_ms)
-            results, route = answered
-            encoded = encode_results(results, parsed.arrays)
-        except ApiError as error:
-            return error_response(error)
-        except Exception:
-            log.exception("router: unexpected error on %s %s", request.method, request.url.path)
-            return error_response(ApiError(500, "internal error in the query router; see its log"))
+        body = await _body(request, settings.serve.max_body_bytes)
+        now_ms = int(time.time() * 1000)
+        params = _multi(request)
+        if request.method == "POST":
+            parsed = parse_json_body(body, now_ms, router.max_range_ms, arrays=flag(params, "arrays"))
+        else:
+            parsed = parse_query_string(params, now_ms, router.max_range_ms)
+        deadline = router.deadline()
+        answered = None
+        planned = router.engine.plan_passthrough(parsed, now_ms)
+        if planned is not None:
+            cache = router.engine.history_cache
+            # Every sub-query's reads at the same time, as each sub-query's own calls are.
+            reads = (passthrough.fetch_on_loop(item.calls, deadline, cache) for item in planned)
+            answers = list(await asyncio.gather(*reads))
+            answered = router.engine.passed_results(parsed, planned, answers)
+        if answered is None:
+            answered = await run_in_threadpool(router.engine.run, parsed, deadline, now_ms)
+        results, route = answered
+        encoded = encode_results(results, parsed.arrays)
         return Response(encoded, media_type="application/json", headers={"X-Rtdp-Route": route})
+
+    query = guarded(answer_query)
 
     def query_last(request: Request, body: bytes) -> list[dict]:
         queries, back_scan = parse_last_body(body) if request.method == "POST" else parse_last_params(_multi(request))
