@@ -70,14 +70,12 @@ class MicroBatch:
         self.bronze, self.realtime, self.record, self.rules, self.kinds = bronze, realtime, record, rules, kinds
         self.batch_time_ms = batch_time_ms or (lambda _: int(time.time() * 1000))
         self._tsdb = ThreadPoolExecutor(max_workers=1, thread_name_prefix="realtime-put")
-        self._checks: PointChecks | None = None  # built with the first batch, in the stream's session
+        self.checks = PointChecks(rules)  # built once, in the stream's session
 
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         """batch: one micro-batch of ``parse.parsed_records`` over Spark's Kafka source."""
         began = time.perf_counter()
-        if self._checks is None:
-            self._checks = PointChecks(self.rules)
-        cached = self._checks.checked(batch, receive_ms=self.batch_time_ms(batch_id))
+        cached = self.checks.checked(batch, receive_ms=self.batch_time_ms(batch_id))
         # One job reads, parses and checks the batch and returns the realtime columns of every row;
         # Python judges the rest only when the native path left any.
         every = self.realtime.collect(_flat(cached, "native_valid", "received_ms"))
