@@ -75,7 +75,8 @@ class MicroBatch:
     def __call__(self, batch: DataFrame, batch_id: int) -> None:
         """batch: one micro-batch of ``parse.parsed_records`` over Spark's Kafka source."""
         began = time.perf_counter()
-        cached = self.checks.checked(batch, receive_ms=self.batch_time_ms(batch_id))
+        planned_at = self.batch_time_ms(batch_id)
+        cached = self.checks.checked(batch, receive_ms=planned_at)
         # One job reads, parses and checks the batch and returns the realtime columns of every row;
         # Python judges the rest only when the native path left any.
         every = self.realtime.collect(_flat(cached, "native_valid", "received_ms"))
@@ -92,7 +93,7 @@ class MicroBatch:
             collected = time.perf_counter()
             realtime = self._tsdb.submit(_timed, self.realtime.write, rows, batch_id)
             try:
-                bronze, bronze_s = _timed(self.bronze.write, judged, batch_id, rows.num_rows, by_reason)
+                bronze, bronze_s = _timed(self.bronze.write, judged, batch_id, rows.num_rows, by_reason, planned_at)
             finally:
                 figures, realtime_s = realtime.result()
         logger.info(
