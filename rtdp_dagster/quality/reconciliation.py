@@ -185,6 +185,8 @@ def _source_and_kafka(
     """The source, kafka and bronze stages, from one pass over the day's records (and the day before's
     when a window crosses midnight: a move counts the points of its time range in both days)."""
     start, end = ms_of_date(day), ms_of_date(day) + DAY_MS
+    # Before the records are read: a batch committed meanwhile must not settle windows they lack.
+    planned_at = last_planned_at(spark, table_path(tables.BRONZE))
     windows = _windows(settings.collection.state_url, start, end)
     own = [w for w in windows if w.end <= end]
     read, valid, dead = (sum(getattr(w, name) for w in own) for name in ("rows_read", "rows_valid", "dead"))
@@ -218,7 +220,6 @@ def _source_and_kafka(
     surplus = logged_of_day - (valid + shift)
     retried = sum(w.rows_valid for w in own if w.attempts > 1)
     redelivered = min(max(surplus, 0), retried)
-    planned_at = last_planned_at(spark, table_path(tables.BRONZE))
     # Without a stream commit that says when it was planned, nothing is taken as in flight.
     unsettled = [] if planned_at is None else [w for w in windows if w.logged_at > planned_at - IN_FLIGHT_MARGIN_MS]
     in_flight = min(max(-surplus, 0), sum(w.rows_valid for w in unsettled))
