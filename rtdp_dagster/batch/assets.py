@@ -32,8 +32,8 @@ SINGLE_RUN = dg.BackfillPolicy.single_run()
 # One slot (dagster.yaml's pools.default_limit, run granularity): runs of these assets take turns,
 # waiting in the queue rather than in a run slot.
 POOL = "batch_writes"
-# Silver's metadata: the bronze version its read saw at least. The late-data sensor folds arrivals
-# up to it into that materialization instead of re-running the day.
+# Silver's metadata: the bronze version its read was pinned to. The late-data sensor folds arrivals
+# up to it into that materialization instead of re-running the day; reconciliation compares with it.
 BRONZE_VERSION = "bronze_version"
 # A week, month or year also covers days before the start date or not yet closed: those are absent,
 # not an error (a backfill of this year must not be refused for them).
@@ -86,9 +86,9 @@ def build_silver(daily: dg.PartitionsDefinition) -> dg.AssetsDefinition:
         path = delta.table_path("silver")
         master_path = delta.table_path(platform.settings().master_data.table)
         bronze_path = delta.table_path("bronze")
-        # Taken before the read: the read resolves bronze later, so it holds every commit up to here.
+        # The read is pinned to it: the late-data sensor and reconciliation know exactly what silver saw.
         bronze_version = latest_version(bronze_path)
-        commit = materialize_silver(session, bronze_path, master_path, path, days, times)
+        commit = materialize_silver(session, bronze_path, master_path, path, days, times, bronze_version)
         context.log.info(f"silver: {commit.rows} rows for {len(days)} day(s); seconds per step {times.seconds}")
         metadata = _metadata(path, commit, window, times)
         metadata[BRONZE_VERSION] = bronze_version

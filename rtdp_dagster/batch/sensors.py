@@ -32,7 +32,7 @@ def _today() -> str:
 
 
 def silver_read_version(instance: dg.DagsterInstance, day: str) -> int:
-    """The bronze version the latest silver materialization of the day read at least (-1: unknown)."""
+    """The bronze version the latest silver materialization of the day read (-1: unknown)."""
     result = instance.fetch_materializations(dg.AssetRecordsFilter(asset_key=SILVER, asset_partitions=[day]), limit=1)
     if not result.records:
         return -1

@@ -51,12 +51,22 @@ def enrich_with_master_data(spark: SparkSession, master_path: str) -> MasterData
 
 
 def materialize_silver(
-    spark: SparkSession, bronze_path: str, master_path: str, path: str, days: Sequence[dt.date], times: StepTimes
+    spark: SparkSession,
+    bronze_path: str,
+    master_path: str,
+    path: str,
+    days: Sequence[dt.date],
+    times: StepTimes,
+    bronze_version: int = -1,
 ) -> Commit:
-    """Silver of these days from bronze, enriched, replacing exactly those days at path."""
+    """Silver of these days from bronze (at bronze_version; -1: the newest), enriched, replacing
+    exactly those days at path."""
     tag = new_commit_tag()
     with times.step("plan"):
-        bronze = spark.read.format("delta").load(bronze_path)
+        reader = spark.read.format("delta")
+        if bronze_version >= 0:
+            reader = reader.option("versionAsOf", bronze_version)
+        bronze = reader.load(bronze_path)
         frame = silver_for_days(bronze, days, enrich=enrich_with_master_data(spark, master_path))
     with times.step("write"):
         write_days(frame, path, days, SILVER_PARTITION, stats_columns=SILVER_STATS_COLUMNS, commit_tag=tag)

@@ -230,6 +230,7 @@ def silver_reconciliation(
     platform: PlatformConfigResource,
     realtime_tsdb: TsdbResource,
 ) -> dg.AssetCheckResult:
+    from rtdp_dagster.batch.sensors import silver_read_version
     from rtdp_dagster.quality.metrics import check_points, publish, reconciliation_points
     from rtdp_dagster.quality.reconciliation import reconcile_day
     from rtdp_dagster.wall_clock import now_ms
@@ -237,7 +238,14 @@ def silver_reconciliation(
     settings = platform.settings()
     severity = settings.quality.severities["silver"]["reconciliation"]
     reconciliations = [
-        reconcile_day(spark.spark_session, settings, day, table_path=delta.table_path) for day in _days(context, config)
+        reconcile_day(
+            spark.spark_session,
+            settings,
+            day,
+            table_path=delta.table_path,
+            silver_read=silver_read_version(context.instance, day.isoformat()),
+        )
+        for day in _days(context, config)
     ]
     outcomes = [
         CheckOutcome(

@@ -17,7 +17,9 @@ what nothing explains (``unexplained``, which fails the check):
 - bronze: Kafka records minus the quarantined (by reason). A record in both tables, or twice, is
   unexplained: bronze and quarantine are exactly-once by Kafka coordinates.
 - silver: bronze minus duplicates (the same version read again), superseded versions
-  (corrections, stale retractions) and retracted points, as silver's own rule picks the winner.
+  (corrections, stale retractions) and retracted points, as silver's own rule picks the winner;
+  judged on bronze as silver read it (its materialization's ``bronze_version``), the rows that
+  landed since explained apart (the late-data sensor re-runs the day for them).
 - realtime: silver points found in the realtime TSDB (metric, tags without the enriched site and
   app, time). A silver point missing there is explained when it arrived later than the stream's
   de-duplication watermark (late for realtime) or falls in a range the stream recorded as failed
@@ -244,7 +246,8 @@ def _source_and_kafka(
     return source, kafka, Stage("bronze", bronze_count, quarantined, abs(bronze_count - expected))
 
 
-def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int) -> Stage:
+def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int, landed_after_read: int) -> Stage:
+    """bronze_day: the day's bronze as silver read it; landed_after_read: rows bronze gained since."""
     latest = F.struct("ums_id_", "kafka_partition", "kafka_offset", "kafka_topic")
     groups = bronze_day.groupBy("point_key").agg(
         F.count(F.lit(1)).alias("n"),
@@ -258,7 +261,8 @@ def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int) -
         F.sum(F.when(~retracted, F.col("versions") - 1)).alias("superseded"),
     ).first()
     assert row is not None
-    explained = {name: -int(row[name] or 0) for name in ("duplicates", "superseded", "retracted")}
+    explained = {"landed_after_silver_read": -landed_after_read}
+    explained |= {name: -int(row[name] or 0) for name in ("duplicates", "superseded", "retracted")}
     expected = bronze_count + sum(explained.values())
     return Stage("silver", silver_count, explained, abs(silver_count - expected))
 
@@ -354,21 +358,27 @@ def reconcile_day(
     *,
     table_path: TablePath | None = None,
     realtime: bool = True,
+    silver_read: int = -1,
 ) -> Reconciliation:
-    """The day's reconciliation; table_path: where the Delta tables are (default: the configured root)."""
+    """The day's reconciliation; table_path: where the Delta tables are (default: the configured root);
+    silver_read: the bronze version silver's materialization of the day read (-1: unknown, the newest),
+    so rows landing in bronze after it are explained, not missing from silver."""
     table_path = table_path or settings.delta.table_path
     source, kafka, bronze_stage = _source_and_kafka(spark, settings, table_path, day)
     stages = [source, kafka, bronze_stage]
     bronze_count = bronze_stage.count or 0
     bronze = read_table(spark, table_path(tables.BRONZE))
     silver = read_table(spark, table_path("silver"))
+    if bronze is not None and silver_read >= 0:
+        bronze = spark.read.format("delta").option("versionAsOf", silver_read).load(table_path(tables.BRONZE))
     bronze_day = None if bronze is None else bronze.where(F.col("event_date") == F.lit(day))
     silver_day = None if silver is None else silver.where(F.col("event_date") == F.lit(day))
     silver_count = 0 if silver_day is None else silver_day.count()
     if bronze_day is None or silver_day is None:
         stages.append(Stage("silver", silver_count, {}, abs(silver_count - bronze_count), "no bronze or silver table"))
         return Reconciliation(day.isoformat(), stages)
-    stages.append(_silver_stage(bronze_day, silver_count, bronze_count))
+    landed_after_read = bronze_count - bronze_day.count() if silver_read >= 0 else 0
+    stages.append(_silver_stage(bronze_day, silver_count, bronze_count, landed_after_read))
     if realtime:
         stages.append(_realtime_stage(spark, settings, table_path, day, silver_day, bronze_day))
     return Reconciliation(day.isoformat(), stages)
