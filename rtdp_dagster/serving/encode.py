@@ -33,12 +33,12 @@ class QueryResult:
 
 @dataclass
 class EncodedResult:
-    """One result object of /api/query whose data points are already encoded (passthrough.py)."""
+    """One result object of /api/query already encoded (passthrough.py): head, dps and tail."""
 
-    head: dict  # metric, tags, aggregateTags
+    head: bytes  # {"metric":...,"tags":{...},"aggregateTags":[],"dps":
     dps: bytes
+    tail: bytes  # } or ,"query":{...}}
     points: int
-    query: dict | None = None
 
     def __len__(self) -> int:
         return self.points
@@ -49,10 +49,10 @@ def encode_results(results: Sequence[QueryResult | EncodedResult], arrays: bool)
 
 
 def _encode_one(result: QueryResult | EncodedResult, arrays: bool) -> bytes:
+    if isinstance(result, EncodedResult):
+        return result.head + result.dps + result.tail
     head = orjson.dumps(result.head)[:-1]  # without its closing brace: dps (and query) follow
     tail = b"}" if result.query is None else b',"query":' + orjson.dumps(result.query) + b"}"
-    if isinstance(result, EncodedResult):
-        return head + b',"dps":' + result.dps + tail
     return head + b',"dps":' + encode_dps(result.timestamps, result.values, arrays) + tail
 
 

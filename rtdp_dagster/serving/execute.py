@@ -104,7 +104,7 @@ class QueryEngine:
         series = []
         for item in found:
             tags = series_tags(item.labels)
-            if not self._accepts(query, tags):
+            if not query.accepts(tags):
                 continue
             order = np.argsort(item.timestamps, kind="stable")
             timestamps, values = item.timestamps[order], item.values[order]
@@ -180,7 +180,7 @@ class QueryEngine:
     def _passed(
         self, query: SubQuery, request: QueryRequest, found: list[passthrough.Call], answers: list[bytes]
     ) -> list[EncodedResult] | None:
-        encoded = passthrough.results(query, request, found, answers, lambda tags: self._accepts(query, tags))
+        encoded = passthrough.results(query, request, found, answers)
         if encoded is not None:
             self._check_series(query, len(encoded))
         return encoded
@@ -253,7 +253,7 @@ class QueryEngine:
         series = []
         for key, values in partials.evaluate(downsample.function).items():
             tags = partials.tags[key]
-            if not self._accepts(query, tags):
+            if not query.accepts(tags):
                 continue
             if downsample.fill == "none":
                 present = ~np.isnan(values)
@@ -263,11 +263,6 @@ class QueryEngine:
                 series.append(Series(tags, starts.copy(), filled))
         self._check_series(query, len(series))
         return series
-
-    def _accepts(self, query: SubQuery, tags: dict[str, str]) -> bool:
-        if query.explicit_tags and set(tags) != {item.tagk for item in query.filters}:
-            return False
-        return all(item.matches(tags.get(item.tagk)) for item in query.filters)
 
     def _check_series(self, query: SubQuery, count: int) -> None:
         if count > self.limits.max_series:
