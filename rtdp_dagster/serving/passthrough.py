@@ -4,12 +4,13 @@ The common dashboard query (a downsample with fill policy ``none``, no rate, eve
 group, buckets of whole seconds, each source reading whole buckets in one request) needs nothing
 from the router but routing and renaming: VictoriaMetrics computes the downsample function per
 bucket and reports it at the bucket's start, which is the OpenTSDB data point. Its answer's pairs
-``[ts,"value"]`` are rewritten into OpenTSDB's ``"ts":value`` by bytes operations that run in C,
-every series in the same few calls, without parsing a number: the response carries VictoriaMetrics'
-own decimal text, the same numbers the general path would write (it parses them into floats and
-writes those back). Which series are shown, in what order and under what head is worked out once
-per distinct labels (layout.py). Anything else (an aggregate across series, a bucket two sources share, NaN or Inf, calendar
-buckets read row by row) takes the general path (fetch, partials, aggregate).
+``[ts,"value"]`` become OpenTSDB's ``"ts":value`` without parsing a number: the response carries
+VictoriaMetrics' own decimal text, the same numbers the general path would write (it parses them into
+floats and writes those back). Which series are shown, in what order and with what JSON around them
+is worked out once per distinct labels (layout.py); the response is then the pairs of every series
+and that JSON rewritten together by a few bytes operations (pairs.py). Anything else (an aggregate
+across series, a bucket two sources share, NaN or Inf, calendar buckets read row by row) takes the
+general path (fetch, partials, aggregate).
 """
 
 from __future__ import annotations
@@ -21,7 +22,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from rtdp_dagster.serving.encode import EncodedResult
+from rtdp_dagster.serving import pairs
+from rtdp_dagster.serving.encode import EncodedResults
 from rtdp_dagster.serving.fetch import Source, expression, windows
 from rtdp_dagster.serving.layout import layout
 from rtdp_dagster.serving.model import QueryRequest, SubQuery
@@ -120,9 +122,7 @@ def _cache_key(call: Call, cache: SegmentCache | None) -> tuple | None:
     return (call.source.client.base_url, call.expr, call.start_ms, call.end_ms, call.step_ms, "bytes")
 
 
-def results(
-    query: SubQuery, request: QueryRequest, calls: list[Call], answers: list[bytes]
-) -> list[EncodedResult] | None:
+def results(query: SubQuery, request: QueryRequest, calls: list[Call], answers: list[bytes]) -> EncodedResults | None:
     """The result objects, one per series in the general path's order; None when an answer needs the
     general path (values that are not plain numbers, two series with the same tags, groups of several)."""
     found = [matrix_texts(content) for content in answers]
@@ -130,54 +130,12 @@ def results(
     if len(texts) < len(found):
         return None
     levels = tuple(call.segment.level for call in calls)
-    shown = layout(query, request.show_query, levels, tuple(b",".join(labels) for labels, _ in texts))
+    labels = tuple(b",".join(labels) for labels, _ in texts)
+    shown = layout(query, request.show_query, request.arrays, levels, labels)
     if shown is None:
         return None
-    if len(texts) == 1:
-        pairs = texts[0][1]
-        pieces = [pairs[item.parts[0][1]] for item in shown]
-    else:
-        pieces = [_JOINED.join(texts[answer][1][series] for answer, series in item.parts) for item in shown]
-    rewritten = _dps(pieces, request)
+    text = shown.fill([pairs for _, pairs in texts])
+    rewritten = pairs.rewrite(text, request.ms_resolution, request.arrays)
     if rewritten is None:
         return None
-    return [
-        # A pair holds one comma and pairs are separated by one: a point is two commas, less one.
-        EncodedResult(item.head, dps, item.tail, (piece.count(b",") + 1) // 2)
-        for item, piece, dps in zip(shown, pieces, rewritten, strict=True)
-    ]
-
-
-# Between the pairs of one series read from two segments (matrix_texts leaves off the outer brackets).
-_JOINED = b'"],['
-# Between the series while they are rewritten together: never in a JSON text. With the end of one
-# series and the start of the next (\x03 turns into a quote after the rewriting).
-_CUT = b"\x00"
-_ARRAY_CUT, _OBJECT_CUT = b"]]" + _CUT + b"[[", b"}" + _CUT + b"{\x03"
-# ts,"v"],[ts,"v -> ts":v,"ts":v by one replacement and one translation (no insertion):
-# "],[ -> \x02\x03\x01\x01, then , -> " and " -> : and \x02 -> , and \x03 -> ", dropping \x01.
-_PAIRS_TO_OBJECT = bytes.maketrans(b',"\x02\x03', b'":,"')
-_QUOTE = bytes.maketrans(b"\x03", b'"')
-
-
-def _dps(pieces: list[bytes], request: QueryRequest) -> list[bytes] | None:
-    """Each series' pairs as matrix_texts gives them (``ts,"v"],[ts,"v``, seconds) as ``{"ts":v,"ts":v}``,
-    or ``[[ts,v],[ts,v]]`` with arrays; None when a value is NaN or infinite. Every series is rewritten
-    by the same few bytes operations, which run in C."""
-    if not pieces:
-        return []
-    if request.arrays:
-        text = _ARRAY_CUT.join(pieces)
-        if b"N" in text or b"n" in text:  # NaN, Inf
-            return None
-        if request.ms_resolution:
-            text = text.replace(b',"', b'000,"')
-        return (b"[[" + text.translate(None, b'"') + b"]]").split(_CUT)
-    text = _OBJECT_CUT.join(pieces)
-    if b"N" in text or b"n" in text:
-        return None
-    if request.ms_resolution:
-        text = text.replace(b',"', b'000":').replace(b'"],[', b',"').translate(_QUOTE)
-    else:
-        text = text.replace(b'"],[', b"\x02\x03\x01\x01").translate(_PAIRS_TO_OBJECT, b"\x01")
-    return (b'{"' + text + b"}").split(_CUT)
+    return EncodedResults(rewritten, len(shown.parts), pairs.points(text, len(shown.parts)))

@@ -261,7 +261,7 @@ _LAST_SERIES = b'"]]}]'  # the last series' last value, its end and the end of t
 def matrix_texts(content: bytes) -> tuple[list[bytes], list[bytes]] | None:
     """Every series of a query_range answer as its labels (a JSON object) and its pairs as they came
     but for the outer brackets and last quote (``ts,"v"],[ts,"v``), neither parsed; None when the
-    answer is not a plain matrix. A series' end is found by one search for a long pattern."""
+    answer is not a plain matrix."""
     if not content.startswith(_MATRIX_START):
         return None
     labels: list[bytes] = []
@@ -270,21 +270,22 @@ def matrix_texts(content: bytes) -> tuple[list[bytes], list[bytes]] | None:
     at = len(_MATRIX_START)
     if content.startswith(b"]", at):
         return labels, pairs
+    last = content.rfind(_LAST_SERIES)  # what follows (stats) may hold braces
     while content.startswith(_SERIES, at):
         start = at + len(_SERIES)
         cut = find(_VALUES, start)
         first = cut + len(_VALUES)
-        end = find(_NEXT_SERIES, first)
-        last = end < 0
-        if last:
-            end = find(_LAST_SERIES, first)
-        if cut < 0 or end < 0 or find(b'"values":[', start, cut) >= 0:  # a series without values
+        # Pairs hold no brace: the next one opens the next series (a search for one byte, the fastest).
+        at = find(b"{", first, last)
+        end = last if at < 0 else at - len(_NEXT_SERIES) + len(_SERIES)
+        if cut < 0 or end < first or find(b'"values":[', start, cut) >= 0:  # a series without values
+            return None
+        if at >= 0 and not content.startswith(_NEXT_SERIES, end):
             return None
         labels.append(content[start : cut + 1])
         pairs.append(content[first:end])
-        if last:
+        if at < 0:
             return labels, pairs
-        at = end + len(_NEXT_SERIES) - len(_SERIES)
     return None
 
 
