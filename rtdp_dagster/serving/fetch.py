@@ -12,6 +12,7 @@ History reads are kept in a SegmentCache for a short while: rollups change only 
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -72,9 +73,7 @@ def windows(starts: np.ndarray, ends: np.ndarray, seg_start: int, seg_end: int) 
     # A run ends where the width changes or the next window does not start where this one ends.
     cuts = np.flatnonzero((widths[1:] != widths[:-1]) | (lows[1:] != lows[:-1] + widths[:-1])) + 1
     bounds = [0, *cuts.tolist(), len(lows)]
-    return [
-        Run(int(lows[begin]), int(widths[begin]), end - begin) for begin, end in zip(bounds[:-1], bounds[1:], strict=False)
-    ]
+    return [Run(int(lows[begin]), int(widths[begin]), end - begin) for begin, end in itertools.pairwise(bounds)]
 
 
 def fetch_segment(
