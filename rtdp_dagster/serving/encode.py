@@ -36,7 +36,7 @@ class EncodedResults:
     """Result objects of /api/query already encoded (passthrough.py): their JSON joined by commas."""
 
     text: bytes
-    count: int
+    count: int  # result objects
     points: int
 
     def __len__(self) -> int:
