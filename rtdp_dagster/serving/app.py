@@ -235,7 +235,8 @@ def create_app(settings: Settings) -> RouterApp:
         return error_response(ApiError(code, message.get(code, str(getattr(exc, "detail", "error")))))
 
     # Level 1: big responses shrink ~2.4x at a tenth of the default level's cost.
-    middleware = [Middleware(GZipMiddleware, minimum_size=settings.serve.gzip_min_bytes, compresslevel=1)]
+    gzip = Middleware(GZipMiddleware, minimum_size=settings.serve.gzip_min_bytes, compresslevel=1)
+    middleware = [gzip]
     if settings.serve.cors_origins:
         # Only named origins get CORS headers; none by default (no credentials: the router has no login).
         cors = Middleware(
@@ -248,12 +249,16 @@ def create_app(settings: Settings) -> RouterApp:
         middleware.insert(0, cors)
 
     async def query_app(scope: Scope, receive: Receive, send: Send) -> None:
-        response = await query(Request(scope, receive))
+        response: ASGIApp = await query(Request(scope, receive))
+        if len(response.body) >= settings.serve.gzip_min_bytes:
+            # Only an answer big enough to compress passes the GZip middleware (a small one skips its work).
+            response = gzip.cls(response, *gzip.args, **gzip.kwargs)
         await response(scope, receive, send)
 
     direct: ASGIApp = query_app
     for cls, args, kwargs in reversed(middleware):
-        direct = cls(direct, *args, **kwargs)
+        if cls is not GZipMiddleware:
+            direct = cls(direct, *args, **kwargs)
     app = RouterApp(
         direct,
         routes=routes,

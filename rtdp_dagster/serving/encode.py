@@ -32,27 +32,26 @@ class QueryResult:
 
 
 @dataclass
-class EncodedResult:
-    """One result object of /api/query whose data points are already encoded (passthrough.py)."""
+class EncodedResults:
+    """Result objects of /api/query already encoded (passthrough.py): their JSON joined by commas."""
 
-    head: dict  # metric, tags, aggregateTags
-    dps: bytes
+    text: bytes
+    count: int  # result objects
     points: int
-    query: dict | None = None
 
     def __len__(self) -> int:
         return self.points
 
 
-def encode_results(results: Sequence[QueryResult | EncodedResult], arrays: bool) -> bytes:
-    return b"[" + b",".join(_encode_one(result, arrays) for result in results) + b"]"
+def encode_results(results: Sequence[QueryResult | EncodedResults], arrays: bool) -> bytes:
+    return b"[" + b",".join(text for result in results if (text := _encode_one(result, arrays))) + b"]"
 
 
-def _encode_one(result: QueryResult | EncodedResult, arrays: bool) -> bytes:
+def _encode_one(result: QueryResult | EncodedResults, arrays: bool) -> bytes:
+    if isinstance(result, EncodedResults):
+        return result.text  # empty when no series
     head = orjson.dumps(result.head)[:-1]  # without its closing brace: dps (and query) follow
     tail = b"}" if result.query is None else b',"query":' + orjson.dumps(result.query) + b"}"
-    if isinstance(result, EncodedResult):
-        return head + b',"dps":' + result.dps + tail
     return head + b',"dps":' + encode_dps(result.timestamps, result.values, arrays) + tail
 
 

@@ -12,7 +12,7 @@ import numpy as np
 
 from rtdp_dagster.serving import passthrough
 from rtdp_dagster.serving.aggregate import Group, Series, aggregate
-from rtdp_dagster.serving.encode import EncodedResult, QueryResult
+from rtdp_dagster.serving.encode import EncodedResults, QueryResult
 from rtdp_dagster.serving.errors import ApiError, bad_request
 from rtdp_dagster.serving.fetch import Source, fetch_segment
 from rtdp_dagster.serving.history_end import HistoryEnds
@@ -53,16 +53,16 @@ class QueryEngine:
 
     def run(
         self, request: QueryRequest, deadline: Deadline, now_ms: int | None = None
-    ) -> tuple[list[QueryResult | EncodedResult], str]:
+    ) -> tuple[list[QueryResult | EncodedResults], str]:
         """The OpenTSDB result objects of every sub-query, and a description of the routes taken."""
         now_ms = int(time.time() * 1000) if now_ms is None else now_ms
-        results: list[QueryResult | EncodedResult] = []
+        results: list[QueryResult | EncodedResults] = []
         routes, points = [], 0
         for query in request.queries:
             groups, plan = self._sub_query(query, request, deadline, now_ms)
             routes.append(plan.describe())
             for group in groups:
-                result = group if isinstance(group, EncodedResult) else format_result(query, group, request)
+                result = group if isinstance(group, EncodedResults) else format_result(query, group, request)
                 points += len(result)
                 if points > self.limits.max_datapoints:
                     raise _too_many_points(self.limits.max_datapoints)
@@ -71,7 +71,7 @@ class QueryEngine:
 
     def _sub_query(
         self, query: SubQuery, request: QueryRequest, deadline: Deadline, now_ms: int
-    ) -> tuple[list[Group] | list[EncodedResult], Plan]:
+    ) -> tuple[list[Group] | list[EncodedResults], Plan]:
         matchers = tuple(matcher for item in query.filters for matcher in item.matchers())
         realtime_start = now_ms - self.realtime_retention_ms
         if query.downsample is None:
@@ -81,7 +81,7 @@ class QueryEngine:
             starts, ends, plan = self._plan(query, request, realtime_start, history_end)
             passed, answered = self._passthrough(query, request, matchers, starts, ends, plan, deadline)
             if passed is not None:
-                return passed, plan
+                return [passed], plan
             series = self._downsampled(query, matchers, starts, ends, plan, deadline, answered)
         if query.rate:
             for item in series:
@@ -104,7 +104,7 @@ class QueryEngine:
         series = []
         for item in found:
             tags = series_tags(item.labels)
-            if not self._accepts(query, tags):
+            if not query.accepts(tags):
                 continue
             order = np.argsort(item.timestamps, kind="stable")
             timestamps, values = item.timestamps[order], item.values[order]
@@ -154,7 +154,7 @@ class QueryEngine:
         ends: np.ndarray,
         plan: Plan,
         deadline: Deadline,
-    ) -> tuple[list[EncodedResult] | None, dict[Segment, list[bytes]]]:
+    ) -> tuple[EncodedResults | None, dict[Segment, list[bytes]]]:
         """The sub-query's results straight from VictoriaMetrics' answers (passthrough.py), or None and
         the answers read so far (per segment), for the general path to use."""
         found = self._passthrough_calls(query, matchers, starts, ends, plan)
@@ -179,10 +179,10 @@ class QueryEngine:
 
     def _passed(
         self, query: SubQuery, request: QueryRequest, found: list[passthrough.Call], answers: list[bytes]
-    ) -> list[EncodedResult] | None:
-        encoded = passthrough.results(query, request, found, answers, lambda tags: self._accepts(query, tags))
+    ) -> EncodedResults | None:
+        encoded = passthrough.results(query, request, found, answers)
         if encoded is not None:
-            self._check_series(query, len(encoded))
+            self._check_series(query, encoded.count)
         return encoded
 
     def plan_passthrough(self, request: QueryRequest, now_ms: int) -> list[PassedQuery] | None:
@@ -206,19 +206,18 @@ class QueryEngine:
 
     def passed_results(
         self, request: QueryRequest, planned: list[PassedQuery], answers: list[list[bytes]]
-    ) -> tuple[list[EncodedResult], str] | None:
+    ) -> tuple[list[EncodedResults], str] | None:
         """run's answer from the answers of plan_passthrough's calls; None when one needs the general path."""
-        results: list[EncodedResult] = []
+        results: list[EncodedResults] = []
         points = 0
         for item, found in zip(planned, answers, strict=True):
             encoded = self._passed(item.query, request, item.calls, found)
             if encoded is None:
                 return None
-            for result in encoded:
-                points += len(result)
-                if points > self.limits.max_datapoints:
-                    raise _too_many_points(self.limits.max_datapoints)
-                results.append(result)
+            points += len(encoded)
+            if points > self.limits.max_datapoints:
+                raise _too_many_points(self.limits.max_datapoints)
+            results.append(encoded)
         return results, ";".join(item.plan.describe() for item in planned)
 
     def _source(self, segment: Segment, query: SubQuery, matchers: tuple[str, ...]) -> Source:
@@ -253,7 +252,7 @@ class QueryEngine:
         series = []
         for key, values in partials.evaluate(downsample.function).items():
             tags = partials.tags[key]
-            if not self._accepts(query, tags):
+            if not query.accepts(tags):
                 continue
             if downsample.fill == "none":
                 present = ~np.isnan(values)
@@ -263,11 +262,6 @@ class QueryEngine:
                 series.append(Series(tags, starts.copy(), filled))
         self._check_series(query, len(series))
         return series
-
-    def _accepts(self, query: SubQuery, tags: dict[str, str]) -> bool:
-        if query.explicit_tags and set(tags) != {item.tagk for item in query.filters}:
-            return False
-        return all(item.matches(tags.get(item.tagk)) for item in query.filters)
 
     def _check_series(self, query: SubQuery, count: int) -> None:
         if count > self.limits.max_series:

@@ -12,6 +12,7 @@ History reads are kept in a SegmentCache for a short while: rollups change only 
 
 from __future__ import annotations
 
+import itertools
 from concurrent.futures import Executor
 from dataclasses import dataclass
 
@@ -59,21 +60,20 @@ class Source:
 
 
 def windows(starts: np.ndarray, ends: np.ndarray, seg_start: int, seg_end: int) -> list[Run]:
-    """The segment's part of each bucket, grouped into runs of contiguous windows of equal width."""
+    """The segment's part of each bucket, grouped into runs of contiguous windows of equal width
+    (in arrays: a year of hours is 8,760 buckets)."""
     first = int(np.searchsorted(ends, seg_start, side="right"))
     last = int(np.searchsorted(starts, seg_end, side="left"))
-    runs: list[Run] = []
-    for index in range(first, last):
-        start, end = max(int(starts[index]), seg_start), min(int(ends[index]), seg_end)
-        if start >= end:
-            continue
-        if runs:
-            run = runs[-1]
-            if run.start_ms + run.count * run.width_ms == start and end - start == run.width_ms:
-                runs[-1] = Run(run.start_ms, run.width_ms, run.count + 1)
-                continue
-        runs.append(Run(start, end - start, 1))
-    return runs
+    lows = np.maximum(starts[first:last], seg_start)
+    highs = np.minimum(ends[first:last], seg_end)
+    kept = lows < highs
+    lows, widths = lows[kept], (highs - lows)[kept]
+    if not len(lows):
+        return []
+    # A run ends where the width changes or the next window does not start where this one ends.
+    cuts = np.flatnonzero((widths[1:] != widths[:-1]) | (lows[1:] != lows[:-1] + widths[:-1])) + 1
+    bounds = [0, *cuts.tolist(), len(lows)]
+    return [Run(int(lows[begin]), int(widths[begin]), end - begin) for begin, end in itertools.pairwise(bounds)]
 
 
 def fetch_segment(

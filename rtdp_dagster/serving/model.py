@@ -66,6 +66,12 @@ class SubQuery:
     def group_by(self) -> tuple[str, ...]:
         return tuple(sorted({f.tagk for f in self.filters if f.group_by}))
 
+    def accepts(self, tags: dict[str, str]) -> bool:
+        """Whether a series with these tags passes the filters (and has no other tag with explicitTags)."""
+        if self.explicit_tags and set(tags) != {item.tagk for item in self.filters}:
+            return False
+        return all(item.matches(tags.get(item.tagk)) for item in self.filters)
+
     def describe(self) -> dict:
         """The normalized sub-query, as OpenTSDB echoes it with showQuery."""
         return {

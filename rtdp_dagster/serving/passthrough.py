@@ -4,11 +4,13 @@ The common dashboard query (a downsample with fill policy ``none``, no rate, eve
 group, buckets of whole seconds, each source reading whole buckets in one request) needs nothing
 from the router but routing and renaming: VictoriaMetrics computes the downsample function per
 bucket and reports it at the bucket's start, which is the OpenTSDB data point. Its answer's pairs
-``[ts,"value"]`` are rewritten into OpenTSDB's ``"ts":value`` by bytes replacements that run in C,
-per series, without parsing a number: the response carries VictoriaMetrics' own decimal text,
-the same numbers the general path would write (it parses them into floats and writes those back).
-Anything else (an aggregate across series, a bucket two sources share, NaN or Inf, calendar
-buckets read row by row) takes the general path (fetch, partials, aggregate).
+``[ts,"value"]`` become OpenTSDB's ``"ts":value`` without parsing a number: the response carries
+VictoriaMetrics' own decimal text, the same numbers the general path would write (it parses them into
+floats and writes those back). Which series are shown, in what order and with what JSON around them
+is worked out once per distinct labels (layout.py); the response is then the pairs of every series
+and that JSON rewritten together by a few bytes operations (pairs.py). Anything else (an aggregate
+across series, a bucket two sources share, NaN or Inf, calendar buckets read row by row) takes the
+general path (fetch, partials, aggregate).
 """
 
 from __future__ import annotations
@@ -19,12 +21,12 @@ from concurrent.futures import Executor
 from dataclasses import dataclass
 
 import numpy as np
-import orjson
 
-from rtdp_dagster.serving.encode import EncodedResult
+from rtdp_dagster.serving import pairs
+from rtdp_dagster.serving.encode import EncodedResults
 from rtdp_dagster.serving.fetch import Source, expression, windows
+from rtdp_dagster.serving.layout import layout
 from rtdp_dagster.serving.model import QueryRequest, SubQuery
-from rtdp_dagster.serving.partials import key_of, series_tags
 from rtdp_dagster.serving.plan import Plan, Segment
 from rtdp_dagster.serving.segment_cache import SegmentCache
 from rtdp_dagster.serving.vm import MAX_STEPS_PER_REQUEST, Deadline, matrix_texts
@@ -120,61 +122,20 @@ def _cache_key(call: Call, cache: SegmentCache | None) -> tuple | None:
     return (call.source.client.base_url, call.expr, call.start_ms, call.end_ms, call.step_ms, "bytes")
 
 
-def results(
-    query: SubQuery,
-    request: QueryRequest,
-    calls: list[Call],
-    answers: list[bytes],
-    accepts: Callable[[dict[str, str]], bool],
-) -> list[EncodedResult] | None:
+def results(query: SubQuery, request: QueryRequest, calls: list[Call], answers: list[bytes]) -> EncodedResults | None:
     """The result objects, one per series in the general path's order; None when an answer needs the
     general path (values that are not plain numbers, two series with the same tags, groups of several)."""
-    assert query.downsample is not None
-    function = query.downsample.function
-    found: dict[tuple, tuple[dict[str, str], list[bytes]]] = {}
-    for call, content in zip(calls, answers, strict=True):
-        series = matrix_texts(content)
-        if series is None:
-            return None
-        seen = set()
-        for labels_text, pairs in series:
-            if b"N" in pairs or b"n" in pairs:  # NaN, Inf
-                return None
-            labels = orjson.loads(labels_text)
-            if call.segment.level and labels.get("agg", function) != function:
-                continue
-            tags = series_tags(labels)
-            if not accepts(tags):
-                continue
-            key = key_of(tags)
-            if key in seen:
-                return None
-            seen.add(key)
-            # Segments come in time order and share no bucket: a series' pairs are concatenated.
-            found.setdefault(key, (tags, []))[1].append(pairs[1:-1])
-    if query.aggregator == "none":
-        ordered = [found[key] for key in sorted(found)]
-    else:
-        group_by = query.group_by  # a property that sorts: once, not per series
-        groups = {tuple(tags.get(name, "") for name in group_by): (tags, texts) for tags, texts in found.values()}
-        if len(groups) < len(found):
-            return None
-        ordered = [groups[key] for key in sorted(groups)]
-    described = query.describe() if request.show_query else None
-    encoded = []
-    for tags, texts in ordered:
-        pairs = b",".join(texts)
-        head = {"metric": query.metric, "tags": tags, "aggregateTags": []}
-        # A pair holds one comma and pairs are separated by one: a point is two commas.
-        encoded.append(EncodedResult(head, _dps(pairs, request), (pairs.count(b",") + 1) // 2, described))
-    return encoded
-
-
-def _dps(pairs: bytes, request: QueryRequest) -> bytes:
-    """``[ts,"v"],[ts,"v"]`` (seconds) as ``{"ts":v,"ts":v}``, or ``[[ts,v],[ts,v]]`` with arrays."""
-    stamp_end = b'000,"' if request.ms_resolution else b',"'
-    if request.arrays:
-        return b"[" + pairs.replace(b',"', stamp_end).replace(b'"', b"") + b"]"
-    colon = b'000":' if request.ms_resolution else b'":'
-    text = pairs.replace(b',"', colon).replace(b'"],[', b',"')
-    return b'{"' + text[1:-2] + b"}"
+    found = [matrix_texts(content) for content in answers]
+    texts = [item for item in found if item is not None]
+    if len(texts) < len(found):
+        return None
+    levels = tuple(call.segment.level for call in calls)
+    labels = tuple(b",".join(labels) for labels, _ in texts)
+    shown = layout(query, request.show_query, request.arrays, levels, labels)
+    if shown is None:
+        return None
+    text = shown.fill([pairs for _, pairs in texts])
+    rewritten = pairs.rewrite(text, request.ms_resolution, request.arrays)
+    if rewritten is None:
+        return None
+    return EncodedResults(rewritten, len(shown.parts), pairs.points(text, len(shown.parts)))

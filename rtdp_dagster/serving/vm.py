@@ -253,27 +253,40 @@ def steps(start_ms: int, end_ms: int, step_ms: int) -> Iterator[tuple[int, int]]
 _MATRIX_START = b'{"status":"success","data":{"resultType":"matrix","result":['
 _SERIES = b'{"metric":'
 # A raw quote never occurs inside a JSON string, so these byte sequences only occur as structure.
-_VALUES = b'},"values":['
-_PAIRS_END = b"]]"
+_VALUES = b'},"values":[['
+_NEXT_SERIES = b'"]]},{"metric":'  # a series' last value, its end and the next series' start
+_LAST_SERIES = b'"]]}]'  # the last series' last value, its end and the end of the result
 
 
-def matrix_texts(content: bytes) -> list[tuple[bytes, bytes]] | None:
+def matrix_texts(content: bytes) -> tuple[list[bytes], list[bytes]] | None:
     """Every series of a query_range answer as its labels (a JSON object) and its pairs as they came
-    (``[ts,"value"],...``), without parsing either; None when the answer is not a plain matrix."""
+    but for the outer brackets and last quote (``ts,"v"],[ts,"v``), neither parsed; None when the
+    answer is not a plain matrix."""
     if not content.startswith(_MATRIX_START):
         return None
-    series = []
+    labels: list[bytes] = []
+    pairs: list[bytes] = []
     find = content.find
-    at = find(_SERIES, len(_MATRIX_START))
-    while at >= 0:
-        labels = at + len(_SERIES)
-        cut = find(_VALUES, labels)
-        end = find(_PAIRS_END, cut)
-        if cut < 0 or end < 0:
+    at = len(_MATRIX_START)
+    if content.startswith(b"]", at):
+        return labels, pairs
+    last = content.rfind(_LAST_SERIES)  # what follows (stats) may hold braces
+    while content.startswith(_SERIES, at):
+        start = at + len(_SERIES)
+        cut = find(_VALUES, start)
+        first = cut + len(_VALUES)
+        # Pairs hold no brace: the next one opens the next series (a search for one byte, the fastest).
+        at = find(b"{", first, last)
+        end = last if at < 0 else at - len(_NEXT_SERIES) + len(_SERIES)
+        if cut < 0 or end < first or find(b'"values":[', start, cut) >= 0:  # a series without values
             return None
-        series.append((content[labels : cut + 1], content[cut + len(_VALUES) - 1 : end + 2]))
-        at = find(_SERIES, end)
-    return series
+        if at >= 0 and not content.startswith(_NEXT_SERIES, end):
+            return None
+        labels.append(content[start : cut + 1])
+        pairs.append(content[first:end])
+        if at < 0:
+            return labels, pairs
+    return None
 
 
 def fast_matrix(content: bytes) -> list[RawSeries] | None:
@@ -283,14 +296,11 @@ def fast_matrix(content: bytes) -> list[RawSeries] | None:
     found = matrix_texts(content)
     if found is None:
         return None
-    texts, lengths = [], []
-    for _, pairs in found:
-        text = pairs.translate(None, b'[]"')
-        texts.append(text)
-        lengths.append(text.count(b",") // 2 + 1 if text else 0)
+    texts = [pairs.translate(None, b'[]"') for pairs in found[1]]
+    lengths = [text.count(b",") // 2 + 1 for text in texts]
     try:
-        flat = np.array(orjson.loads(b"[" + b",".join(text for text in texts if text) + b"]"), dtype=np.float64)
-        metrics = [orjson.loads(labels) for labels, _ in found]
+        flat = np.array(orjson.loads(b"[" + b",".join(texts) + b"]"), dtype=np.float64)
+        metrics = orjson.loads(b"[" + b",".join(found[0]) + b"]")
     except orjson.JSONDecodeError:  # NaN or Inf among the values
         return None
     if len(flat) != 2 * sum(lengths):

@@ -69,6 +69,26 @@ def test_server_side_path_of_opentsdb_2_4(router, served: ServedData):
     assert 58 <= len(stamps) <= 61
 
 
+def test_a_big_answer_is_gzipped_and_a_small_one_is_not(stack, router, served: ServedData):
+    """Over serve.gzip_min_bytes and to a client that accepts gzip, /api/query answers compressed (the
+    same JSON); under it, as it is."""
+    from rtdp_dagster.serving.server import start_router
+
+    small_limit = stack.model_copy(update={"serve": stack.serve.model_copy(update={"gzip_min_bytes": 2000})})
+    handle = start_router(small_limit)
+    try:
+        for hours, encoding in ((6, "gzip"), (0.05, None)):
+            query = {"metric": RECENT, "aggregator": "none", "downsample": "1m-avg", "tags": {"host": "*"}}
+            body = {"start": served.now_ms - int(hours * HOUR_MS), "end": served.now_ms, "queries": [query]}
+            answer = post_query(handle.url, body)
+            assert answer.status_code == 200, answer.text
+            assert answer.headers.get("content-encoding") == encoding
+            assert answer.json() == post_query(router.url, body).json()
+            assert (len(answer.content) >= 2000) == (encoding == "gzip")
+    finally:
+        handle.stop()
+
+
 def test_get_form_and_rate(router, served: ServedData):
     response = get(
         router,

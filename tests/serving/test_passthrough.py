@@ -73,11 +73,27 @@ def test_a_passed_through_answer_is_what_the_general_path_answers(aggregator: st
         ]
     )
     request = _request(aggregator, **options)
-    encoded = passthrough.results(request.queries[0], request, [_call()], [answer], lambda tags: True)
+    encoded = passthrough.results(request.queries[0], request, [_call()], [answer])
     assert encoded is not None
-    assert [result.points for result in encoded] == [2, 4, 1]
-    mine = orjson.loads(encode_results(list(encoded), request.arrays))
+    assert (encoded.count, encoded.points) == (3, 7)
+    mine = orjson.loads(encode_results([encoded], request.arrays))
     assert mine == orjson.loads(_general(request, [answer]))
+
+
+@pytest.mark.parametrize("options", [{}, {"msResolution": True}, {"arrays": True}, {"showQuery": True}])
+def test_tags_with_what_the_rewriting_changes_come_through(options: dict) -> None:
+    """Quotes, commas, brackets and the letters of NaN and Inf in tags and metric are not points."""
+    answer = _answer([_series("NaN", ["1", "2"], site='a,"b"],[c'), _series("Inf", ["3"], site="n")])
+    request = _request("none", **options)
+    encoded = passthrough.results(request.queries[0], request, [_call()], [answer])
+    assert encoded is not None and (encoded.count, encoded.points) == (2, 3)
+    assert orjson.loads(encode_results([encoded], request.arrays)) == orjson.loads(_general(request, [answer]))
+
+
+def test_no_series_is_an_empty_response() -> None:
+    request = _request()
+    encoded = passthrough.results(request.queries[0], request, [_call()], [_answer([])])
+    assert encoded is not None and orjson.loads(encode_results([encoded, encoded], arrays=False)) == []
 
 
 def test_segments_in_time_order_are_joined_per_series() -> None:
@@ -86,21 +102,50 @@ def test_segments_in_time_order_are_joined_per_series() -> None:
     later = _series("a", ["3"])
     later["values"] = [[(START + 5 * MINUTE) // 1000, "3"]]
     second = _answer([later])
-    encoded = passthrough.results(request.queries[0], request, [_call("1h"), _call()], [first, second], lambda t: True)
+    encoded = passthrough.results(request.queries[0], request, [_call("1h"), _call()], [first, second])
     assert encoded is not None
-    result = orjson.loads(encode_results(list(encoded), arrays=False))
+    result = orjson.loads(encode_results([encoded], arrays=False))
     start_s = START // 1000
     assert result[0]["dps"] == {str(start_s): 1, str(start_s + 60): 2, str(start_s + 300): 3}
     assert result[1]["dps"] == {str(start_s): 5}
 
 
-def test_history_rows_of_another_aggregate_and_refused_tags_are_left_out() -> None:
+@pytest.mark.parametrize("options", [{"msResolution": True}, {"arrays": True}, {"msResolution": True, "arrays": True}])
+def test_segments_are_joined_in_every_format(options: dict) -> None:
+    request = _request("none", **options)
+    first = _answer([_series("a", ["1", "2"]), _series("b", ["5"])])
+    later = _series("a", ["3"])
+    later["values"] = [[(START + 5 * MINUTE) // 1000, "3"]]
+    second = _answer([later])
+    encoded = passthrough.results(request.queries[0], request, [_call("1h"), _call()], [first, second])
+    assert encoded is not None and (encoded.count, encoded.points) == (2, 4)
+    general = orjson.loads(_general(request, [first]))
+    mine = orjson.loads(encode_results([encoded], request.arrays))
+    assert mine[1] == general[1]  # b, from the first segment only
+    unit = 1 if request.ms_resolution else 1000
+    stamps = [point[0] for point in mine[0]["dps"]] if request.arrays else [int(ts) for ts in mine[0]["dps"]]
+    assert stamps == [START // unit, (START + MINUTE) // unit, (START + 5 * MINUTE) // unit]
+
+
+def test_the_same_series_again_carry_their_new_points() -> None:
     request = _request()
+    before = passthrough.results(request.queries[0], request, [_call()], [_answer([_series("a", ["1", "2"])])])
+    after = passthrough.results(request.queries[0], request, [_call()], [_answer([_series("a", ["7", "8", "9"])])])
+    assert before is not None and after is not None
+    start_s = START // 1000
+    assert orjson.loads(encode_results([after], arrays=False))[0]["dps"] == {
+        str(start_s): 7,
+        str(start_s + 60): 8,
+        str(start_s + 120): 9,
+    }
+
+
+def test_history_rows_of_another_aggregate_and_refused_tags_are_left_out() -> None:
+    request = _request(tags={"host": "a|b"})
     answer = _answer([_series("a", ["1"], agg="avg"), _series("b", ["2"], agg="count"), _series("c", ["3"])])
-    encoded = passthrough.results(
-        request.queries[0], request, [_call("1d")], [answer], lambda tags: tags.get("host") != "c"
-    )
-    assert encoded is not None and [result.head["tags"] for result in encoded] == [{"host": "a"}]
+    encoded = passthrough.results(request.queries[0], request, [_call("1d")], [answer])
+    assert encoded is not None
+    assert [item["tags"] for item in orjson.loads(encode_results([encoded], arrays=False))] == [{"host": "a"}]
 
 
 @pytest.mark.parametrize(
@@ -114,10 +159,10 @@ def test_history_rows_of_another_aggregate_and_refused_tags_are_left_out() -> No
 )
 def test_what_the_passthrough_does_not_handle_goes_to_the_general_path(answer: bytes) -> None:
     request = _request()
-    assert passthrough.results(request.queries[0], request, [_call()], [answer], lambda tags: True) is None
+    assert passthrough.results(request.queries[0], request, [_call()], [answer]) is None
 
 
 def test_series_sharing_a_group_go_to_the_general_path() -> None:
     request = _request(tags={"site": "*"})
     answer = _answer([_series("a", ["1"], site="x"), _series("b", ["2"], site="x")])
-    assert passthrough.results(request.queries[0], request, [_call()], [answer], lambda tags: True) is None
+    assert passthrough.results(request.queries[0], request, [_call()], [answer]) is None
