@@ -261,8 +261,28 @@ def _dagster_command(settings: Settings, home: Path, delta_root: Path, select: s
                 for key, value in materialization.metadata.items()
                 if key.endswith("_s") and isinstance(value.value, int | float)
             }
+        checks = _check_seconds(instance, run.run_id)
     launch = (run_stats.start_time or began) - began
-    return {"wall": wall, "launch": launch, "steps": steps, "assets": assets}
+    return {"wall": wall, "launch": launch, "steps": steps, "assets": assets, "checks": checks}
+
+
+def _check_seconds(instance, run_id: str) -> dict[str, dict[str, float]]:
+    """Per check evaluation of the run (``<asset>_quality``'s results share theirs), the seconds of its steps:
+    ``profile_s`` (the Spark job), ``suites_s`` (Great Expectations), ``publish_s``."""
+    import dagster as dg
+
+    seconds: dict[str, dict[str, float]] = {}
+    records = instance.get_records_for_run(run_id, of_type=dg.DagsterEventType.ASSET_CHECK_EVALUATION).records
+    for record in records:
+        evaluation = record.event_log_entry.dagster_event.event_specific_data
+        steps = {
+            key: float(value.value)
+            for key, value in evaluation.metadata.items()
+            if key.endswith("_s") and isinstance(value.value, int | float)
+        }
+        if steps:
+            seconds[evaluation.asset_key.to_user_string()] = steps
+    return seconds
 
 
 def _backfill(spark: SparkSession, settings: Settings, folder: Path, log, days: int = BACKFILL_DAYS) -> list[Record]:
@@ -285,6 +305,7 @@ def _backfill(spark: SparkSession, settings: Settings, folder: Path, log, days: 
     launch = sum(result["launch"] for result in results)
     assets = {name: seconds for result in results for name, seconds in result["assets"].items()}
     steps = {key: seconds for result in results for key, seconds in result["steps"].items()}
+    check_steps = {name: seconds for result in results for name, seconds in result["checks"].items()}
     checks = sum(seconds for key, seconds in steps.items() if key not in assets)
     bodies = sum(seconds.get("duration_s", 0.0) for seconds in assets.values())
     spark_s = sum(seconds.get("write_s", 0.0) for seconds in assets.values())
@@ -296,6 +317,11 @@ def _backfill(spark: SparkSession, settings: Settings, folder: Path, log, days: 
         for name, seconds in assets.items()
     )
     log(f"batch: backfill per asset (s): {per_asset}")
+    per_check = ", ".join(
+        f"{name} checks " + "/".join(f"{key[:-2]} {value:.1f}" for key, value in seconds.items())
+        for name, seconds in check_steps.items()
+    )
+    log(f"batch: backfill checks' steps (s): {per_check}")
     log(
         f"batch: backfill {days} days, {points:,} points: {wall:.1f} s in {len(commands)} commands; asset "
         f"bodies {bodies:.1f} s (Spark writes {spark_s:.1f} s, history publish {publish_s:.1f} s), checks "
@@ -318,6 +344,9 @@ def _backfill(spark: SparkSession, settings: Settings, folder: Path, log, days: 
     for key, seconds in steps.items():
         if key not in assets:
             records.append(Record(SCENARIO, f"backfill_check_{key}_s", round(seconds, 2), "s"))
+    for name, seconds in check_steps.items():
+        for key, value in seconds.items():
+            records.append(Record(SCENARIO, f"backfill_{name}_checks_{key}", round(value, 2), "s"))
     return records
 
 

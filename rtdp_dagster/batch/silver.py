@@ -15,10 +15,8 @@ each output file holds whole series sorted by time. That costs no more than shuf
 ``point_key`` (a hash of series and time, so the same groups), and it lets rollups aggregate
 almost completely before their own shuffle and compresses timestamps and values well.
 
-The shuffle is sized by the day, not by ``spark.sql.shuffle.partitions``: one sort task per
-``rows_per_task`` bronze rows (counted first, from Parquet footers), so each task's sort fits in
-its share of memory. With the platform's 4 partitions a day of 8.8 M rows spilled gigabytes to
-disk on 2 cores; at 500,000 rows a task it spills nothing and needs about a fifth less CPU.
+The shuffle is sized by the day (``spark.shuffle.sort_tasks``): one sort task per ``rows_per_task``
+bronze rows (counted first, from Parquet footers), so each task's sort fits in its share of memory.
 
 Series, not points, carry the metric and the tags. A row's series is a 128-bit id (two 64-bit hashes
 of the metric and the sorted tags); only that id crosses the shuffle and the sort, and the winners
@@ -32,7 +30,6 @@ third smaller.
 from __future__ import annotations
 
 import datetime as dt
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -41,6 +38,7 @@ from pyspark.sql import functions as F
 
 from rtdp_dagster.batch.writes import write_days
 from rtdp_dagster.master_data.lookup import HOST_TAGS, master_data_tags, with_master_data
+from rtdp_dagster.spark.shuffle import ROWS_PER_TASK, sort_tasks
 
 __all__ = [
     "SILVER_COLUMNS",
@@ -77,8 +75,6 @@ _TIE_BREAKERS = ["kafka_partition", "kafka_offset", "kafka_topic"]
 _SERIES_ID = ["_series", "_series2"]
 # The master-data version of a point whose host the master data does not know.
 _NO_VERSION = -1
-# Bronze rows one task deduplicates: its sort stays in memory on a 2 GB driver with 2 cores.
-ROWS_PER_TASK = 500_000
 
 
 def series_key_column(metric: Column, tags: Column) -> Column:
@@ -135,7 +131,7 @@ def silver_for_days(
     )
     # The explicit repartition keeps the one sort after the shuffle: without it Spark would also
     # sort before the shuffle to keep each key's top row early (WindowGroupLimit).
-    tasks = max(1, math.ceil(rows.count() / rows_per_task))
+    tasks = sort_tasks(rows, rows_per_task)
     ranked = (
         rows.select(*series_id, *slim, *_TIE_BREAKERS, SILVER_PARTITION)
         .repartition(tasks, "_series")

@@ -28,6 +28,7 @@ from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
 
 from rtdp_dagster.batch import partitions
+from rtdp_dagster.batch.steps import StepTimes
 from rtdp_dagster.config.quality import CHECKS
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.quality.outcomes import CheckOutcome
@@ -87,8 +88,8 @@ def _cell(value: object) -> str:
     return "" if value is None else str(value).replace("|", "\\|")
 
 
-def check_result(outcomes: list[CheckOutcome], sample_rows: int) -> dg.AssetCheckResult:
-    """One Dagster result for a check over the run's days."""
+def check_result(outcomes: list[CheckOutcome], sample_rows: int, extra: dict | None = None) -> dg.AssetCheckResult:
+    """One Dagster result for a check over the run's days; extra: more metadata."""
     first, failing = outcomes[0], [o for o in outcomes if not o.passed]
     sample = [{"day": o.day, **row} for o in failing for row in o.sample][:sample_rows]
     metadata: dict = {
@@ -107,6 +108,7 @@ def check_result(outcomes: list[CheckOutcome], sample_rows: int) -> dg.AssetChec
     details = {o.day: o.details for o in outcomes if o.details}
     if details:
         metadata["details"] = dg.MetadataValue.json(details)
+    metadata.update(extra or {})
     return dg.AssetCheckResult(
         asset_key=first.asset,
         check_name=first.check,
@@ -116,18 +118,22 @@ def check_result(outcomes: list[CheckOutcome], sample_rows: int) -> dg.AssetChec
     )
 
 
-def _results(outcomes: list[CheckOutcome], sample_rows: int) -> list[dg.AssetCheckResult]:
+def _results(outcomes: list[CheckOutcome], sample_rows: int, times: StepTimes) -> list[dg.AssetCheckResult]:
+    """One result per check; each carries the seconds of the evaluation they share (``profile_s``: the
+    Spark job and its collection, ``suites_s``: Great Expectations and its Data Docs, ``publish_s``)."""
     by_check: dict[str, list[CheckOutcome]] = defaultdict(list)
     for outcome in outcomes:
         by_check[outcome.check].append(outcome)
-    return [check_result(items, sample_rows) for items in by_check.values()]
+    seconds = {f"{name}_s": dg.MetadataValue.float(value) for name, value in times.seconds.items()}
+    return [check_result(items, sample_rows, seconds) for items in by_check.values()]
 
 
-def _publish(outcomes: list[CheckOutcome], tsdb: TsdbResource) -> None:
+def _publish(outcomes: list[CheckOutcome], tsdb: TsdbResource, times: StepTimes) -> None:
     from rtdp_dagster.quality.metrics import check_points, publish
     from rtdp_dagster.wall_clock import now_ms
 
-    publish(tsdb.put_http_url, check_points(outcomes, now_ms()), tsdb.timeout_s)
+    with times.step("publish"):
+        publish(tsdb.put_http_url, check_points(outcomes, now_ms()), tsdb.timeout_s)
 
 
 def _run(context: dg.AssetCheckExecutionContext) -> str:
@@ -153,9 +159,11 @@ def _points_suite(
     if table is None:
         raise dg.Failure(f"{asset} has no table yet: {missing_hint}")
     # Every day of the run in one pass (a backfill's range is one Spark job, not one per day).
-    outcomes = points_checks(table, asset, _days(context, config), settings, _run(context))
-    _publish(outcomes, realtime_tsdb)
-    yield from _results(outcomes, settings.quality.sample_rows)
+    times = StepTimes()
+    outcomes = points_checks(table, asset, _days(context, config), settings, _run(context), times)
+    _publish(outcomes, realtime_tsdb, times)
+    context.log.info(f"{asset} checks: seconds per step {times.seconds}")
+    yield from _results(outcomes, settings.quality.sample_rows, times)
 
 
 @dg.multi_asset_check(
@@ -204,9 +212,11 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
             tables["finer"] = session.read.format("delta").load(delta.table_path(finer))
         if level == "1d":
             tables["silver"] = session.read.format("delta").load(delta.table_path("silver"))
-        outcomes = rollup_checks(tables, level, _days(context, config), settings, _run(context))
-        _publish(outcomes, realtime_tsdb)
-        yield from _results(outcomes, settings.quality.sample_rows)
+        times = StepTimes()
+        outcomes = rollup_checks(tables, level, _days(context, config), settings, _run(context), times)
+        _publish(outcomes, realtime_tsdb, times)
+        context.log.info(f"{asset} checks: seconds per step {times.seconds}")
+        yield from _results(outcomes, settings.quality.sample_rows, times)
 
     return rollup_quality
 

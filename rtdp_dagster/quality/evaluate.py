@@ -12,6 +12,7 @@ from pyspark.sql import types as T
 
 from rtdp_dagster.batch.intervals import BUCKET_DATE
 from rtdp_dagster.batch.rollups import rollup_points, rollup_rollups
+from rtdp_dagster.batch.steps import StepTimes
 from rtdp_dagster.config import QualityConfig, Settings
 from rtdp_dagster.quality import suites
 from rtdp_dagster.quality.gx_runner import SuiteRun, runner_for
@@ -88,23 +89,31 @@ def suite_run_name(asset: str, days: list[dt.date], run: str) -> str:
 
 
 def points_checks(
-    table: DataFrame, dataset: str, days: dt.date | Sequence[dt.date], settings: Settings, run: str
+    table: DataFrame,
+    dataset: str,
+    days: dt.date | Sequence[dt.date],
+    settings: Settings,
+    run: str,
+    times: StepTimes | None = None,
 ) -> list[CheckOutcome]:
     """Schema, key, day and range checks of each day (silver: also uniqueness, counters, completeness).
 
     table: the whole Delta table (silver's completeness learns cadences from the days before). The
     schema is judged once (it is the table's, the same for every day), the rows of every day in one
     Spark job; each day is a suite run (and Data Docs page) of its own. run: the run's name (the
-    Dagster run), the last part of each suite run's (``suite_run_name``).
+    Dagster run), the last part of each suite run's (``suite_run_name``). times, when given, gets the
+    seconds of ``profile`` (the Spark job and its collection) and ``suites`` (GX and its Data Docs).
     """
     days = as_days(days)
+    times = times or StepTimes()
     quality = settings.quality
     severities = quality.severities[dataset]
-    runner = runner_for(docs_dir(quality, settings.run_dir))
     frame = table.where(F.col("event_date").isin(days))
     schema = suites.schema_suite(dataset, SCHEMAS[dataset])
-    # Columns and their types are the frame's schema: no pass over the rows.
-    schema_run = runner.run(schema, frame.limit(0), suite_run_name(dataset, days, run))
+    with times.step("suites"):
+        runner = runner_for(docs_dir(quality, settings.run_dir))
+        # Columns and their types are the frame's schema: no pass over the rows.
+        schema_run = runner.run(schema, frame.limit(0), suite_run_name(dataset, days, run))
     suite = suites.points_suite(dataset, quality)
     outcomes = []
     if not schema_run.success:
@@ -114,11 +123,14 @@ def points_checks(
             outcomes += _not_evaluated(dataset, suite.checks, label, severities, "the schema does not match")
         return outcomes
     silver = dataset == "silver"
-    profile = points_profile(frame, days, quality, silver=silver, silver_table=table if silver else None)
-    for day, day_profile in _profiles_by_day(profile, days).items():
+    with times.step("profile"):
+        profile = points_profile(frame, days, quality, silver=silver, silver_table=table if silver else None)
+        by_day = _profiles_by_day(profile, days)
+    with times.step("suites"):
+        day_runs = runner.run_all([(suite, rows, suite_run_name(dataset, [day], run)) for day, rows in by_day.items()])
+    for (day, day_profile), day_run in zip(by_day.items(), day_runs, strict=True):
         label = day.isoformat()
         outcomes.append(schema_outcome(schema_run, schema, dataset, label, severities["schema"]))
-        day_run = runner.run(suite, day_profile, suite_run_name(dataset, [day], run))
         outcomes += _points_outcomes(day_run, suite, day_profile, dataset, label, quality)
     return outcomes
 
@@ -170,15 +182,21 @@ def _rollup_days(table: DataFrame, days: list[dt.date]) -> DataFrame:
 
 
 def rollup_checks(
-    tables: dict[str, DataFrame], level: str, days: dt.date | Sequence[dt.date], settings: Settings, run: str
+    tables: dict[str, DataFrame],
+    level: str,
+    days: dt.date | Sequence[dt.date],
+    settings: Settings,
+    run: str,
+    times: StepTimes | None = None,
 ) -> list[CheckOutcome]:
     """Each day of a rollup level: valid buckets; equal to its finer level (1h, 1d) and to silver (1d).
 
     tables: the level's table (``rollup_<level>``), and ``finer`` (1m for 1h, 1h for 1d) and
     ``silver`` where they apply. Every day in one Spark job, a suite run (and Data Docs page) per day;
-    run as for ``points_checks``.
+    run and times as for ``points_checks``.
     """
     days = as_days(days)
+    times = times or StepTimes()
     quality = settings.quality
     asset = f"rollup_{level}"
     severities = quality.severities[asset]
@@ -192,12 +210,16 @@ def rollup_checks(
         silver = tables["silver"].where(F.col("event_date").isin(days))
         points = silver.where(in_own_day(F.col("ums_ts_"), F.col("event_date")))
         expected["silver"] = _rollup_days(rollup_points(points, level), days)
-    profile = rollup_profile(_rollup_days(tables[asset], days), expected, quality.avg_tolerance)
     suite = suites.rollup_suite(level, list(expected))
-    runner = runner_for(docs_dir(quality, settings.run_dir))
+    with times.step("profile"):
+        by_day = _profiles_by_day(
+            rollup_profile(_rollup_days(tables[asset], days), expected, quality.avg_tolerance), days
+        )
+    with times.step("suites"):
+        runner = runner_for(docs_dir(quality, settings.run_dir))
+        day_runs = runner.run_all([(suite, rows, suite_run_name(asset, [day], run)) for day, rows in by_day.items()])
     outcomes = []
-    for day, day_profile in _profiles_by_day(profile, days).items():
-        day_run = runner.run(suite, day_profile, suite_run_name(asset, [day], run))
+    for (day, day_profile), day_run in zip(by_day.items(), day_runs, strict=True):
         for check in suite.checks:
             if check == "valid":
                 sample = [

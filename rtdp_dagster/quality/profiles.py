@@ -19,8 +19,9 @@ from pyspark.sql import functions as F
 from rtdp_dagster.batch.intervals import BUCKET_DATE, DAY_MS, interval
 from rtdp_dagster.batch.silver import series_key_column
 from rtdp_dagster.config import QualityConfig
-from rtdp_dagster.envelope.metric_kinds import glob_regex
-from rtdp_dagster.spark.metric_kinds import first_match, is_counter, kind_column, out_of_range
+from rtdp_dagster.envelope.metric_kinds import MetricKinds, glob_regex
+from rtdp_dagster.spark.metric_kinds import first_match, kind_column
+from rtdp_dagster.spark.shuffle import sort_tasks
 
 KEY_COLUMNS = ("metric", "tags", "ums_ts_", "point_key", "ums_id_", "ums_op_")
 # The ISO date a profile row judges (a partition of the points or of the rollup).
@@ -65,6 +66,24 @@ def _count_and_example(condition: Column, name: str) -> list[Column]:
     ]
 
 
+def _outside(value: Column, low: float | None, high: float | None) -> Column:
+    """A value outside [low, high] (None: unbounded) or NaN; null values are not judged."""
+    outside = F.isnan(value)
+    if low is not None:
+        outside = outside | (value < low)
+    if high is not None:
+        outside = outside | (value > high)
+    return value.isNotNull() & outside
+
+
+def _by_kind(kind: Column, columns: dict[str, Column]) -> Column:
+    """Per profile row, the column of its kind (``columns``: kind name -> column); null for another kind."""
+    result = F.lit(None)
+    for name, column in columns.items():
+        result = F.when(kind == name, column).otherwise(result)
+    return result
+
+
 def points_profile(
     frame: DataFrame,
     days: dt.date | Sequence[dt.date],
@@ -80,9 +99,14 @@ def points_profile(
     point_key that is not its identity's hash slips past the first) and counter decreases (bronze
     keeps every version of a point on purpose, so none is a defect there) and, given the whole silver
     table (for the cadence history), the completeness columns of ``completeness_profile``.
+
+    A row's metric kind is not looked up per row (a regex per pattern and row was a third of the pass):
+    each row is judged against every distinct range of the kinds, and the counter rules on every series;
+    each series keeps the figures of its own kind, picked once aggregated.
     """
     days = as_days(days)
     kinds = quality.metric_kinds
+    ranges = sorted({(kind.min, kind.max) for kind in kinds.kinds.values()}, key=str)
     start = _day_start_ms(F.col("event_date"))
     key = F.col("series_key") if silver else series_key_column(F.col("metric"), F.col("tags"))
     is_value = F.coalesce(F.col("ums_op_") != "d", F.lit(True))
@@ -92,22 +116,11 @@ def points_profile(
     rules = {
         "null_keys": null_key | (is_value & F.col("value").isNull()),
         "outside_day": (F.col("ums_ts_") < start) | (F.col("ums_ts_") >= start + DAY_MS),
-        "out_of_range": is_value & out_of_range(F.col("metric"), F.col("value"), kinds),
     }
-    if silver:
-        # Both rules walk each series of a day in time order, in one sort: partitioned by series like
-        # the aggregation below, so the window adds a sort, not a shuffle.
-        in_order = Window.partitionBy(key, "event_date").orderBy("ums_ts_", "point_key")
-        # Rows after the first of their (series, time).
-        rules["duplicate_times"] = F.lag("ums_ts_").over(in_order) == F.col("ums_ts_")
-        # Counters: the value before, skipping rows without one (what a window over the counter rows
-        # with a value sees); a drop to at most the reset fraction is a reset, any other drop a defect.
-        before = F.last("value", ignorenulls=True).over(in_order.rowsBetween(Window.unboundedPreceding, -1))
-        decrease = is_counter(F.col("metric"), kinds) & (F.col("value") < before)
-        reset = decrease & (F.col("value") <= before * quality.counter_reset_max_fraction)
-        rules["counter_decreases"] = decrease & ~reset
-        rules["counter_resets"] = reset
-    points = frame.where(F.col("event_date").isin(days)).select(
+    for n, (low, high) in enumerate(ranges):
+        rules[f"range_{n}"] = is_value & _outside(F.col("value"), low, high)
+    rows = frame.where(F.col("event_date").isin(days))
+    points = rows.select(
         key.alias("series_key"),
         "event_date",
         "metric",
@@ -116,21 +129,79 @@ def points_profile(
         "point_key",
         *[F.coalesce(condition, F.lit(False)).alias(f"_{name}") for name, condition in rules.items()],
     )
+    if silver:
+        # Sized by the rows (Spark's 4 shuffle partitions spilled gigabytes for a week): partitioned by
+        # series, so the window's sort and the aggregation below need no other shuffle.
+        points = points.repartition(sort_tasks(rows), "series_key")
+        # Both rules walk each series of a day in time order, in one sort.
+        in_order = Window.partitionBy("series_key", "event_date").orderBy("ums_ts_", "point_key")
+        # Counters: the value before, skipping rows without one (what a window over the counter rows
+        # with a value sees); a drop to at most the reset fraction is a reset, any other drop a defect.
+        before = F.last("value", ignorenulls=True).over(in_order.rowsBetween(Window.unboundedPreceding, -1))
+        decrease = F.col("value") < before
+        reset = decrease & (F.col("value") <= before * quality.counter_reset_max_fraction)
+        window_rules = {
+            # Rows after the first of their (series, time).
+            "duplicate_times": F.lag("ums_ts_").over(in_order) == F.col("ums_ts_"),
+            "counter_decreases": decrease & ~reset,
+            "counter_resets": reset,
+        }
+        points = points.select(
+            "*", *[F.coalesce(condition, F.lit(False)).alias(f"_{name}") for name, condition in window_rules.items()]
+        )
+        rules.update(window_rules)
     aggregates = [F.first("metric", ignorenulls=True).alias("metric"), F.count(F.lit(1)).alias("rows")]
     for name in rules:
         if name == "counter_resets":
             aggregates.append(F.sum(F.col(f"_{name}").cast("long")).alias(name))
         else:
             aggregates += _count_and_example(F.col(f"_{name}"), name)
+    # Grouped by the window's own keys in its order (no second shuffle or sort); the day as text once aggregated.
+    profile = points.groupBy("series_key", "event_date").agg(*aggregates)
     if silver:
-        aggregates.append((F.count("point_key") - F.count_distinct("point_key")).alias("duplicate_keys"))
-    # Grouped by the window's own keys (no second shuffle); the day as text once aggregated.
-    profile = points.groupBy("event_date", "series_key").agg(*aggregates)
+        profile = _with_repeated_keys(profile, points)
     profile = profile.withColumn(DAY, F.col("event_date").cast("string")).drop("event_date")
+    profile = profile.withColumn("kind", kind_column(F.col("metric"), kinds))
+    profile = _own_kind(profile, kinds, ranges, silver=silver)
     if silver_table is not None:
         completeness = completeness_profile(silver_table, days, quality).drop("metric")
         profile = profile.join(completeness, [DAY, "series_key"], "left").fillna(0, subset=["missing", "gaps"])
-    return profile.withColumn("kind", kind_column(F.col("metric"), kinds))
+    return profile
+
+
+def _with_repeated_keys(profile: DataFrame, points: DataFrame) -> DataFrame:
+    """The profile with ``duplicate_keys``: rows of a day and series beyond the first of their point_key.
+
+    A hash aggregation of its own: a distinct count among the profile's aggregates sorted every row again.
+    """
+    per_key = points.groupBy("series_key", "event_date", "point_key").agg(F.count(F.lit(1)).alias("n"))
+    extra = F.when(F.col("point_key").isNotNull(), F.col("n") - 1).otherwise(F.lit(0))
+    repeats = per_key.groupBy(F.col("series_key").alias("_series"), F.col("event_date").alias("_date")).agg(
+        F.sum(extra).alias("duplicate_keys")
+    )
+    # Null-safe: rows without a series key are a group of the profile too (the null_keys rule's).
+    same = F.col("series_key").eqNullSafe(F.col("_series")) & F.col("event_date").eqNullSafe(F.col("_date"))
+    return profile.join(F.broadcast(repeats), same, "left").drop("_series", "_date")
+
+
+def _own_kind(
+    profile: DataFrame, kinds: MetricKinds, ranges: list[tuple[float | None, float | None]], *, silver: bool
+) -> DataFrame:
+    """The range figures of each series' own kind as ``out_of_range``; counter figures only for counters."""
+    kind, suffixes = F.col("kind"), ("", "_ts", "_value")
+    range_of = {name: f"range_{ranges.index((k.min, k.max))}" for name, k in kinds.kinds.items()}
+    picked = {
+        f"out_of_range{suffix}": _by_kind(kind, {name: F.col(f"{column}{suffix}") for name, column in range_of.items()})
+        for suffix in suffixes
+    }
+    if silver:
+        counter = kind.isin([name for name, k in kinds.kinds.items() if k.counter])
+        for name in ("counter_decreases", "counter_resets"):
+            picked[name] = F.when(counter, F.col(name)).otherwise(F.lit(0))
+        for name in ("counter_decreases_ts", "counter_decreases_value"):
+            picked[name] = F.when(counter, F.col(name))
+    profile = profile.withColumns(picked)
+    return profile.drop(*[f"range_{n}{suffix}" for n in range(len(ranges)) for suffix in suffixes])
 
 
 def cadence_column(metric: Column, learned_s: Column, quality: QualityConfig) -> Column:
@@ -170,6 +241,38 @@ def completeness_profile(
 
 
 def _completeness_pass(silver_table: DataFrame, days: list[dt.date], quality: QualityConfig) -> DataFrame:
+    steps = _step_histogram(silver_table, days, quality)
+    learned = _median_steps(steps)
+    cadence = cadence_column(F.col("metric"), F.col("learned_s"), quality)
+    step_s = F.when(F.col("inside"), F.col("step_ms") / 1000.0)
+    missing = F.greatest(F.round(step_s / F.col("cadence_s")) - 1, F.lit(0.0)) * F.col("n")
+    is_gap = F.coalesce(step_s > F.col("cadence_s") * quality.gap_factor, F.lit(False))
+    return (
+        # The day's own points (the median learned from the whole history).
+        steps.where("own")
+        .join(learned, ["series_key", "target"], "left")
+        .withColumn("cadence_s", cadence)
+        .groupBy(F.col("target").cast("string").alias(DAY), "series_key")
+        .agg(
+            F.first("metric").alias("metric"),
+            F.first("cadence_s").alias("cadence_s"),
+            F.first(F.col("learned_s").isNotNull() & (F.col("cadence_s") == F.col("learned_s"))).alias("learned"),
+            F.sum("n").alias("observed"),
+            F.coalesce(F.sum(missing), F.lit(0.0)).cast("long").alias("missing"),
+            F.sum(F.when(is_gap, F.col("n")).otherwise(F.lit(0))).alias("gaps"),
+            F.coalesce(F.max(step_s), F.lit(0.0)).alias("longest_step_s"),
+            F.min(F.when(is_gap, F.col("from_ts"))).alias("first_gap_from_ts"),
+        )
+        .withColumn("expected", F.col("observed") + F.col("missing"))
+        .withColumn("missing_share", F.col("missing") / F.col("expected"))
+    )
+
+
+def _step_histogram(silver_table: DataFrame, days: list[dt.date], quality: QualityConfig) -> DataFrame:
+    """Per series, day of the pass (``target``) and step: how many points of the day's history follow the
+    point before them (in that history) by ``step_ms``; ``own``: points inside the day, ``inside``: their
+    point before is too; ``from_ts``: the earliest point before. A regular series has a few rows a day, so
+    the median and the day's figures are computed on these, not on every point with a sort of its own."""
     back = dt.timedelta(days=quality.cadence_history_days)
     history = {day: F.col("event_date").between(F.lit(day - back), F.lit(day)) for day in days}
     read = sorted({day - dt.timedelta(days=n) for day in days for n in range(quality.cadence_history_days + 1)})
@@ -187,41 +290,42 @@ def _completeness_pass(silver_table: DataFrame, days: list[dt.date], quality: Qu
             for day, in_history in history.items()
         ]
     )
-    steps = (
-        silver_table.where(F.col("event_date").isin(read))
+    rows = silver_table.where(F.col("event_date").isin(read))
+    start = _day_start_ms(F.col("target"))
+    return (
+        rows.select("series_key", "metric", "ums_ts_", "event_date")
+        # Sized by the rows (Spark's 4 shuffle partitions spilled for a week); the sort by series is the only one.
+        .repartition(sort_tasks(rows), "series_key")
         .select("series_key", "metric", "ums_ts_", targets.alias("targets"))
         .select("series_key", "metric", "ums_ts_", F.explode(F.filter("targets", lambda t: t.isNotNull())).alias("t"))
         .select(
             "series_key", "metric", "ums_ts_", F.col("t.day").alias("target"), F.col("t.previous").alias("previous")
         )
-    )
-    # Partitioned by series like the sort above: a sort of each series' days, no second shuffle.
-    of_day = Window.partitionBy("series_key", "target")
-    step_ms = F.col("ums_ts_") - F.col("previous")
-    learned = F.percentile_approx(step_ms / 1000.0, 0.5, 10_000).over(of_day)
-    start = _day_start_ms(F.col("target"))
-    cadence = cadence_column(F.col("metric"), F.col("learned_s"), quality)
-    step_s = F.when(F.col("previous") >= start, step_ms / 1000.0)
-    missing = F.greatest(F.round(step_s / F.col("cadence_s")) - 1, F.lit(0.0))
-    is_gap = F.coalesce(step_s > F.col("cadence_s") * quality.gap_factor, F.lit(False))
-    return (
-        steps.withColumn("learned_s", learned)
-        # The day's own points (after the median: it learns from the whole history).
-        .where(F.col("ums_ts_").between(start, start + DAY_MS - 1))
-        .withColumn("cadence_s", cadence)
-        .groupBy(F.col("target").cast("string").alias(DAY), "series_key")
-        .agg(
-            F.first("metric").alias("metric"),
-            F.first("cadence_s").alias("cadence_s"),
-            F.first(F.col("learned_s").isNotNull() & (F.col("cadence_s") == F.col("learned_s"))).alias("learned"),
-            F.count(F.lit(1)).alias("observed"),
-            F.coalesce(F.sum(missing), F.lit(0.0)).cast("long").alias("missing"),
-            F.sum(is_gap.cast("long")).alias("gaps"),
-            F.coalesce(F.max(step_s), F.lit(0.0)).alias("longest_step_s"),
-            F.min(F.when(is_gap, F.col("previous"))).alias("first_gap_from_ts"),
+        .groupBy(
+            "series_key",
+            "target",
+            F.col("ums_ts_").between(start, start + DAY_MS - 1).alias("own"),
+            (F.col("previous") >= start).alias("inside"),
+            (F.col("ums_ts_") - F.col("previous")).alias("step_ms"),
         )
-        .withColumn("expected", F.col("observed") + F.col("missing"))
-        .withColumn("missing_share", F.col("missing") / F.col("expected"))
+        .agg(F.first("metric").alias("metric"), F.count(F.lit(1)).alias("n"), F.min("previous").alias("from_ts"))
+    )
+
+
+def _median_steps(steps: DataFrame) -> DataFrame:
+    """Per series and day the median step of its history in seconds (``learned_s``), as ``percentile_approx``
+    picks it (the step at rank ceil(n/2)), exactly."""
+    counts = (
+        steps.where(F.col("step_ms").isNotNull()).groupBy("series_key", "target", "step_ms").agg(F.sum("n").alias("n"))
+    )
+    of_day = Window.partitionBy("series_key", "target")
+    below = F.coalesce(F.sum("n").over(of_day.orderBy("step_ms").rowsBetween(Window.unboundedPreceding, -1)), F.lit(0))
+    rank = F.ceil(F.sum("n").over(of_day) * 0.5)
+    return (
+        counts.withColumn("below", below)
+        .withColumn("rank", rank)
+        .where((F.col("below") < F.col("rank")) & (F.col("below") + F.col("n") >= F.col("rank")))
+        .select("series_key", "target", (F.col("step_ms") / 1000.0).alias("learned_s"))
     )
 
 
