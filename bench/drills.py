@@ -17,7 +17,8 @@ checkpoints, collection source and metric names, so its figures are its own:
    same truth.
 
 "Healthy again" is the first moment after the fault when every service of ``rtdp stack status`` is
-healthy and the stream has committed every Kafka record produced until 15 s before.
+healthy (`ingest` only while it logs windows: a stalled collection is unhealthy) and the stream has
+committed every Kafka record produced until 15 s before.
 """
 
 from __future__ import annotations
@@ -44,6 +45,7 @@ import yaml
 from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.config.stack import STACK_PORT_KEYS
 from rtdp_dagster.stack import manager
+from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.process import wait_until
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
@@ -305,6 +307,8 @@ class Sample:
     unhealthy: list[str]
     produced: int | None  # records on the topic
     committed: int  # records the stream committed
+    # Why, where `stack status` could tell (`ingest`: "collection stalled: ...").
+    details: dict[str, str] = field(default_factory=dict)
 
 
 class Watcher:
@@ -339,6 +343,7 @@ class Watcher:
                         unhealthy,
                         None if ends is None else sum(ends.values()),
                         sum(committed.values()),
+                        {row.name: row.detail for row in rows if row.detail},
                     )
                 )
             except Exception as exc:  # a probe failing is a sample of an unhealthy platform
@@ -376,7 +381,9 @@ class FaultContext:
 
     def snapshot_status(self) -> None:
         self.status_during = [
-            {"service": row.name, "state": row.state} for row in manager.status(self.settings) if row.state != "healthy"
+            {"service": row.name, "state": row.state, **({"detail": row.detail} if row.detail else {})}
+            for row in manager.status(self.settings)
+            if row.state != "healthy"
         ]
 
     def kill(self, service: str) -> None:
@@ -996,6 +1003,7 @@ def timeline_rows(watcher: Watcher, load_started: float) -> list[dict]:
             "unhealthy": s.unhealthy,
             "produced": s.produced,
             "committed": s.committed,
+            **({"details": s.details} if s.details else {}),
         }
         for s in watcher.samples
     ]
@@ -1062,7 +1070,11 @@ def _run_faults(
             error = f"{type(exc).__name__}: {exc}"
             log(f"{name}: {error}")
         finally:
-            manager.up(settings, log=lambda line: None)  # whatever the drill left stopped
+            try:
+                manager.up(settings, log=lambda line: None)  # whatever the drill left stopped
+            except StackError as exc:  # e.g. collection still stalled: a finding, not the end of the drill
+                error = (error + "; " if error else "") + f"stack up: {exc}"
+                log(f"{name}: {error}")
         drained, repair_due = wind_down(platform, spark, phases)
         timeline = timeline_rows(watcher, load_started)
         fault_rows = []

@@ -22,3 +22,15 @@ def read_heartbeat(path: Path) -> dict | None:
         return json.loads(path.read_text())
     except (OSError, ValueError):
         return None
+
+
+def stalled_sources(beat: dict, now: float) -> list[str]:
+    """Sources of `rtdp ingest`'s heartbeat that logged no window for longer than their
+    ``stalled_after_s``: the service is alive but not collecting (state store or broker away, a
+    worker stuck). A heartbeat without those figures (an older ingest) shows nothing stalled."""
+    stalled = []
+    for source in beat.get("sources", []):
+        last, after = source.get("last_window_at"), source.get("stalled_after_s")
+        if last is not None and after is not None and now - float(last) > float(after):
+            stalled.append(f"{source.get('source')}: no window logged for {now - float(last):.0f}s")
+    return stalled

@@ -55,3 +55,34 @@ def test_kill_takes_the_whole_group_at_once(tmp_path: Path) -> None:
     assert process.kill()
     assert _group_members(pid) == [] and not process.pid_file.exists()
     assert not process.kill()  # nothing left to kill
+
+
+def test_ingest_alive_but_not_collecting_is_unhealthy(tmp_path: Path) -> None:
+    """`stack status` shows `rtdp ingest` unhealthy, with the reason, when a source logged no window for too long."""
+    import time
+
+    from rtdp_dagster.config import load_settings
+    from rtdp_dagster.heartbeat import write_heartbeat
+    from rtdp_dagster.stack.services import platform_service_spec
+
+    heartbeat = tmp_path / "ingest" / "heartbeat.json"
+    spec = platform_service_spec(load_settings(environ={}), "ingest", heartbeat, 60.0, progressing=True)
+    process = ManagedProcess(spec, tmp_path)
+    now = time.time()
+
+    def beat(last_window_at: float, at: float = now) -> None:
+        source = {"source": "s1", "last_window_at": last_window_at, "stalled_after_s": 20.0}
+        write_heartbeat(heartbeat, {"at": at, "sources": [source]})
+
+    assert not process.healthy() and process.diagnosis() == "no heartbeat"
+    beat(now - 5)
+    assert process.healthy() and process.diagnosis() is None
+    beat(now - 42)
+    assert not process.healthy()
+    assert process.diagnosis() == "collection stalled: s1: no window logged for 42s"
+    beat(now - 5, at=now - 61)
+    assert process.diagnosis() == "heartbeat 61s old"
+    # Without `progressing` (the stream) only the heartbeat's age counts.
+    stream = ManagedProcess(platform_service_spec(load_settings(environ={}), "stream", heartbeat, 60.0), tmp_path)
+    beat(now - 42)
+    assert stream.healthy()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
@@ -146,8 +146,18 @@ def _publish_batches(context: WindowContext, packer: PointPacker, window: Window
     return read
 
 
-def collect_window(context: WindowContext, window: Window) -> LogRow:
-    """Collect one window; raises (leaving it pending) if its records could not be confirmed."""
+@dataclass(frozen=True)
+class PublishedWindow:
+    """A window whose records Kafka acknowledged, not logged yet: its log row (``rows_new`` still to
+    count against earlier waves) and the hashes of the keys it published."""
+
+    window: Window
+    log: LogRow
+    hashes: np.ndarray
+
+
+def publish_window(context: WindowContext, window: Window) -> PublishedWindow:
+    """Read, validate and publish one window; raises (leaving it pending) if its records could not be confirmed."""
     started = time.monotonic()
     collected_at = context.clock_ms()
     context.state.record_attempt(window)
@@ -161,28 +171,43 @@ def collect_window(context: WindowContext, window: Window) -> LogRow:
     except BaseException:
         context.publisher.discard()
         raise
-    rows_read, dead, published_keys = read.rows_read, read.dead, read.published_keys
-    hashes = key_hashes(published_keys)
-    earlier = context.state.seen_before(window.source, window.wave, window.start_ms, window.end_ms)
-    new_hashes = hashes[~np.isin(hashes, earlier)] if earlier.size else hashes
     log = LogRow(
         source=window.source,
         wave=window.wave,
         window_start=window.start_ms,
         window_end=window.end_ms,
-        rows_read=rows_read,
-        rows_valid=len(published_keys),
-        rows_new=int(new_hashes.size),
-        rows_dead_lettered=dead,
+        rows_read=read.rows_read,
+        rows_valid=len(read.published_keys),
+        rows_new=0,
+        rows_dead_lettered=read.dead,
         duration_ms=int((time.monotonic() - started) * 1000),
         status="ok",
         attempts=window.attempts + 1,
         finished_at=context.clock_ms(),
     )
+    return PublishedWindow(window, log, key_hashes(read.published_keys))
+
+
+def log_window(context: WindowContext, published: PublishedWindow) -> LogRow:
+    """Mark a published window done and write its collection-log row.
+
+    Raises if the state store cannot be written; the caller keeps ``published`` and calls again, so
+    records Kafka already holds get their row once the store is back, without being read again. A
+    retry after a commit that did happen writes nothing (``complete_window``).
+    """
+    window, hashes = published.window, published.hashes
+    earlier = context.state.seen_before(window.source, window.wave, window.start_ms, window.end_ms)
+    new_hashes = hashes[~np.isin(hashes, earlier)] if earlier.size else hashes
+    log = replace(published.log, rows_new=int(new_hashes.size))
     context.state.complete_window(window, log, new_hashes)
     if context.on_window is not None:
         context.on_window(log)
     return log
+
+
+def collect_window(context: WindowContext, window: Window) -> LogRow:
+    """Collect one window; raises (leaving it pending) if its records could not be confirmed or logged."""
+    return log_window(context, publish_window(context, window))
 
 
 def drain(context: WindowContext, wave: int, should_stop: Callable[[], bool] = lambda: False) -> list[LogRow]:

@@ -10,6 +10,9 @@ per (source, wave):
 - **seen points**: compact hashes of the point keys each wave published per window, so a
   later wave can tell how many of its rows are new;
 - the **collection log**: one row per executed window.
+
+A server that restarted leaves the pool's connections dead: each is pinged before use, and
+``store_unavailable`` tells an unreachable store (retry later) from any other database error.
 """
 
 from __future__ import annotations
@@ -20,6 +23,8 @@ from pathlib import Path
 import numpy as np
 import sqlalchemy as sa
 from sqlalchemy import event
+from sqlalchemy.exc import DBAPIError, InterfaceError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from rtdp_dagster.wall_clock import now_ms
 
@@ -122,12 +127,28 @@ def key_hashes(point_keys: list[str]) -> np.ndarray:
     return prefixes[np.concatenate(([True], prefixes[1:] != prefixes[:-1]))]
 
 
+# libpq options unless the URL sets them: an unreachable host (not a refused port) would otherwise
+# hang a connect, and a peer gone silent a query, for minutes.
+_SERVER_CONNECT_ARGS = {"connect_timeout": 10, "keepalives_idle": 10, "keepalives_interval": 5, "keepalives_count": 3}
+
+
+def store_unavailable(exc: BaseException) -> bool:
+    """The state store could not be reached (server down, restarted, network): worth retrying as is."""
+    if isinstance(exc, DBAPIError):
+        return exc.connection_invalidated or isinstance(exc, OperationalError | InterfaceError)
+    return isinstance(exc, PoolTimeout)  # no pooled connection came free in time
+
+
 class CollectionState:
     def __init__(self, url: str) -> None:
-        database = sa.engine.make_url(url).database
+        parsed = sa.engine.make_url(url)
+        database = parsed.database
         if url.startswith("sqlite") and database and database != ":memory:":
             Path(database).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = sa.create_engine(url, future=True)
+        connect_args = {}
+        if parsed.get_backend_name() == "postgresql":
+            connect_args = {key: value for key, value in _SERVER_CONNECT_ARGS.items() if key not in parsed.query}
+        self.engine = sa.create_engine(url, future=True, pool_pre_ping=True, connect_args=connect_args)
         if self.engine.dialect.name == "sqlite":
             # Several processes (ingest, Dagster runs) share the file: WAL lets readers and one
             # writer work at once, and the busy timeout waits for the writer instead of failing.
@@ -238,10 +259,18 @@ class CollectionState:
             parts = [np.frombuffer(blob, dtype=np.uint64) for blob in blobs]
         return np.unique(np.concatenate(parts)) if parts else np.empty(0, dtype=np.uint64)
 
-    def complete_window(self, window: Window, log: LogRow, new_hashes: np.ndarray) -> None:
-        """Mark the window done, store what it published and log it, in one transaction."""
+    def complete_window(self, window: Window, log: LogRow, new_hashes: np.ndarray) -> bool:
+        """Mark the window done, store what it published and log it, in one transaction.
+
+        False, writing nothing, when the window is done already: a commit whose acknowledgement was
+        lost with the connection is retried by the collector, and must not log the window twice.
+        """
         with self.engine.begin() as connection:
-            connection.execute(window_queue.update().where(window_queue.c.id == window.id).values(done=True))
+            marked = connection.execute(
+                window_queue.update().where(window_queue.c.id == window.id, ~window_queue.c.done).values(done=True)
+            )
+            if marked.rowcount == 0:
+                return False
             if new_hashes.size:
                 connection.execute(
                     seen_points.insert().values(
@@ -253,6 +282,7 @@ class CollectionState:
                     )
                 )
             connection.execute(collection_log.insert().values(**log.__dict__))
+        return True
 
     def covered_until(self, source: str, wave: int) -> int | None:
         """End of the newest window this wave has collected for the source (None: none yet)."""

@@ -22,6 +22,8 @@ class ServiceStatus:
     log_file: str
     rss_mib: float = 0.0
     peak_rss_mib: float = 0.0
+    # Why a running service is unhealthy, when its probe can tell (`ingest`: collection stalled).
+    detail: str | None = None
 
     @property
     def state(self) -> str:
@@ -128,15 +130,17 @@ def status(settings: Settings) -> list[ServiceStatus]:
         if process.spec.name not in enabled and pid is None:
             continue  # not part of this configuration's stack, and not running
         rss, peak = memory_mib(pid) if pid is not None else (0.0, 0.0)
+        healthy = pid is not None and process.healthy()
         result.append(
             ServiceStatus(
                 name=process.spec.name,
                 pid=pid,
                 ports=process.spec.ports,
-                healthy=pid is not None and process.healthy(),
+                healthy=healthy,
                 log_file=str(process.log_file),
                 rss_mib=round(rss, 1),
                 peak_rss_mib=round(peak, 1),
+                detail=None if healthy or pid is None else process.diagnosis(),
             )
         )
     return result
@@ -159,4 +163,5 @@ def format_status(rows: list[ServiceStatus]) -> str:
     lines.append(
         ("total", "", "", "", f"{sum(r.rss_mib for r in rows):.0f}", f"{sum(r.peak_rss_mib for r in rows):.0f}", "")
     )
-    return format_table(header, lines)
+    notes = [f"{row.name}: {row.detail}" for row in rows if row.detail]
+    return "\n".join([format_table(header, lines), *notes])

@@ -79,6 +79,8 @@ class ServiceSpec:
     host: str
     ports: list[int]
     health: Callable[[], bool]
+    # Why a running service is unhealthy, in a line for `stack status` (None: nothing to add).
+    diagnose: Callable[[], str | None] | None = None
     env: dict[str, str] = field(default_factory=dict)
     cwd: Path | None = None
     # Runs before the first start (e.g. formatting Kafka's storage); must be idempotent.
@@ -122,6 +124,14 @@ class ManagedProcess:
             return self.spec.health()
         except Exception:  # a health probe that errors means "not healthy yet"
             return False
+
+    def diagnosis(self) -> str | None:
+        if self.spec.diagnose is None:
+            return None
+        try:
+            return self.spec.diagnose()
+        except Exception as exc:  # a line for the operator, never a failing status
+            return f"{type(exc).__name__}: {exc}"
 
     def _fail(self, cause: str) -> StackError:
         return StackError(f"{self.spec.name}: {cause} (log: {self.log_file})")

@@ -16,7 +16,7 @@ import requests
 
 from rtdp_dagster.config import KafkaNode, Settings, StackProfile, VictoriaMetricsInstance
 from rtdp_dagster.config.stack_profile import PASSWORD_ENV
-from rtdp_dagster.heartbeat import read_heartbeat
+from rtdp_dagster.heartbeat import read_heartbeat, stalled_sources
 from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.jars import jar_paths, require_jars, require_spark_jars
 from rtdp_dagster.stack.postgres import postgres_spec
@@ -257,12 +257,25 @@ def _prepare_spark(settings: Settings) -> None:
     (settings.run_dir / "spark-tmp").mkdir(parents=True, exist_ok=True)
 
 
-def platform_service_spec(settings: Settings, name: str, heartbeat: Path, stale_s: float) -> ServiceSpec:
-    """`rtdp <name>` run by the stack; healthy while its heartbeat file is fresh."""
+def platform_service_spec(
+    settings: Settings, name: str, heartbeat: Path, stale_s: float, progressing: bool = False
+) -> ServiceSpec:
+    """`rtdp <name>` run by the stack; healthy while its heartbeat file is fresh, and with
+    ``progressing`` while it also shows no source stalled (`rtdp ingest`: a window logged lately)."""
+
+    def diagnose() -> str | None:
+        beat = read_heartbeat(heartbeat)
+        now = time.time()
+        if beat is None:
+            return "no heartbeat"
+        age = now - float(beat.get("at", 0))
+        if age >= stale_s:
+            return f"heartbeat {age:.0f}s old"
+        stalled = stalled_sources(beat, now) if progressing else []
+        return f"collection stalled: {'; '.join(stalled)}" if stalled else None
 
     def health() -> bool:
-        beat = read_heartbeat(heartbeat)
-        return beat is not None and time.time() - float(beat.get("at", 0)) < stale_s
+        return diagnose() is None
 
     return ServiceSpec(
         name=name,
@@ -270,6 +283,7 @@ def platform_service_spec(settings: Settings, name: str, heartbeat: Path, stale_
         host=settings.stack.bind_host,
         ports=[],
         health=health,
+        diagnose=diagnose,
         # The service writes its own log file under the run folder; this one keeps its console.
         cwd=Path.cwd(),
         prepare=lambda: heartbeat.unlink(missing_ok=True),
@@ -398,7 +412,8 @@ def _platform_specs(settings: Settings, infrastructure: list[str]) -> list[Servi
         heartbeat = settings.run_dir / "stream" / "heartbeat.json"
         specs.append(platform_service_spec(settings, "stream", heartbeat, settings.stream.heartbeat_stale_s))
     if stack.ingest.enabled:
-        specs.append(platform_service_spec(settings, "ingest", settings.run_dir / "ingest" / "heartbeat.json", 60.0))
+        heartbeat = settings.run_dir / "ingest" / "heartbeat.json"
+        specs.append(platform_service_spec(settings, "ingest", heartbeat, 60.0, progressing=True))
     if stack.serve.enabled:
         specs.append(serve_spec(settings))
     if stack.dagster.enabled:

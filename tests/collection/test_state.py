@@ -4,8 +4,10 @@ import itertools
 from pathlib import Path
 
 import numpy as np
+import pytest
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from rtdp_dagster.collection.state import CollectionState, LogRow, key_hashes
+from rtdp_dagster.collection.state import CollectionState, LogRow, cursors, key_hashes, store_unavailable
 
 S = 1000
 
@@ -86,3 +88,28 @@ def test_later_waves_see_what_earlier_waves_published(tmp_path: Path) -> None:
     store.prune("src", older_than_ms=101 * S)
     assert store.seen_before("src", 2, 0, 200 * S).size == 0
     assert store.seen_before("other", 2, 0, 200 * S).size == 10, "another source's seen points are its own"
+
+
+def test_completing_a_window_again_logs_it_once(tmp_path: Path) -> None:
+    """A retried completion (its first commit's acknowledgement lost with the connection) writes nothing."""
+    store = state(tmp_path)
+    store.plan_windows("src", 1, 100 * S, 10 * S, 300 * S, first_start_ms=90 * S)
+    window = store.next_window("src", 1)
+    assert window is not None
+    hashes = np.array([1, 2, 3], dtype=np.uint64)
+    assert store.complete_window(window, log_for(window, 3), hashes)
+    assert not store.complete_window(window, log_for(window, 3), hashes)
+    assert len(store.log_rows("src", 1)) == 1
+    assert store.seen_before("src", 2, 0, 200 * S).tolist() == [1, 2, 3]
+
+
+def test_unreachable_store_is_told_from_other_errors(tmp_path: Path) -> None:
+    with pytest.raises(OperationalError) as refused:
+        CollectionState("postgresql+psycopg2://nobody@127.0.0.1:1/none")  # nothing listens on port 1
+    assert store_unavailable(refused.value)
+    store = state(tmp_path)
+    store.plan_windows("src", 1, 100 * S, 10 * S, 300 * S, first_start_ms=90 * S)
+    with pytest.raises(IntegrityError) as duplicate, store.engine.begin() as connection:
+        connection.execute(cursors.insert().values(source="src", wave=1, planned_until=0, origin=0))
+    assert not store_unavailable(duplicate.value)
+    assert not store_unavailable(ValueError("a bug"))
