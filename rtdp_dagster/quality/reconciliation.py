@@ -246,8 +246,9 @@ def _source_and_kafka(
     return source, kafka, Stage("bronze", bronze_count, quarantined, abs(bronze_count - expected))
 
 
-def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int, landed_after_read: int) -> Stage:
-    """bronze_day: the day's bronze as silver read it; landed_after_read: rows bronze gained since."""
+def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int, pinned: bool) -> Stage:
+    """bronze_day: the day's bronze as silver read it (pinned: an older version than bronze_count's,
+    whose extra rows landed after silver's read)."""
     latest = F.struct("ums_id_", "kafka_partition", "kafka_offset", "kafka_topic")
     groups = bronze_day.groupBy("point_key").agg(
         F.count(F.lit(1)).alias("n"),
@@ -256,11 +257,13 @@ def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int, l
     )
     retracted = F.col("winner") == "d"
     row = groups.agg(
+        F.sum("n").alias("rows"),
         F.sum(F.when(retracted, F.col("n"))).alias("retracted"),
         F.sum(F.when(~retracted, F.col("n") - F.col("versions"))).alias("duplicates"),
         F.sum(F.when(~retracted, F.col("versions") - 1)).alias("superseded"),
     ).first()
     assert row is not None
+    landed_after_read = bronze_count - int(row["rows"] or 0) if pinned else 0
     explained = {"landed_after_silver_read": -landed_after_read}
     explained |= {name: -int(row[name] or 0) for name in ("duplicates", "superseded", "retracted")}
     expected = bronze_count + sum(explained.values())
@@ -377,8 +380,7 @@ def reconcile_day(
     if bronze_day is None or silver_day is None:
         stages.append(Stage("silver", silver_count, {}, abs(silver_count - bronze_count), "no bronze or silver table"))
         return Reconciliation(day.isoformat(), stages)
-    landed_after_read = bronze_count - bronze_day.count() if silver_read >= 0 else 0
-    stages.append(_silver_stage(bronze_day, silver_count, bronze_count, landed_after_read))
+    stages.append(_silver_stage(bronze_day, silver_count, bronze_count, pinned=silver_read >= 0))
     if realtime:
         stages.append(_realtime_stage(spark, settings, table_path, day, silver_day, bronze_day))
     return Reconciliation(day.isoformat(), stages)
