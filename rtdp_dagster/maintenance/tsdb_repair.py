@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import math
 import operator
 import time
 from collections.abc import Callable, Iterable
@@ -39,7 +38,7 @@ from rtdp_dagster.master_data.lookup import hosts_as_of, with_master_data
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.master_data.tags import enriched_tag_dict
 from rtdp_dagster.tsdb.put import TsdbPoint, TsdbWriteError, http_put, validate_point
-from rtdp_dagster.tsdb.query import export_series
+from rtdp_dagster.tsdb.query import holds_value, stored_values
 
 TSDB_REPAIR_DONE = "tsdb_repair_done"
 # The stream's columns that identify one failure record.
@@ -47,8 +46,6 @@ FAILURE_KEY = ["batch_id", "min_ts", "max_ts", "recorded_at"]
 _DONE_SCHEMA = "batch_id long, min_ts long, max_ts long, recorded_at long, repaired_at long, run_written long"
 _COUNTS = ("checked", "present", "written", "failed", "rejected")
 _COUNTS_SCHEMA = ", ".join(f"{name} long" for name in _COUNTS)
-# VictoriaMetrics keeps about 12 significant digits: a stored value equal to that precision is the point.
-_REL_TOL = 1e-9
 
 
 @dataclass
@@ -125,19 +122,6 @@ def latest_points(bronze: DataFrame, ranges: list[tuple[int, int]]) -> DataFrame
     return silver_for_days(bronze.where(in_ranges), days_of_ranges(ranges))
 
 
-def _stored_values(query_url: str, metric: str, low: int, high: int, timeout_s: float) -> dict[tuple, list[float]]:
-    stored: dict[tuple, list[float]] = {}
-    for series in export_series(query_url, metric, timeout_s=timeout_s, start_ms=low, end_ms=high):
-        labels = tuple(sorted(series["tags"].items()))
-        for ts, value in series["points"]:
-            stored.setdefault((labels, int(ts)), []).append(float(value))
-    return stored
-
-
-def _holds(values: list[float] | None, value: float) -> bool:
-    return any(math.isclose(stored, value, rel_tol=_REL_TOL) for stored in values or ())
-
-
 def missing_point_writer(
     query_url: str, put_http_url: str, timeout_s: float, chunk: int
 ) -> Callable[[pd.DataFrame], pd.DataFrame]:
@@ -169,12 +153,14 @@ def missing_point_writer(
         if points:
             low, high = min(p.timestamp_ms for p in points), max(p.timestamp_ms for p in points)
             try:
-                stored = _stored_values(query_url, metric, low, high, timeout_s)
+                stored = stored_values(query_url, metric, low, high, timeout_s)
             except requests.RequestException:
                 counts["failed"] = len(points)
                 return pd.DataFrame([counts])
             missing = [
-                p for p in points if not _holds(stored.get((tuple(sorted(p.tags.items())), p.timestamp_ms)), p.value)
+                point
+                for point in points
+                if not holds_value(stored.get((tuple(sorted(point.tags.items())), point.timestamp_ms)), point.value)
             ]
             counts["present"] = len(points) - len(missing)
             for start in range(0, len(missing), chunk):

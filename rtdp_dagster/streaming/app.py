@@ -28,7 +28,7 @@ from rtdp_dagster.streaming.micro_batch import MicroBatch
 from rtdp_dagster.streaming.parse import parsed_records
 from rtdp_dagster.streaming.progress import ProgressRecorder
 from rtdp_dagster.streaming.realtime import MasterDataCache, RealtimeWriter
-from rtdp_dagster.streaming.realtime_state import restore_dedup_state, state_file
+from rtdp_dagster.streaming.realtime_state import put_journal_file, restore_dedup_state, state_file
 
 logger = logging.getLogger("rtdp.stream")
 
@@ -99,6 +99,7 @@ def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecor
         settings.delta.table_path(tables.TSDB_REPAIR),
         dedup,
         state_file(checkpoint),
+        put_journal_file(checkpoint),
     )
     bronze = BronzeWriter(bronze_path, settings.delta.table_path(tables.QUARANTINE), checkpoint_app_id(checkpoint))
     rules, kinds = settings.validation, settings.quality.metric_kinds

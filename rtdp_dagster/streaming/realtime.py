@@ -12,6 +12,9 @@ driver gets those few columns as Arrow and decides with numpy what is written:
 
 When the TSDB cannot be reached, the time range of the points not written is recorded in the
 ``tsdb_repair`` table for the repair job and the batch goes on: bronze never waits for the TSDB.
+
+Before a batch's first put its id goes to the put journal; a batch that runs again under that id
+(its bronze write failed after the put) puts only what the TSDB does not hold (``realtime_replay``).
 """
 
 from __future__ import annotations
@@ -29,7 +32,14 @@ from pyspark.sql import functions as F
 from rtdp_dagster.config import TsdbEndpoint
 from rtdp_dagster.master_data.lookup import master_data_tags, with_master_data
 from rtdp_dagster.streaming.dedup import WatermarkDedup
-from rtdp_dagster.streaming.realtime_state import AcknowledgedPuts, dedup_hash, save_max_event
+from rtdp_dagster.streaming.realtime_replay import already_held
+from rtdp_dagster.streaming.realtime_state import (
+    AcknowledgedPuts,
+    dedup_hash,
+    last_put_begun,
+    mark_put_begun,
+    save_max_event,
+)
 from rtdp_dagster.tsdb.put import TsdbWriteError, http_put_json
 from rtdp_dagster.tsdb.restarts import RestartWatch, start_time
 
@@ -116,9 +126,12 @@ class RealtimeWriter:
         repair_path: str,
         dedup: WatermarkDedup,
         state_file: Path | None = None,
+        put_journal: Path | None = None,
     ) -> None:
         self.spark, self.master, self.repair_path, self.dedup = spark, master, repair_path, dedup
-        self.state_file = state_file
+        self.state_file, self.put_journal = state_file, put_journal
+        self.put_begun = last_put_begun(put_journal) if put_journal is not None else None
+        self.query_url = tsdb.url
         self.put_url, self.timeout_s, self.chunk = tsdb.put_http_url, timeout_s, chunk
         self.session = requests.Session()
         self.acknowledged = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S)
@@ -142,7 +155,12 @@ class RealtimeWriter:
         retraction = column["retraction"][latest]
         to_write = np.sort(latest[~retraction])  # in Kafka order
         restarted = self._restarted() if len(to_write) else False
+        to_write, held, unread = self._not_held_if_replayed(column["put_json"], to_write, batch_id)
+        if len(to_write) and self.put_journal is not None:
+            mark_put_begun(self.put_journal, batch_id)  # raises on a full disk: then nothing was put
+            self.put_begun = batch_id
         written, failed, latencies = self._put(column["put_json"], column["kafka_ms"], to_write)
+        failed = np.concatenate([unread, failed])
         now, recorded_at = time.monotonic(), int(time.time() * 1000)
         for_repair = []
         if restarted:
@@ -154,7 +172,7 @@ class RealtimeWriter:
                 for_repair.append((batch_id, *at_risk, recorded_at))
         if len(failed):
             # The whole batch's range: chunks of it the TSDB acknowledged before it failed are at risk too.
-            timestamps = column["ums_ts_"][to_write]
+            timestamps = column["ums_ts_"][np.concatenate([to_write, unread])]
             for_repair.append((batch_id, int(timestamps.min()), int(timestamps.max()), len(failed), recorded_at))
             at_risk = self.acknowledged.at_risk(now)
             if at_risk is not None:
@@ -171,6 +189,7 @@ class RealtimeWriter:
         return {
             "tsdb_written": written,
             "tsdb_failed": len(failed),
+            "tsdb_already_held": held,
             "deduplicated": admitted.duplicates,
             "late_for_realtime": admitted.late,
             "unknown_hosts": int((~column["host_known"][to_write]).sum()),
@@ -180,6 +199,27 @@ class RealtimeWriter:
             "watermark_ms": self.dedup.watermark_ms,
             "master_version": self.master.version,
         }
+
+    def _not_held_if_replayed(
+        self, points_json: np.ndarray, rows: np.ndarray, batch_id: int
+    ) -> tuple[np.ndarray, int, np.ndarray]:
+        """(rows to put, how many the TSDB already held, rows not put because it could not be read).
+
+        Only for the batch whose put the journal says began: it runs again after a failure."""
+        if batch_id != self.put_begun or not len(rows):
+            return rows, 0, rows[:0]
+        try:
+            held = already_held(self.query_url, points_json[rows], self.timeout_s)
+        except requests.RequestException as exc:
+            logger.warning("batch %d runs again; the realtime TSDB not readable (%s): left for repair", batch_id, exc)
+            return rows[:0], 0, rows
+        logger.warning(
+            "batch %d runs again after its realtime put began: %d of its %d points already in the TSDB, not put again",
+            batch_id,
+            int(held.sum()),
+            len(rows),
+        )
+        return rows[~held], int(held.sum()), rows[:0]
 
     def _restarted(self) -> bool:
         looked_at = time.monotonic()

@@ -36,6 +36,33 @@ def state_file(checkpoint: Path) -> Path:
     return checkpoint.parent / f"{checkpoint.name}.realtime-state.json"
 
 
+def put_journal_file(checkpoint: Path) -> Path:
+    return checkpoint.parent / f"{checkpoint.name}.realtime-put.json"
+
+
+def mark_put_begun(path: Path, batch_id: int) -> None:
+    """Record, before any of its points is put, that this micro-batch's put began.
+
+    A batch whose bronze write fails after its put (a full disk, a killed driver) runs again with
+    the same id; the journal tells the writer that the TSDB may already hold its points. When this
+    file cannot be written, nothing of the batch has been put yet.
+    """
+    staged = path.with_suffix(".tmp")
+    staged.write_text(json.dumps({"batch_id": batch_id}))
+    os.replace(staged, path)
+
+
+def last_put_begun(path: Path) -> int | None:
+    """The micro-batch whose put began last, if the journal says."""
+    try:
+        return int(json.loads(path.read_text())["batch_id"])
+    except FileNotFoundError:
+        return None
+    except (ValueError, KeyError, TypeError) as exc:  # unreadable: every batch is then taken as new
+        logger.warning("realtime put journal %s not read: %s", path, exc)
+        return None
+
+
 def last_committed(checkpoint: Path) -> tuple[int, str] | None:
     """The last committed micro-batch of a query and its Kafka end offsets (JSON), from its checkpoint."""
     commits = checkpoint / "commits"

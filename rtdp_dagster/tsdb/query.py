@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 
 import requests
+
+# VictoriaMetrics keeps about 12 significant digits: a stored value equal to that precision is the point.
+_REL_TOL = 1e-9
 
 
 def _selector(metric: str, tags: Mapping[str, str]) -> str:
@@ -51,6 +55,23 @@ def export_series(
         labels = {key: value for key, value in record["metric"].items() if key != "__name__"}
         series.append({"tags": labels, "points": list(zip(record["timestamps"], record["values"], strict=True))})
     return series
+
+
+def stored_values(
+    base_url: str, metric: str, start_ms: int, end_ms: int, timeout_s: float = 10.0
+) -> dict[tuple, list[float]]:
+    """The metric's raw samples in the range by (sorted label items, timestamp ms): every value stored."""
+    stored: dict[tuple, list[float]] = {}
+    for series in export_series(base_url, metric, timeout_s=timeout_s, start_ms=start_ms, end_ms=end_ms):
+        labels = tuple(sorted(series["tags"].items()))
+        for ts, value in series["points"]:
+            stored.setdefault((labels, int(ts)), []).append(float(value))
+    return stored
+
+
+def holds_value(values: list[float] | None, value: float) -> bool:
+    """Whether one of the values stored for a timestamp is this value (to the TSDB's precision)."""
+    return any(math.isclose(stored, value, rel_tol=_REL_TOL) for stored in values or ())
 
 
 def count_points(base_url: str, metric: str, tags: Mapping[str, str] | None = None) -> int:
