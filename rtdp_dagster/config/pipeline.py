@@ -89,6 +89,13 @@ class StreamConfig(ConfigModel):
     master_check_s: float = Field(default=5.0, ge=0)
     # A stale heartbeat older than this shows the stream as failing in Dagster.
     heartbeat_stale_s: float = Field(default=120.0, gt=0)
+    # A failed query (an executor lost, a full disk) is started again from its checkpoint, after
+    # restart_backoff_s doubled per failure in a row (at most 60 s); after this many failures in a
+    # row `rtdp stream` exits with the error (0: at the first). A query that ran restart_reset_s
+    # before failing starts the count again.
+    restart_attempts: int = Field(default=5, ge=0)
+    restart_backoff_s: float = Field(default=5.0, gt=0)
+    restart_reset_s: float = Field(default=300.0, gt=0)
 
 
 class MasterDataConfig(ConfigModel):

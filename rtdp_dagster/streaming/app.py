@@ -125,36 +125,71 @@ def _stop_between_batches(query: StreamingQuery, timeout_s: float) -> None:
     query.stop()
 
 
+class QueryRestarts:
+    """When a failed query is started again: backoff doubling per failure in a row, up to a limit."""
+
+    MAX_BACKOFF_S = 60.0
+
+    def __init__(self, attempts: int, backoff_s: float, reset_s: float) -> None:
+        self.attempts, self.backoff_s, self.reset_s = attempts, backoff_s, reset_s
+        self.in_a_row = 0
+
+    def after_failure(self, ran_s: float) -> float | None:
+        """Seconds to wait before the next start, or None: give up."""
+        self.in_a_row = 1 if ran_s >= self.reset_s else self.in_a_row + 1
+        if self.in_a_row > self.attempts:
+            return None
+        return min(self.MAX_BACKOFF_S, self.backoff_s * 2 ** (self.in_a_row - 1))
+
+
 def run_stream(settings: Settings, stop: threading.Event, once: bool = False) -> dict[str, int]:
-    """Run until stop is set (or, with once, until Kafka is drained); returns the totals."""
+    """Run until stop is set (or, with once, until Kafka is drained); returns the totals.
+
+    A query that fails is started again from its checkpoint (``QueryRestarts``): the batch it was
+    in runs again, exactly once into bronze, and only what the realtime TSDB lacks is put. With
+    once, a failure ends the run."""
     from rtdp_dagster.streaming.session import stream_session
 
     spark = stream_session(settings)
     recorder = ProgressRecorder(settings, spark)
-    queries = [start_query(spark, settings, recorder, once)]
-    logger.info(
-        "stream running: queries %s, checkpoints under %s", [q.name for q in queries], settings.stream.checkpoint_root
-    )
+    stream = settings.stream
+    restarts = QueryRestarts(0 if once else stream.restart_attempts, stream.restart_backoff_s, stream.restart_reset_s)
+    query, started = start_query(spark, settings, recorder, once), time.monotonic()
+    logger.info("stream running: query %s, checkpoints under %s", query.name, stream.checkpoint_root)
     last_flush = time.monotonic()
     try:
         while not stop.is_set():
-            for query in queries:
-                if query.exception() is not None:
-                    raise StreamError(f"query {query.name} failed: {query.exception()}")
-            recorder.poll(queries)
+            failure = query.exception()
+            if failure is not None:
+                recorder.poll([query])
+                wait_s = restarts.after_failure(time.monotonic() - started)
+                if wait_s is None:
+                    raise StreamError(f"query {query.name} failed: {failure}")
+                logger.error(
+                    "query %s failed (%d in a row); starting it again from its checkpoint in %.0f s: %s",
+                    query.name,
+                    restarts.in_a_row,
+                    wait_s,
+                    failure,
+                )
+                if stop.wait(wait_s):
+                    break
+                query, started = start_query(spark, settings, recorder, once), time.monotonic()
+                logger.info("stream running again: query %s (restart %d in a row)", query.name, restarts.in_a_row)
+                continue
+            recorder.poll([query])
             if time.monotonic() - last_flush >= FLUSH_EVERY_S:
                 recorder.flush()
                 last_flush = time.monotonic()
-            if once and not any(query.isActive for query in queries):
+            if once and not query.isActive:
                 break
             stop.wait(0.5)
         if stop.is_set():
             logger.info("stream: stop requested; stopping between micro-batches")
     finally:
-        for query in queries:
-            if query.isActive:
-                _stop_between_batches(query, settings.stack.stop_timeout_s)
-        recorder.poll(queries)
+        if query.isActive:
+            _stop_between_batches(query, settings.stack.stop_timeout_s)
+        recorder.poll([query])
         recorder.flush(wait=True)
         logger.info("stream stopped: %s", recorder.totals)
     return recorder.totals
