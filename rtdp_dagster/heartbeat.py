@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 # The stream's heartbeat: {"at": epoch s, "queries": {part: its latest progress row}, "totals":
-# {"<part>.<figure>": since start}}, one part per sink of a micro-batch.
+# {"<part>.<figure>": since start}}, one part per sink of a micro-batch. Any service's heartbeat may
+# carry "problem": what keeps it from working while it is alive (`rtdp stack status` shows it).
 STREAM_BRONZE, STREAM_REALTIME = "bronze", "realtime"
 
 

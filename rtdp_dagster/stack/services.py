@@ -271,6 +271,8 @@ def platform_service_spec(
         age = now - float(beat.get("at", 0))
         if age >= stale_s:
             return f"heartbeat {age:.0f}s old"
+        if beat.get("problem"):
+            return str(beat["problem"])
         stalled = stalled_sources(beat, now) if progressing else []
         return f"collection stalled: {'; '.join(stalled)}" if stalled else None
 

@@ -11,6 +11,7 @@ stops it between micro-batches; ``once`` drains what is on Kafka now (availableN
 from __future__ import annotations
 
 import logging
+import re
 import threading
 import time
 import uuid
@@ -142,6 +143,18 @@ class QueryRestarts:
         return min(self.MAX_BACKOFF_S, self.backoff_s * 2 ** (self.in_a_row - 1))
 
 
+# Wrappers around a query's failure; the cause is the last error line that is none of these.
+_WRAPPERS = re.compile(r"py4j|Py4J|SparkException|StreamingQueryException")
+_ERROR_LINE = re.compile(r"^\s*(?:Caused by: )?[\w.$]+(?:Error|Exception)\b")
+
+
+def failure_cause(failure: object) -> str:
+    """One line naming why a query failed (its error text is a Python traceback in Java's)."""
+    lines = str(failure).splitlines()
+    causes = [line.strip() for line in lines if _ERROR_LINE.match(line) and not _WRAPPERS.search(line)]
+    return (causes[-1] if causes else lines[0] if lines else "unknown")[:300]
+
+
 def run_stream(settings: Settings, stop: threading.Event, once: bool = False) -> dict[str, int]:
     """Run until stop is set (or, with once, until Kafka is drained); returns the totals.
 
@@ -172,12 +185,16 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
                     wait_s,
                     failure,
                 )
+                recorder.problem = f"query failed ({restarts.in_a_row} in a row), restarting: {failure_cause(failure)}"
+                recorder.write_heartbeat()
                 if stop.wait(wait_s):
                     break
                 query, started = start_query(spark, settings, recorder, once), time.monotonic()
                 logger.info("stream running again: query %s (restart %d in a row)", query.name, restarts.in_a_row)
                 continue
             recorder.poll([query])
+            if recorder.problem is not None and query.lastProgress is not None:
+                recorder.problem = None  # the query started again has run a trigger
             if time.monotonic() - last_flush >= FLUSH_EVERY_S:
                 recorder.flush()
                 last_flush = time.monotonic()

@@ -77,6 +77,8 @@ class ProgressRecorder:
         self._unwritten: list[dict] = []  # published, not in Delta yet
         self._appended_at = float("-inf")
         self._latest: dict[str, dict] = {}
+        # What keeps the stream from running, for `rtdp stack status` (a failed query restarting); None: nothing.
+        self.problem: str | None = None
         self._lock = threading.Lock()
         self._writer: threading.Thread | None = None
         self.totals: dict[str, int] = {}
@@ -207,4 +209,7 @@ class ProgressRecorder:
             logger.warning("stream metrics not written: %s", exc)
 
     def write_heartbeat(self) -> None:
-        write_heartbeat(self.heartbeat_file, {"at": time.time(), "queries": self._latest, "totals": self.totals})
+        beat = {"at": time.time(), "queries": self._latest, "totals": self.totals}
+        if self.problem is not None:
+            beat["problem"] = self.problem
+        write_heartbeat(self.heartbeat_file, beat)

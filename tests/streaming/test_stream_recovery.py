@@ -10,7 +10,8 @@ from pathlib import Path
 
 from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.stack.process import wait_until
-from rtdp_dagster.streaming.app import QueryRestarts
+from rtdp_dagster.stack.services import platform_service_spec
+from rtdp_dagster.streaming.app import QueryRestarts, failure_cause
 from rtdp_dagster.streaming.realtime_state import put_journal_file
 from rtdp_dagster.tsdb.query import export_series, force_flush
 from tests.conftest import free_ports
@@ -94,15 +95,21 @@ def test_a_failed_query_is_started_again_and_lands_every_point_once(stream_env: 
             for ts, _ in series["points"]
         ]
 
+    # What `rtdp stack status` shows for the stream.
+    heartbeat = Path(settings.run_dir) / "stream" / "heartbeat.json"
+    diagnose = platform_service_spec(settings, "stream", heartbeat, 120.0).diagnose
+    assert diagnose is not None
     process = start_rtdp(config_file, "stream")
     try:
-        failed = wait_until(lambda: "starting it again" in stream_log(), timeout_s=240, interval_s=1)
-        assert failed, "the query should fail while the journal is blocked"
+        failed = wait_until(lambda: "IsADirectoryError" in (diagnose() or ""), timeout_s=240, interval_s=0.5)
+        assert failed, "the query should fail while the journal is blocked, and stack status say why"
+        assert (diagnose() or "").startswith("query failed (")
         blocker.rmdir()
         # The failed batch's bronze write may have committed already: the realtime TSDB says when the
         # batch has run again. New series of a metric other tests read show in its lookups within ~10 s.
         landed = wait_until(lambda: len(samples()) >= 500, timeout_s=240, interval_s=2)
         assert landed, "the restarted query should put the batch"
+        assert wait_until(lambda: diagnose() is None, timeout_s=30, interval_s=0.5), "healthy again"
     finally:
         process.send_signal(signal.SIGTERM)  # the stream alone: it stops its query between micro-batches
         try:
@@ -119,3 +126,20 @@ def test_a_failed_query_is_started_again_and_lands_every_point_once(stream_env: 
     assert bronze.select("kafka_topic", "kafka_partition", "kafka_offset").distinct().count() == 500
     stored = samples()
     assert len(stored) == 500 and len(set(stored)) == 500, "every point once in the realtime TSDB"
+
+
+def test_the_cause_of_a_failure_is_the_error_inside_the_wrappers() -> None:
+    failure = (
+        "An exception was raised by the Python Proxy. Return Message: Traceback (most recent call last):\n"
+        '  File "micro_batch.py", line 96, in __call__\n'
+        "py4j.protocol.Py4JJavaError: An error occurred while calling o6409.save.\n"
+        ": org.apache.spark.SparkException: Job aborted due to stage failure\n"
+        "\tat org.apache.spark.Foo.bar(Foo.scala:1)\n"
+        "Caused by: java.io.IOException: No space left on device\n"
+        "Caused by: py4j.Py4JException: An exception was raised by the Python Proxy."
+    )
+    assert failure_cause(failure) == "Caused by: java.io.IOException: No space left on device"
+    assert failure_cause("IsADirectoryError: [Errno 21] Is a directory: 'x'") == (
+        "IsADirectoryError: [Errno 21] Is a directory: 'x'"
+    )
+    assert failure_cause("something odd\nmore") == "something odd"
