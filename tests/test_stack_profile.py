@@ -240,7 +240,7 @@ def test_cluster_specs_start_order_dependencies_and_stop_groups(tmp_path: Path) 
 def test_cluster_spark_conf_bounds_each_application(tmp_path: Path) -> None:
     conf = spark_connect_conf(_cluster(tmp_path))
     assert conf["spark.master"] == "spark://127.0.0.1:7077"
-    assert (conf["spark.executor.cores"], conf["spark.cores.max"], conf["spark.executor.memory"]) == ("1", "2", "768m")
+    assert (conf["spark.executor.cores"], conf["spark.cores.max"], conf["spark.executor.memory"]) == ("1", "2", "1g")
     assert "spark.cores.max" not in platform_conf(load_settings(environ={"RTDP_RUN_DIR": str(tmp_path)}))
 
 
