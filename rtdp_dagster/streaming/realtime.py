@@ -156,7 +156,7 @@ class RealtimeWriter:
         to_write = np.sort(latest[~retraction])  # in Kafka order
         restarted = self._restarted() if len(to_write) else False
         to_write, held, unread = self._not_held_if_replayed(column["put_json"], to_write, batch_id)
-        if len(to_write) and self.put_journal is not None:
+        if len(to_write) and self.put_journal is not None and batch_id != self.put_begun:
             mark_put_begun(self.put_journal, batch_id)  # raises on a full disk: then nothing was put
             self.put_begun = batch_id
         written, failed, latencies = self._put(column["put_json"], column["kafka_ms"], to_write)

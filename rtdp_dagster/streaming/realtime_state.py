@@ -47,9 +47,7 @@ def mark_put_begun(path: Path, batch_id: int) -> None:
     the same id; the journal tells the writer that the TSDB may already hold its points. When this
     file cannot be written, nothing of the batch has been put yet.
     """
-    staged = path.with_suffix(".tmp")
-    staged.write_text(json.dumps({"batch_id": batch_id}))
-    os.replace(staged, path)
+    _replace_json(path, {"batch_id": batch_id})
 
 
 def last_put_begun(path: Path) -> int | None:
@@ -74,9 +72,14 @@ def last_committed(checkpoint: Path) -> tuple[int, str] | None:
 
 
 def save_max_event(path: Path, batch_id: int, before: int | None, after: int | None) -> None:
+    _replace_json(path, {"batch_id": batch_id, "max_event_ms_before": before, "max_event_ms_after": after})
+
+
+def _replace_json(path: Path, payload: dict) -> None:
+    """Write the file through a staged copy: a crash leaves the old file or the new one."""
     staged = path.with_suffix(".tmp")
-    staged.write_text(json.dumps({"batch_id": batch_id, "max_event_ms_before": before, "max_event_ms_after": after}))
-    os.replace(staged, path)  # atomic: a crash leaves the old file or the new one
+    staged.write_text(json.dumps(payload))
+    os.replace(staged, path)
 
 
 def max_event_through(path: Path, committed_batch: int) -> tuple[bool, int | None]:
