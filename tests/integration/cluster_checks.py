@@ -12,7 +12,6 @@ import requests
 
 from rtdp_dagster.config import Settings
 
-# The cluster profile's nodes in start order, as `stack status` lists them.
 NODES = [
     "kafka-1",
     "kafka-2",
