@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from rtdp_dagster.json_file import replace_json
+
 # The stream's heartbeat: {"at": epoch s, "queries": {part: its latest progress row}, "totals":
 # {"<part>.<figure>": since start}}, one part per sink of a micro-batch. Any service's heartbeat may
 # carry "problem": what keeps it from working while it is alive (`rtdp stack status` shows it).
@@ -13,9 +15,7 @@ STREAM_BRONZE, STREAM_REALTIME = "bronze", "realtime"
 
 def write_heartbeat(path: Path, payload: dict) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_suffix(".tmp")
-    temporary.write_text(json.dumps(payload, indent=1, default=str))
-    temporary.replace(path)
+    replace_json(path, payload, indent=1)  # indented: operators read it
 
 
 def read_heartbeat(path: Path) -> dict | None:

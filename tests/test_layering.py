@@ -33,6 +33,7 @@ LAYERS: list[set[str]] = [
         "rtdp_dagster",  # its empty __init__
         "rtdp_dagster.envelope",
         "rtdp_dagster.heartbeat",
+        "rtdp_dagster.json_file",
         "rtdp_dagster.logs",
         "rtdp_dagster.table_storage",
         "rtdp_dagster.text_table",

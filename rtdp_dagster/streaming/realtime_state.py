@@ -14,12 +14,12 @@ from __future__ import annotations
 import collections
 import json
 import logging
-import os
 from pathlib import Path
 
 from pyspark.sql import Column, SparkSession
 from pyspark.sql import functions as F
 
+from rtdp_dagster.json_file import replace_json
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.streaming.dedup import WatermarkDedup
 from rtdp_dagster.wall_clock import now_ms
@@ -47,7 +47,7 @@ def mark_put_begun(path: Path, batch_id: int) -> None:
     the same id; the journal tells the writer that the TSDB may already hold its points. When this
     file cannot be written, nothing of the batch has been put yet.
     """
-    _replace_json(path, {"batch_id": batch_id})
+    replace_json(path, {"batch_id": batch_id})
 
 
 def last_put_begun(path: Path) -> int | None:
@@ -72,14 +72,7 @@ def last_committed(checkpoint: Path) -> tuple[int, str] | None:
 
 
 def save_max_event(path: Path, batch_id: int, before: int | None, after: int | None) -> None:
-    _replace_json(path, {"batch_id": batch_id, "max_event_ms_before": before, "max_event_ms_after": after})
-
-
-def _replace_json(path: Path, payload: dict) -> None:
-    """Write the file through a staged copy: a crash leaves the old file or the new one."""
-    staged = path.with_suffix(".tmp")
-    staged.write_text(json.dumps(payload))
-    os.replace(staged, path)
+    replace_json(path, {"batch_id": batch_id, "max_event_ms_before": before, "max_event_ms_after": after})
 
 
 def max_event_through(path: Path, committed_batch: int) -> tuple[bool, int | None]:
