@@ -166,7 +166,7 @@ class RealtimeWriter:
         if restarted:
             # Killed and back since the last look with no put failing: what it acknowledged in the
             # seconds before may be gone (the window reaches back to before the last look).
-            at_risk = self.acknowledged.at_risk(now, now - self._last_look + ACKNOWLEDGED_AT_RISK_S)
+            at_risk = self.acknowledged.at_risk(since=self._last_look - ACKNOWLEDGED_AT_RISK_S)
             logger.warning("the realtime TSDB restarted since the last micro-batch; at risk: %s", at_risk)
             if at_risk is not None:
                 for_repair.append((batch_id, *at_risk, recorded_at))
@@ -174,7 +174,7 @@ class RealtimeWriter:
             # The whole batch's range: chunks of it the TSDB acknowledged before it failed are at risk too.
             timestamps = column["ums_ts_"][np.concatenate([to_write, unread])]
             for_repair.append((batch_id, int(timestamps.min()), int(timestamps.max()), len(failed), recorded_at))
-            at_risk = self.acknowledged.at_risk(now)
+            at_risk = self.acknowledged.at_risk()
             if at_risk is not None:
                 for_repair.append((batch_id, *at_risk, recorded_at))
         elif written:

@@ -129,10 +129,15 @@ class AcknowledgedPuts:
     """The puts the realtime TSDB acknowledged lately, for the repair of an outage.
 
     VictoriaMetrics keeps what it accepted in memory for up to ``-inmemoryDataFlushInterval`` (5 s)
-    before it is on disk: killed in that time, it loses points it answered 204 for. At the first
-    failure of an outage, ``at_risk`` gives the event-time range and count of what it acknowledged
-    within ``window_s`` before, recorded for repair with the failure (the repair puts back only
-    what the TSDB does not hold, so nothing is written twice).
+    before it is on disk: killed in that time, it loses points it answered 204 for. When the stream
+    notices an outage, ``at_risk`` gives the event-time range and count of what it acknowledged
+    within ``window_s`` before the kill, recorded for repair with the failure (the repair puts back
+    only what the TSDB does not hold, so nothing is written twice).
+
+    The kill itself is never seen, only bounded: it came after the last put acknowledged before a
+    failing one, and after the last look that still found the TSDB's old start time. So the window
+    reaches back from those instants, not from when the outage was noticed, which can be any number
+    of seconds later (a slow micro-batch, or no data for a while).
     """
 
     def __init__(self, window_s: float) -> None:
@@ -142,14 +147,21 @@ class AcknowledgedPuts:
     def add(self, at: float, min_ts: int, max_ts: int, points: int) -> None:
         """A batch's acknowledged puts at monotonic time ``at``: their event-time range and count."""
         self._puts.append((at, min_ts, max_ts, points))
-        while self._puts and at - self._puts[0][0] > self.window_s:
+        # Kept: everything within the window before the previous put too, since a restart noticed
+        # after this one may date from before it (a look at the start time precedes each put).
+        horizon = self._puts[-2][0] - self.window_s if len(self._puts) > 1 else at
+        while self._puts[0][0] < horizon:
             self._puts.popleft()
 
-    def at_risk(self, now: float, window_s: float | None = None) -> tuple[int, int, int] | None:
-        """(min ts, max ts, points) acknowledged within the window (or ``window_s``) before now, once:
-        None again until the next ``add`` (the later failures of one outage find nothing new at risk)."""
-        window_s = self.window_s if window_s is None else window_s
-        recent = [put for put in self._puts if now - put[0] <= window_s]
+    def at_risk(self, since: float | None = None) -> tuple[int, int, int] | None:
+        """(min ts, max ts, points) acknowledged at or after ``since``, once: None again until the next
+        ``add`` (the later failures of one outage find nothing new at risk).
+
+        By default ``since`` is the window before the last acknowledgement: a put that fails now
+        means a kill after that one, however long ago it was."""
+        if since is None:
+            since = self._puts[-1][0] - self.window_s if self._puts else 0.0
+        recent = [put for put in self._puts if put[0] >= since]
         self._puts.clear()
         if not recent:
             return None

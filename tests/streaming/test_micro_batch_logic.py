@@ -95,12 +95,19 @@ def test_a_batch_is_split_into_accepted_rows_and_counts_by_reason() -> None:
 
 def test_the_puts_acknowledged_just_before_an_outage_are_at_risk_once() -> None:
     acknowledged = AcknowledgedPuts(window_s=15.0)
-    acknowledged.add(100.0, 1_000, 2_000, 10)  # older than the window at the failure
+    acknowledged.add(100.0, 1_000, 2_000, 10)  # on disk before any kill after the last put
     acknowledged.add(120.0, 5_000, 6_000, 20)
     acknowledged.add(126.0, 4_000, 9_000, 30)
-    # The first failure of the outage: what the TSDB acknowledged in the 15 s before it.
-    assert acknowledged.at_risk(130.0) == (4_000, 9_000, 50)
+    # The first failure of the outage: what the TSDB acknowledged in the 15 s before its last answer.
+    assert acknowledged.at_risk() == (4_000, 9_000, 50)
     # The outage's later failures: nothing new was acknowledged.
-    assert acknowledged.at_risk(131.0) is None
+    assert acknowledged.at_risk() is None
+
+
+def test_a_failure_noticed_long_after_the_last_put_still_finds_that_put_at_risk() -> None:
+    # The TSDB may have died a moment after its last answer; the next batch with data came 30 s later.
+    acknowledged = AcknowledgedPuts(window_s=15.0)
+    acknowledged.add(170.0, 1_000, 2_000, 10)  # more than the window before the last put: on disk
     acknowledged.add(200.0, 7_000, 8_000, 5)
-    assert acknowledged.at_risk(230.0) is None  # acknowledged long before: on disk by then
+    assert acknowledged.at_risk() == (7_000, 8_000, 5)
+    assert acknowledged.at_risk() is None

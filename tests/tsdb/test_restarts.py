@@ -33,6 +33,15 @@ def test_after_a_restart_the_window_reaches_back_past_the_last_look() -> None:
     acknowledged = AcknowledgedPuts(window_s=15.0)
     acknowledged.add(100.0, 1_000, 2_000, 10)
     acknowledged.add(104.0, 3_000, 4_000, 20)
-    # Looked last at 105, restart seen at 125: the default 15 s would miss both puts.
-    assert acknowledged.at_risk(125.0, window_s=125.0 - 105.0 + 15.0) == (1_000, 4_000, 30)
-    assert acknowledged.at_risk(126.0) is None
+    # Looked last at 105, restart seen at 125: the kill came after 105, so 15 s before that is at risk.
+    assert acknowledged.at_risk(since=105.0 - 15.0) == (1_000, 4_000, 30)
+    assert acknowledged.at_risk() is None
+
+
+def test_a_slow_put_after_the_last_look_does_not_drop_what_a_restart_puts_at_risk() -> None:
+    acknowledged = AcknowledgedPuts(window_s=15.0)
+    acknowledged.add(100.0, 1_000, 2_000, 10)
+    # Looked at 101, then a batch whose put was acknowledged only 30 s later.
+    acknowledged.add(131.0, 3_000, 4_000, 20)
+    # A restart seen at the next look may date from just after 101: the put at 100 is still at risk.
+    assert acknowledged.at_risk(since=101.0 - 15.0) == (1_000, 4_000, 30)
