@@ -39,6 +39,7 @@ from rtdp_dagster.streaming.realtime_state import (
     last_put_begun,
     mark_put_begun,
     save_max_event,
+    saved_tsdb_state,
 )
 from rtdp_dagster.tsdb.put import TsdbWriteError, http_put_json
 from rtdp_dagster.tsdb.restarts import RestartWatch, start_time
@@ -51,6 +52,8 @@ PUT_ATTEMPTS = 3
 # How long the TSDB may hold acknowledged points in memory only (VictoriaMetrics' default
 # -inmemoryDataFlushInterval is 5 s), with a margin.
 ACKNOWLEDGED_AT_RISK_S = 15.0
+# The restart watch's reading, saved with the state (see ``RestartWatch``).
+_WATCH_KEYS = ("known", "known_at")
 
 
 class MasterDataCache:
@@ -134,10 +137,19 @@ class RealtimeWriter:
         self.query_url = tsdb.url
         self.put_url, self.timeout_s, self.chunk = tsdb.put_http_url, timeout_s, chunk
         self.session = requests.Session()
-        self.acknowledged = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S)
+        # What the TSDB acknowledged lately and its start time, as the stream's last run left them: a
+        # TSDB killed soon after that run's last put is repaired too.
+        saved = saved_tsdb_state(state_file) if state_file is not None else {}
+        try:
+            self.acknowledged = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S, puts=saved.get("acknowledged", []))
+            known, known_at = (float(saved[key]) if saved.get(key) is not None else None for key in _WATCH_KEYS)
+        except (TypeError, ValueError) as exc:
+            logger.warning("realtime state %s not used: %s", state_file, exc)
+            self.acknowledged, known, known_at = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S), None, None
         # A short timeout: a TSDB that does not answer now fails the put that follows anyway.
-        self.restarts = RestartWatch(lambda: start_time(self.session, tsdb.url, min(timeout_s, 2.0)))
-        self._looked_at = self._last_look = time.monotonic()
+        self.restarts = RestartWatch(
+            lambda: start_time(self.session, tsdb.url, min(timeout_s, 2.0)), known=known, known_at=known_at
+        )
 
     def collect(self, accepted: DataFrame) -> pa.Table:
         """The realtime columns of a batch's rows (a Spark job); see ``realtime_rows``."""
@@ -154,19 +166,20 @@ class RealtimeWriter:
         latest = latest_versions(column["point_hash"], column["ums_id_"], np.flatnonzero(admitted.keep))
         retraction = column["retraction"][latest]
         to_write = np.sort(latest[~retraction])  # in Kafka order
-        restarted = self._restarted() if len(to_write) else False
+        restarted_after = self.restarts.restarted_after() if len(to_write) else None
         to_write, held, unread = self._not_held_if_replayed(column["put_json"], to_write, batch_id)
         if len(to_write) and self.put_journal is not None and batch_id != self.put_begun:
             mark_put_begun(self.put_journal, batch_id)  # raises on a full disk: then nothing was put
             self.put_begun = batch_id
         written, failed, latencies = self._put(column["put_json"], column["kafka_ms"], to_write)
         failed = np.concatenate([unread, failed])
-        now, recorded_at = time.monotonic(), int(time.time() * 1000)
+        now = time.time()
+        recorded_at = int(now * 1000)
         for_repair = []
-        if restarted:
-            # Killed and back since the last look with no put failing: what it acknowledged in the
-            # seconds before may be gone (the window reaches back to before the last look).
-            at_risk = self.acknowledged.at_risk(since=self._last_look - ACKNOWLEDGED_AT_RISK_S)
+        if restarted_after is not None:
+            # Killed and back with no put failing, some time after the look that read its old start
+            # time: what it acknowledged in the seconds before the kill may be gone.
+            at_risk = self.acknowledged.at_risk(since=restarted_after - ACKNOWLEDGED_AT_RISK_S)
             logger.warning("the realtime TSDB restarted since the last micro-batch; at risk: %s", at_risk)
             if at_risk is not None:
                 for_repair.append((batch_id, *at_risk, recorded_at))
@@ -185,7 +198,7 @@ class RealtimeWriter:
                 for_repair, "batch_id long, min_ts long, max_ts long, failed long, recorded_at long"
             ).write.format("delta").mode("append").save(self.repair_path)
         if self.state_file is not None:
-            save_max_event(self.state_file, batch_id, max_event_before, self.dedup.max_event_ms)
+            save_max_event(self.state_file, batch_id, max_event_before, self.dedup.max_event_ms, self._tsdb_state())
         return {
             "tsdb_written": written,
             "tsdb_failed": len(failed),
@@ -221,11 +234,9 @@ class RealtimeWriter:
         )
         return rows[~held], int(held.sum()), rows[:0]
 
-    def _restarted(self) -> bool:
-        looked_at = time.monotonic()
-        restarted = self.restarts.restarted()
-        self._last_look, self._looked_at = self._looked_at, looked_at
-        return restarted
+    def _tsdb_state(self) -> dict:
+        watch = {key: getattr(self.restarts, key) for key in _WATCH_KEYS}
+        return {"acknowledged": self.acknowledged.saved(), **watch}
 
     def _put(self, points_json: np.ndarray, kafka_ms: np.ndarray, rows: np.ndarray):
         """Put the rows in chunks; returns (written, indices not written, latencies of the written)."""

@@ -14,6 +14,7 @@ from __future__ import annotations
 import collections
 import json
 import logging
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from pyspark.sql import Column, SparkSession
@@ -71,8 +72,25 @@ def last_committed(checkpoint: Path) -> tuple[int, str] | None:
     return (max(done), lines[-1]) if len(lines) >= 3 and lines[-1].startswith("{") else None
 
 
-def save_max_event(path: Path, batch_id: int, before: int | None, after: int | None) -> None:
-    replace_json(path, {"batch_id": batch_id, "max_event_ms_before": before, "max_event_ms_after": after})
+def save_max_event(path: Path, batch_id: int, before: int | None, after: int | None, tsdb: dict | None = None) -> None:
+    """The batch's watermark base before and after it; ``tsdb``: what the realtime writer carries
+    across a restart (``saved_tsdb_state``)."""
+    state: dict = {"batch_id": batch_id, "max_event_ms_before": before, "max_event_ms_after": after}
+    if tsdb is not None:
+        state["tsdb"] = tsdb
+    replace_json(path, state)
+
+
+def saved_tsdb_state(path: Path) -> dict:
+    """The realtime writer's saved ``tsdb`` part of the state file; empty when there is none."""
+    try:
+        saved = json.loads(path.read_text()).get("tsdb")
+    except FileNotFoundError:
+        return {}
+    except (ValueError, AttributeError) as exc:  # unreadable: the writer starts with nothing at risk
+        logger.warning("realtime state %s not read: %s", path, exc)
+        return {}
+    return saved if isinstance(saved, dict) else {}
 
 
 def max_event_through(path: Path, committed_batch: int) -> tuple[bool, int | None]:
@@ -135,22 +153,24 @@ class AcknowledgedPuts:
     only what the TSDB does not hold, so nothing is written twice).
 
     The kill itself is never seen, only bounded: it came after the last put acknowledged before a
-    failing one, and after the last look that still found the TSDB's old start time. So the window
+    failing one, or after the last look that still read the TSDB's old start time. So the window
     reaches back from those instants, not from when the outage was noticed, which can be any number
-    of seconds later (a slow micro-batch, or no data for a while).
+    of seconds later (a slow micro-batch, no data for a while, a restart of the stream itself).
+    Times are Unix seconds, so the puts can be saved and carried across a restart of the stream.
     """
 
-    def __init__(self, window_s: float) -> None:
-        self.window_s = window_s
-        self._puts: collections.deque[tuple[float, int, int, int]] = collections.deque()
+    def __init__(self, window_s: float, keep_s: float = 600.0, puts: Iterable[Sequence[float]] = ()) -> None:
+        self.window_s, self.keep_s = window_s, keep_s
+        self._puts: collections.deque[tuple[float, int, int, int]] = collections.deque(
+            (float(at), int(low), int(high), int(points)) for at, low, high, points in puts
+        )
 
     def add(self, at: float, min_ts: int, max_ts: int, points: int) -> None:
-        """A batch's acknowledged puts at monotonic time ``at``: their event-time range and count."""
+        """A batch's acknowledged puts at time ``at``: their event-time range and count."""
         self._puts.append((at, min_ts, max_ts, points))
-        # Kept: everything within the window before the previous put too, since a restart noticed
-        # after this one may date from before it (a look at the start time precedes each put).
-        horizon = self._puts[-2][0] - self.window_s if len(self._puts) > 1 else at
-        while self._puts[0][0] < horizon:
+        # Kept long enough for a restart noticed late: the look that read the old start time may be
+        # several batches back. One entry per micro-batch with data.
+        while at - self._puts[0][0] > self.keep_s:
             self._puts.popleft()
 
     def at_risk(self, since: float | None = None) -> tuple[int, int, int] | None:
@@ -166,3 +186,7 @@ class AcknowledgedPuts:
         if not recent:
             return None
         return min(put[1] for put in recent), max(put[2] for put in recent), sum(put[3] for put in recent)
+
+    def saved(self) -> list[list[float]]:
+        """The puts remembered, as JSON can hold them (``puts`` of a new instance takes them back)."""
+        return [list(put) for put in self._puts]

@@ -9,6 +9,7 @@ restart. A TSDB that reports none (another OpenTSDB-protocol server) is never ta
 from __future__ import annotations
 
 import contextlib
+import time
 from collections.abc import Callable
 
 import requests
@@ -40,17 +41,31 @@ def parse_start_time(metrics: bytes) -> float | None:
 
 
 class RestartWatch:
-    """Compares the start time read now with the one read at the last look."""
+    """Compares the start time read now with the one read last, and remembers when that was.
 
-    def __init__(self, read_start_time: Callable[[], float | None]) -> None:
-        self._read = read_start_time
-        self._known: float | None = None
+    ``known`` and ``known_at`` (Unix seconds) carry the last reading across a restart of the
+    watcher itself, so a TSDB that restarted while the watcher was away is seen too.
+    """
 
-    def restarted(self) -> bool:
-        """True when the start time changed since the last look that read one; a look that reads none
-        (the TSDB is down) changes nothing: the write that fails then is recorded on its own."""
-        seen = self._read()
+    def __init__(
+        self,
+        read_start_time: Callable[[], float | None],
+        clock: Callable[[], float] = time.time,
+        known: float | None = None,
+        known_at: float | None = None,
+    ) -> None:
+        self._read, self._clock = read_start_time, clock
+        self.known, self.known_at = known, known_at
+
+    def restarted_after(self) -> float | None:
+        """None when no restart is seen; else when the old start time was last read: the process
+        that answered then was killed after it. A look that reads none (the TSDB is down) changes
+        nothing: the write that fails then is recorded on its own."""
+        seen, now = self._read(), self._clock()
         if seen is None:
-            return False
-        before, self._known = self._known, seen
-        return before is not None and seen != before
+            return None
+        before, before_at = self.known, self.known_at
+        self.known, self.known_at = seen, now
+        if before is None or seen == before:
+            return None
+        return before_at if before_at is not None else 0.0  # when unknown: everything remembered
