@@ -17,6 +17,7 @@ from rtdp_dagster.stack.dagster_home import FORMER_INSTANCE_YAMLS, ensure_dagste
 from rtdp_dagster.stack.postgres import write_passfile
 from rtdp_dagster.stack.services import all_specs, kafka_server_properties, spark_connect_conf
 from rtdp_dagster.stack.spark_conf import platform_conf
+from tests.integration.cluster_checks import NODES
 
 PASSWORD = "s3cret:with\\odd chars"
 
@@ -209,19 +210,7 @@ def test_the_file_written_before_the_pools_is_rewritten(tmp_path: Path) -> None:
 def test_cluster_specs_start_order_dependencies_and_stop_groups(tmp_path: Path) -> None:
     settings = _cluster(tmp_path, RTDP_STACK__DAGSTER__ENABLED="true")
     specs = {spec.name: spec for spec in all_specs(settings)}
-    assert list(specs) == [
-        "kafka-1",
-        "kafka-2",
-        "kafka-3",
-        "postgres",
-        "vm-realtime",
-        "vm-history",
-        "spark-master",
-        "spark-worker-1",
-        "spark-worker-2",
-        "spark-connect",
-        "dagster",
-    ]
+    assert list(specs) == [*NODES, "dagster"]
     assert specs["spark-worker-2"].depends_on == ("spark-master",)
     assert specs["spark-connect"].depends_on == ("spark-master",)
     assert "postgres" in specs["dagster"].depends_on

@@ -1,30 +1,18 @@
-"""The cluster profile end to end: three Kafka nodes, a Spark standalone master with two workers under
-Spark Connect, Dagster and the collection state on PostgreSQL; all up, all shown, all gone after down.
-
-It starts its own cluster in its own run folder on free ports, beside the session stack.
-"""
+"""What the cluster profile must show once up, and leave once down: every node healthy in `stack status`, a
+points topic replicated on three nodes, Spark jobs on both workers, Dagster and the collection state on
+PostgreSQL; after `stack down`, no process and no port. Used by ``test_drills.py`` on its cluster."""
 
 from __future__ import annotations
 
-import json
-import shutil
 import subprocess
 import sys
-import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
 import requests
 
-from rtdp_dagster.config import Settings, load_settings
-from rtdp_dagster.config.stack import STACK_PORT_KEYS
-from rtdp_dagster.stack.process import port_in_use
-from tests.conftest import PROJECT_ROOT, free_ports
+from rtdp_dagster.config import Settings
 
-pytestmark = pytest.mark.stack
-
-PASSWORD = "cluster-test:pw\\1"
+# The cluster profile's nodes in start order, as `stack status` lists them.
 NODES = [
     "kafka-1",
     "kafka-2",
@@ -39,33 +27,8 @@ NODES = [
 ]
 
 
-def _cluster_env(run_dir: Path) -> dict[str, str]:
-    ports = iter(free_ports(21))
-    env = {
-        "RTDP_RUN_DIR": str(run_dir),
-        "RTDP_JARS_DIR": str(PROJECT_ROOT / ".rtdp" / "jars"),
-        "RTDP_POSTGRES__PASSWORD": PASSWORD,
-        "RTDP_SPARK__DRIVER_MEMORY": "1g",
-        "RTDP_STACK__KAFKA__EXTRA_NODES": json.dumps(
-            [{"port": next(ports), "controller_port": next(ports)} for _ in range(2)]
-        ),
-        "RTDP_STACK__SPARK_STANDALONE__WORKERS": json.dumps(
-            [{"port": next(ports), "ui_port": next(ports)} for _ in range(2)]
-        ),
-        "RTDP_STACK__SPARK_STANDALONE__EXECUTOR_MEMORY": "512m",
-        "RTDP_STACK__SPARK_STANDALONE__WORKER_MEMORY": "1g",
-    }
-    for key in (
-        *STACK_PORT_KEYS,
-        "STACK__SPARK_STANDALONE__MASTER_PORT",
-        "STACK__SPARK_STANDALONE__MASTER_UI_PORT",
-        "STACK__POSTGRES__PORT",
-    ):
-        env[f"RTDP_{key}"] = str(next(ports))
-    return env
-
-
-def _rtdp(env: dict[str, str], *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+def rtdp(env: dict[str, str], *args: str, timeout_s: float = 300) -> subprocess.CompletedProcess[str]:
+    """The CLI as a user runs it: only the cluster's variables, none of the test session's."""
     return subprocess.run(
         [sys.executable, "-m", "rtdp_dagster.cli", *args],
         env={"PATH": "/usr/bin:/bin", **env},
@@ -75,7 +38,7 @@ def _rtdp(env: dict[str, str], *args: str, timeout_s: float = 300) -> subprocess
     )
 
 
-def _process_groups() -> dict[int, int]:
+def process_groups() -> dict[int, int]:
     """pid -> process group of every live (non-zombie) process."""
     groups = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
@@ -88,7 +51,7 @@ def _process_groups() -> dict[int, int]:
     return groups
 
 
-def _check_topic(settings: Settings) -> None:
+def check_topic(settings: Settings) -> None:
     from kafka import KafkaAdminClient, KafkaProducer
     from kafka.admin import ConfigResource, ConfigResourceType
 
@@ -111,7 +74,7 @@ def _check_topic(settings: Settings) -> None:
         producer.close()
 
 
-def _check_spark_on_workers(settings: Settings, table: str) -> None:
+def check_spark_on_workers(settings: Settings, table: str) -> None:
     from pyspark.sql import SparkSession
 
     from rtdp_dagster.batch.delta_log import days_added_by_version
@@ -141,7 +104,8 @@ def _check_spark_on_workers(settings: Settings, table: str) -> None:
     assert all(worker["coresused"] >= 1 for worker in master["workers"])
 
 
-def _check_postgres_storage(settings: Settings, monkeypatch: pytest.MonkeyPatch) -> None:
+def check_postgres_storage(settings: Settings, password: str) -> None:
+    """Needs the password in this process's environment too: dagster.yaml reads it from there."""
     import dagster as dg
     import psycopg2
 
@@ -152,7 +116,6 @@ def _check_postgres_storage(settings: Settings, monkeypatch: pytest.MonkeyPatch)
     def cluster_probe() -> int:
         return 1
 
-    monkeypatch.setenv("RTDP_POSTGRES__PASSWORD", PASSWORD)  # dagster.yaml reads it from the environment
     home = ensure_dagster_home(settings)
     assert "env: RTDP_POSTGRES__PASSWORD" in (home / "dagster.yaml").read_text()
     instance = dg.DagsterInstance.from_config(str(home))
@@ -175,7 +138,7 @@ def _check_postgres_storage(settings: Settings, monkeypatch: pytest.MonkeyPatch)
         (postgres.collection_database, "SELECT count(*) FROM window_queue"),
     ):
         connection = psycopg2.connect(
-            host=postgres.host, port=postgres.port, user=postgres.user, password=PASSWORD, dbname=database
+            host=postgres.host, port=postgres.port, user=postgres.user, password=password, dbname=database
         )
         try:
             with connection.cursor() as cursor:
@@ -184,41 +147,3 @@ def _check_postgres_storage(settings: Settings, monkeypatch: pytest.MonkeyPatch)
                 assert row is not None and row[0] >= 1, (database, query)
         finally:
             connection.close()
-
-
-@pytest.fixture
-def run_dir() -> Iterator[Path]:
-    """A run folder PostgreSQL's system user can reach when the suite runs as root (pytest's tmp_path
-    sits under a root-only folder)."""
-    folder = Path(tempfile.mkdtemp(prefix="rtdp-cluster-test-"))
-    folder.chmod(0o711)
-    yield folder
-    shutil.rmtree(folder, ignore_errors=True)
-
-
-def test_cluster_profile_up_status_work_down(run_dir: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    env = _cluster_env(run_dir)
-    # The profile from the command line, the rest from the environment, as a user runs it.
-    up = _rtdp(env, "stack", "up", "--profile", "cluster")
-    settings = load_settings(environ={**env, "RTDP_STACK__PROFILE": "cluster"})
-    groups: set[int] = set()
-    try:
-        assert up.returncode == 0, up.stderr + up.stdout[-2000:]
-        status = _rtdp(env, "stack", "status", "--profile", "cluster", "--json")
-        assert status.returncode == 0, status.stdout
-        rows = json.loads(status.stdout)
-        assert [(row["name"], row["state"]) for row in rows] == [(name, "healthy") for name in NODES]
-        groups = {row["pid"] for row in rows}
-        assert all(Path(row["log_file"]).stat().st_size > 0 for row in rows)
-
-        _check_topic(settings)
-        _check_spark_on_workers(settings, str(run_dir / "delta" / "probe"))
-        _check_postgres_storage(settings, monkeypatch)
-    finally:
-        # Ten services, each given its stop timeout before a SIGKILL: minutes on a loaded machine.
-        down = _rtdp(env, "stack", "down", "--profile", "cluster", timeout_s=600)
-    assert down.returncode == 0, down.stderr
-    assert sorted(line.split(":")[0] for line in down.stdout.splitlines()) == sorted(NODES)
-    # Nothing left: no process of any service's group (executors, PostgreSQL backends), no port open.
-    assert [pid for pid, group in _process_groups().items() if group in groups] == []
-    assert [key for key, port in settings.stack.cluster_ports().items() if port_in_use("127.0.0.1", port)] == []
