@@ -52,8 +52,6 @@ PUT_ATTEMPTS = 3
 # How long the TSDB may hold acknowledged points in memory only (VictoriaMetrics' default
 # -inmemoryDataFlushInterval is 5 s), with a margin.
 ACKNOWLEDGED_AT_RISK_S = 15.0
-# The restart watch's reading, saved with the state (see ``RestartWatch``).
-_WATCH_KEYS = ("known", "known_at")
 
 
 class MasterDataCache:
@@ -139,13 +137,11 @@ class RealtimeWriter:
         self.session = requests.Session()
         # What the TSDB acknowledged lately and its start time, as the stream's last run left them: a
         # TSDB killed soon after that run's last put is repaired too.
-        saved = saved_tsdb_state(state_file) if state_file is not None else {}
-        try:
-            self.acknowledged = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S, puts=saved.get("acknowledged", []))
-            known, known_at = (float(saved[key]) if saved.get(key) is not None else None for key in _WATCH_KEYS)
-        except (TypeError, ValueError) as exc:
-            logger.warning("realtime state %s not used: %s", state_file, exc)
-            self.acknowledged, known, known_at = AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S), None, None
+        self.acknowledged, known, known_at = (
+            saved_tsdb_state(state_file, ACKNOWLEDGED_AT_RISK_S)
+            if state_file is not None
+            else (AcknowledgedPuts(ACKNOWLEDGED_AT_RISK_S), None, None)
+        )
         # A short timeout: a TSDB that does not answer now fails the put that follows anyway.
         self.restarts = RestartWatch(
             lambda: start_time(self.session, tsdb.url, min(timeout_s, 2.0)), known=known, known_at=known_at
@@ -235,8 +231,9 @@ class RealtimeWriter:
         return rows[~held], int(held.sum()), rows[:0]
 
     def _tsdb_state(self) -> dict:
-        watch = {key: getattr(self.restarts, key) for key in _WATCH_KEYS}
-        return {"acknowledged": self.acknowledged.saved(), **watch}
+        """What ``saved_tsdb_state`` reads back after a restart."""
+        watch = self.restarts
+        return {"acknowledged": self.acknowledged.saved(), "known": watch.known, "known_at": watch.known_at}
 
     def _put(self, points_json: np.ndarray, kafka_ms: np.ndarray, rows: np.ndarray):
         """Put the rows in chunks; returns (written, indices not written, latencies of the written)."""

@@ -81,16 +81,19 @@ def save_max_event(path: Path, batch_id: int, before: int | None, after: int | N
     replace_json(path, state)
 
 
-def saved_tsdb_state(path: Path) -> dict:
-    """The realtime writer's saved ``tsdb`` part of the state file; empty when there is none."""
+def saved_tsdb_state(path: Path, window_s: float) -> tuple[AcknowledgedPuts, float | None, float | None]:
+    """What the realtime writer saved in the state file (``tsdb``): its acknowledged puts and the
+    TSDB start time it read last, with when. Nothing at risk and nothing known when there is none or
+    it cannot be read."""
     try:
-        saved = json.loads(path.read_text()).get("tsdb")
+        saved = json.loads(path.read_text()).get("tsdb") or {}
+        known, known_at = (None if saved.get(key) is None else float(saved[key]) for key in ("known", "known_at"))
+        return AcknowledgedPuts(window_s, puts=saved.get("acknowledged", [])), known, known_at
     except FileNotFoundError:
-        return {}
-    except (ValueError, AttributeError) as exc:  # unreadable: the writer starts with nothing at risk
+        pass
+    except (ValueError, TypeError, AttributeError) as exc:
         logger.warning("realtime state %s not read: %s", path, exc)
-        return {}
-    return saved if isinstance(saved, dict) else {}
+    return AcknowledgedPuts(window_s), None, None
 
 
 def max_event_through(path: Path, committed_batch: int) -> tuple[bool, int | None]:
