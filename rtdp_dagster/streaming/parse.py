@@ -242,12 +242,15 @@ def parsed_records(kafka: DataFrame, rules: PointRules, kinds: MetricKinds | Non
         F.explode_outer(F.when(readable, ums.getField("groups"))).alias("_group"),
     )
     group = F.col("_group")
-    points = groups.select(
+    # The group's parts as columns first: exploded straight from the struct, every point row would
+    # carry the group's whole points array (n copies of n points once rows are materialized).
+    series = groups.select(
         *carried,
         group.getField("metric").alias("_metric"),
         group.getField("tags").alias("_tags"),
-        F.explode_outer(group.getField("points")).alias("_point"),
+        group.getField("points").alias("_points"),
     )
+    points = series.select(*carried, "_metric", "_tags", F.explode_outer("_points").alias("_point"))
     point, envelope, frame_of = F.col("_point"), F.col("_envelope"), F.col("_frame")
     v2_envelope = F.struct(
         frame_of.getField("namespace").alias("namespace"),
