@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -112,13 +113,16 @@ def _stop(ordered: list[ManagedProcess], timeout_s: float, log: Callable[[str], 
         batch = [ordered.pop(0)]
         while group is not None and ordered and ordered[0].spec.stop_group == group:
             batch.append(ordered.pop(0))
+        asked_at = time.monotonic()
         asked = [(process, process.request_stop()) for process in batch]
         for process, pid in asked:
             if pid is None:
                 continue
-            process.finish_stop(pid, timeout_s)
+            # Timed, so an operator sees which service holds a slow `stack down` up.
+            clean = process.finish_stop(pid, timeout_s)
+            took = f"{time.monotonic() - asked_at:.1f} s"
             stopped.append(process.spec.name)
-            log(f"{process.spec.name}: stopped")
+            log(f"{process.spec.name}: stopped in {took}" if clean else f"{process.spec.name}: killed after {took}")
     return stopped
 
 

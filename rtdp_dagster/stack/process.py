@@ -198,8 +198,9 @@ class ManagedProcess:
                 os.kill(pid, self.spec.stop_signal)
         return pid
 
-    def finish_stop(self, pid: int, timeout_s: float) -> None:
-        """Wait up to timeout_s for the process asked to stop, then SIGKILL its group."""
+    def finish_stop(self, pid: int, timeout_s: float) -> bool:
+        """Wait up to timeout_s for the process asked to stop, then SIGKILL its group; True if the stop
+        signal alone ended the process."""
         stopped = wait_until(lambda: _start_ticks(pid) is None, timeout_s)
         # Also after a clean exit of the leader: a child it left behind must not outlive the stack.
         with contextlib.suppress(ProcessLookupError):
@@ -210,6 +211,7 @@ class ManagedProcess:
         wait_until(lambda: not _group_alive(pid), 10)
         _reap(pid)
         self.pid_file.unlink(missing_ok=True)
+        return stopped
 
     def kill(self) -> bool:
         """SIGKILL the whole process group at once, as a machine failure would; True if it was running."""
