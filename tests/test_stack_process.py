@@ -86,3 +86,60 @@ def test_ingest_alive_but_not_collecting_is_unhealthy(tmp_path: Path) -> None:
     stream = ManagedProcess(platform_service_spec(load_settings(environ={}), "stream", heartbeat, 60.0), tmp_path)
     beat(now - 42)
     assert stream.healthy()
+
+
+def _ignoring_term(tmp_path: Path, name: str) -> ManagedProcess:
+    # Started with SIGTERM ignored, as a JVM launched by a process that ignores it keeps it.
+    service = ServiceSpec(
+        name=name,
+        command=["sh", "-c", "trap '' TERM; exec sleep 60"],
+        host="127.0.0.1",
+        ports=[],
+        health=lambda: True,
+        stop_group="sleepers",
+    )
+    return ManagedProcess(service, tmp_path / name)
+
+
+def test_a_stop_group_that_ignores_its_signal_is_killed_after_one_timeout_and_says_why(tmp_path: Path) -> None:
+    import time
+
+    from rtdp_dagster.stack.manager import stop_in_order
+    from rtdp_dagster.stack.process import unreachable_by
+
+    group = [_ignoring_term(tmp_path, name) for name in ("first", "second", "third")]
+    pids = [process.start() for process in group]
+    assert wait_until(lambda: all(unreachable_by(pid, signal.SIGTERM) == "ignored" for pid in pids), 5)
+    lines: list[str] = []
+    started = time.monotonic()
+    assert stop_in_order(group, timeout_s=3.0, log=lines.append) == ["first", "second", "third"]
+    # The group was asked at once, so it shares one deadline (not one per member, one after another).
+    assert time.monotonic() - started < 3.0 + 3.0  # one after another: 9 s
+    assert all(line.endswith("(SIGTERM ignored in the process)") and "killed after" in line for line in lines), lines
+    assert all(_group_members(pid) == [] for pid in pids)
+
+
+def test_a_process_that_takes_its_signal_is_not_called_unreachable(tmp_path: Path) -> None:
+    from rtdp_dagster.stack.process import unreachable_by
+
+    process = _process(tmp_path)
+    pid = process.start()
+    assert wait_until(lambda: len(_group_members(pid)) == 2, 5)
+    assert unreachable_by(pid, signal.SIGTERM) is None
+    assert process.stop(timeout_s=5)
+    assert unreachable_by(pid, signal.SIGTERM) is None  # gone
+
+
+def test_a_service_started_by_a_process_that_ignores_sigterm_still_stops_on_it(tmp_path: Path) -> None:
+    from rtdp_dagster.stack.process import unreachable_by
+
+    # As in a pytest or CLI started from a background shell after a Dagster in-process run.
+    previous = signal.signal(signal.SIGTERM, signal.SIG_IGN)
+    try:
+        process = _process(tmp_path)
+        pid = process.start()
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+    assert wait_until(lambda: len(_group_members(pid)) == 2, 5)
+    assert unreachable_by(pid, signal.SIGTERM) is None
+    assert process.stop(timeout_s=5)  # true: the signal ended it, no SIGKILL was needed

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.errors import StackError
-from rtdp_dagster.stack.process import ManagedProcess, memory_mib
+from rtdp_dagster.stack.process import ManagedProcess, memory_mib, unreachable_by
 from rtdp_dagster.stack.services import all_specs
 from rtdp_dagster.stack.topics import ensure_topics
 from rtdp_dagster.text_table import format_table
@@ -93,7 +93,7 @@ def up(settings: Settings, log: Callable[[str], None] = print) -> list[ServiceSt
             created = ensure_topics(settings.kafka)
             log(f"kafka topics: {len(settings.kafka.topics)} configured, {len(created)} created")
     except (StackError, KeyboardInterrupt):
-        _stop(list(reversed(started)), settings.stack.stop_timeout_s, log=lambda _: None)
+        stop_in_order(list(reversed(started)), settings.stack.stop_timeout_s, log=lambda _: None)
         raise
     return status(settings)
 
@@ -102,10 +102,10 @@ def down(settings: Settings, log: Callable[[str], None] = print) -> list[str]:
     """Stop the services this stack started (by pid file), newest first; the services of a stop
     group (the Kafka nodes) all at once."""
     # Disabled ones too: a service started under another configuration (e.g. `rtdp demo`) is ours.
-    return _stop(list(reversed(processes(settings, include_disabled=True))), settings.stack.stop_timeout_s, log)
+    return stop_in_order(list(reversed(processes(settings, include_disabled=True))), settings.stack.stop_timeout_s, log)
 
 
-def _stop(ordered: list[ManagedProcess], timeout_s: float, log: Callable[[str], None]) -> list[str]:
+def stop_in_order(ordered: list[ManagedProcess], timeout_s: float, log: Callable[[str], None]) -> list[str]:
     """Stop in this order, each stop group at once; the names of those that were running."""
     stopped = []
     while ordered:
@@ -118,11 +118,17 @@ def _stop(ordered: list[ManagedProcess], timeout_s: float, log: Callable[[str], 
         for process, pid in asked:
             if pid is None:
                 continue
-            # Timed, so an operator sees which service holds a slow `stack down` up.
-            clean = process.finish_stop(pid, timeout_s)
-            took = f"{time.monotonic() - asked_at:.1f} s"
+            # Why a stop signal cannot work, read before the process is gone: the operator's next step.
+            unreachable = unreachable_by(pid, process.spec.stop_signal)
+            # One deadline for the whole group: its members were asked at once.
+            clean = process.finish_stop(pid, max(0.0, asked_at + timeout_s - time.monotonic()))
+            took = f"{time.monotonic() - asked_at:.1f} s"  # timed: which service holds a slow `down` up
             stopped.append(process.spec.name)
-            log(f"{process.spec.name}: stopped in {took}" if clean else f"{process.spec.name}: killed after {took}")
+            if clean:
+                log(f"{process.spec.name}: stopped in {took}")
+            else:
+                why = f" ({process.spec.stop_signal.name} {unreachable} in the process)" if unreachable else ""
+                log(f"{process.spec.name}: killed after {took}{why}")
     return stopped
 
 

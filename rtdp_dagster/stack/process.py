@@ -10,6 +10,7 @@ import contextlib
 import json
 import os
 import pwd
+import shutil
 import signal
 import socket
 import subprocess
@@ -52,6 +53,12 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
         probe.settimeout(0.5)
         return probe.connect_ex((host, port)) == 0
+
+
+# A service starts with the stop signals at their defaults, whoever starts it. A background shell
+# hands an ignored SIGINT down, Dagster's in-process runs then map SIGTERM onto that (ignored)
+# handler, and a JVM started with a signal ignored keeps it so: `stack down` could then only kill.
+_STOP_SIGNALS_AT_DEFAULT = ["env", "--default-signal=TERM,INT"]
 
 
 def run_as(user: str | None) -> dict[str, Any]:
@@ -151,19 +158,19 @@ class ManagedProcess:
         with self.log_file.open("ab") as log:
             log.write(f"\n--- rtdp starting {self.spec.name}: {' '.join(self.spec.command)}\n".encode())
             log.flush()
-            try:
-                process = subprocess.Popen(
-                    self.spec.command,
-                    stdout=log,
-                    stderr=subprocess.STDOUT,
-                    stdin=subprocess.DEVNULL,
-                    cwd=self.spec.cwd,
-                    env={**os.environ, **self.spec.env},
-                    start_new_session=True,  # survives the CLI; stopped as a process group
-                    **run_as(self.spec.user),
-                )
-            except FileNotFoundError:
-                raise self._fail(f"executable not found: {self.spec.command[0]}") from None
+            env = {**os.environ, **self.spec.env}
+            if shutil.which(self.spec.command[0], path=env.get("PATH")) is None:
+                raise self._fail(f"executable not found: {self.spec.command[0]}")
+            process = subprocess.Popen(
+                [*_STOP_SIGNALS_AT_DEFAULT, *self.spec.command],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                cwd=self.spec.cwd,
+                env=env,
+                start_new_session=True,  # survives the CLI; stopped as a process group
+                **run_as(self.spec.user),
+            )
         record = {"pid": process.pid, "start_ticks": _start_ticks(process.pid), "command": self.spec.command}
         self.pid_file.write_text(json.dumps(record))
         return process.pid
@@ -224,6 +231,25 @@ class ManagedProcess:
         _reap(pid)
         self.pid_file.unlink(missing_ok=True)
         return True
+
+
+def unreachable_by(pid: int, signum: int) -> str | None:
+    """Why the signal cannot end the process: "ignored" (a disposition inherited from whoever started
+    it, which a JVM keeps) or "blocked" (in every thread); None if it can reach it, or it is gone."""
+    bit = 1 << (signum - 1)
+    masks: list[dict[str, int]] = []
+    for status in [Path(f"/proc/{pid}/status"), *Path(f"/proc/{pid}/task").glob("*/status")]:
+        try:
+            fields = dict(line.split(":\t", 1) for line in status.read_text().splitlines() if ":\t" in line)
+        except OSError:
+            continue
+        masks.append({key: int(fields[key], 16) for key in ("SigIgn", "SigBlk") if key in fields})
+    if not masks:
+        return None
+    if masks[0].get("SigIgn", 0) & bit:
+        return "ignored"
+    threads = masks[1:] or masks
+    return "blocked" if all(mask.get("SigBlk", 0) & bit for mask in threads) else None
 
 
 def _group_alive(group: int) -> bool:
