@@ -22,12 +22,9 @@ help:
 demo: setup
 	$(RTDP) demo $(DEMO_ARGS)
 
-# What `make lint` checks, then every test, the fault drills included (CI runs exactly this). Whole
-# files go to TEST_WORKERS processes, each with a test stack of its own: most of a file's time is spent
-# waiting on services, so two workers share two cores well.
-TEST_WORKERS ?= 2
+# What `make lint` checks, then every test, the fault drills included (CI runs exactly this).
 test: setup lint-check
-	$(VENV)/bin/pytest -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder
+	$(VENV)/bin/pytest
 
 # Only the fault drills (a Kafka node, the stream driver, the realtime TSDB twice) on a cluster of their own.
 test-drills: setup

@@ -7,7 +7,6 @@ definitions and the tests all see the same test stack.
 
 from __future__ import annotations
 
-import contextlib
 import os
 import shutil
 import socket
@@ -51,28 +50,14 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("RTDP_CONFIG", None)
 
 
-def pytest_unconfigure(config: pytest.Config) -> None:
-    # A process that never started the stack (the controller of `make test`'s workers) leaves no folder.
-    with contextlib.suppress(OSError):
-        _RUN_DIR.rmdir()  # only when empty: the stack's teardown removes a used one
-
-
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`stack` on every test that uses the session stack, directly or through another fixture, or that is
-    marked so (it starts services of its own); `unit` on the rest. Then the longest files first."""
+    marked so (it starts services of its own); `unit` on the rest."""
     for item in items:
         if item.get_closest_marker("stack") is None and "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.stack)
         if item.get_closest_marker("stack") is None:
             item.add_marker(pytest.mark.unit)
-    # `make test` deals whole files to its workers in this order: the longest first, so that no worker
-    # is left alone with a ten-minute file at the end (a stable sort keeps the rest in collection order).
-    items.sort(key=lambda item: -_minutes(item))
-
-
-def _minutes(item: pytest.Item) -> float:
-    marker = item.get_closest_marker("minutes")
-    return float(marker.args[0]) if marker is not None else 0.0
 
 
 @pytest.fixture(scope="session")

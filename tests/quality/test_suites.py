@@ -21,8 +21,6 @@ from tests.batch.nab_reference import nab_records
 
 from .days import FIVE_MINUTES, bronze_and_silver, by_check, failures, silver_rows, write_rollups, write_silver_rows
 
-pytestmark = pytest.mark.minutes(1)
-
 NAB_DAY = dt.date(2014, 4, 12)  # eight CloudWatch series, each every five minutes all day
 DAY = dt.date(2024, 5, 1)
 START = ms_of_date(DAY)

@@ -6,7 +6,6 @@ import time
 import uuid
 from pathlib import Path
 
-import pytest
 from kafka import KafkaProducer
 
 from rtdp_dagster.collection.publisher import Publisher
@@ -16,8 +15,6 @@ from rtdp_dagster.envelope.schema import Envelope, encode
 from rtdp_dagster.tsdb.query import export_series, force_flush
 
 from .conftest import publish, rtdp
-
-pytestmark = pytest.mark.minutes(1.5)
 
 # Kind "free" (quality.metric_kinds): the test values are not bounded like a CPU share. Unique to
 # the session: the realtime TSDB is shared, and `rtdp demo` writes the fleet's own sys.load.avg.

@@ -27,8 +27,6 @@ from rtdp_dagster.tsdb.query import export_series, force_flush
 from .conftest import kill_stream_after_first_batch, rtdp, with_overrides
 from .v2_records import as_dict, broken_frames, compact, point, same_origin, with_tuple
 
-pytestmark = pytest.mark.minutes(2.5)
-
 BATCH_POINTS = 25
 
 

@@ -20,7 +20,7 @@ from .conftest import read_topic, sql_source_config
 from .test_windows_live import assert_contiguous, covered_rows, fill_table
 
 # Starts and stops a Kafka broker of its own, without the session stack.
-pytestmark = [pytest.mark.stack, pytest.mark.minutes(1.5)]
+pytestmark = pytest.mark.stack
 
 
 def own_kafka(tmp_path: Path) -> Settings:

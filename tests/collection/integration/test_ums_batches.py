@@ -5,7 +5,6 @@ import threading
 import uuid
 from pathlib import Path
 
-import pytest
 from kafka import KafkaConsumer
 from kafka.consumer.fetcher import ConsumerRecord
 from kafka.structs import TopicPartition
@@ -21,8 +20,6 @@ from rtdp_dagster.envelope.ums_batch import decode_batch
 from rtdp_dagster.stack.topics import ensure_topics
 
 from .conftest import read_topic
-
-pytestmark = pytest.mark.minutes(2)
 
 PARTITIONS = 3
 CONFIG = SyntheticSourceConfig(
