@@ -5,6 +5,8 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+import pytest
+
 from rtdp_dagster.stack.process import ManagedProcess, ServiceSpec, wait_until
 
 # A leader with a child in its process group, as a launcher script with its JVM.
@@ -143,3 +145,22 @@ def test_a_service_started_by_a_process_that_ignores_sigterm_still_stops_on_it(t
     assert wait_until(lambda: len(_group_members(pid)) == 2, 5)
     assert unreachable_by(pid, signal.SIGTERM) is None
     assert process.stop(timeout_s=5)  # true: the signal ended it, no SIGKILL was needed
+
+
+def test_a_missing_executable_is_named_and_a_path_is_found_from_the_services_folder(tmp_path: Path) -> None:
+    from rtdp_dagster.stack.errors import StackError
+
+    def spec(command: list[str], cwd: Path | None = None) -> ServiceSpec:
+        return ServiceSpec(name="sleeper", command=command, host="127.0.0.1", ports=[], health=lambda: True, cwd=cwd)
+
+    with pytest.raises(StackError, match="executable not found: no-such-program"):
+        ManagedProcess(spec(["no-such-program"]), tmp_path / "missing").start()
+    # A relative path is the service's own: exec resolves it from its working folder.
+    folder = tmp_path / "service"
+    (folder / "bin").mkdir(parents=True)
+    script = folder / "bin" / "sleeper"
+    script.write_text("#!/bin/sh\nexec sleep 30\n")
+    script.chmod(0o755)
+    process = ManagedProcess(spec(["bin/sleeper"], cwd=folder), tmp_path / "found")
+    process.start()
+    assert process.stop(timeout_s=5)

@@ -61,6 +61,13 @@ def port_in_use(host: str, port: int) -> bool:
 _STOP_SIGNALS_AT_DEFAULT = ["env", "--default-signal=TERM,INT"]
 
 
+def _executable(program: str, cwd: Path | None, search_path: str | None) -> bool:
+    """Whether exec would find program: a path from the child's working folder, a name on its PATH."""
+    if "/" in program:
+        return os.access(Path(cwd or ".") / program, os.X_OK)
+    return shutil.which(program, path=search_path) is not None
+
+
 def run_as(user: str | None) -> dict[str, Any]:
     """subprocess keyword arguments that run a child as user, with that user's group only."""
     if user is None:
@@ -159,7 +166,7 @@ class ManagedProcess:
             log.write(f"\n--- rtdp starting {self.spec.name}: {' '.join(self.spec.command)}\n".encode())
             log.flush()
             env = {**os.environ, **self.spec.env}
-            if shutil.which(self.spec.command[0], path=env.get("PATH")) is None:
+            if not _executable(self.spec.command[0], self.spec.cwd, env.get("PATH")):
                 raise self._fail(f"executable not found: {self.spec.command[0]}")
             process = subprocess.Popen(
                 [*_STOP_SIGNALS_AT_DEFAULT, *self.spec.command],
