@@ -44,7 +44,7 @@ def test_leader_only_stop_signal_still_leaves_no_child(tmp_path: Path) -> None:
     process = _process(tmp_path, stop_signal=signal.SIGINT, signal_group_on_stop=False)
     pid = process.start()
     assert wait_until(lambda: len(_group_members(pid)) == 2, 5)
-    # SIGINT ends the leader (stop() is true only when it ended before its timeout); the child is
+    # SIGINT ends the leader (stop() is true when something was running); the child is
     # killed with the group.
     assert process.stop(timeout_s=5)
     assert _group_members(pid) == [] and process.pid() is None
@@ -144,7 +144,7 @@ def test_a_service_started_by_a_process_that_ignores_sigterm_still_stops_on_it(t
         signal.signal(signal.SIGTERM, previous)
     assert wait_until(lambda: len(_group_members(pid)) == 2, 5)
     assert unreachable_by(pid, signal.SIGTERM) is None
-    assert process.stop(timeout_s=5)  # true: the signal ended it, no SIGKILL was needed
+    assert process.stop(timeout_s=5)  # reachable above: the stop signal, not only SIGKILL, can end it
 
 
 def test_a_missing_executable_is_named_and_a_path_is_found_from_the_services_folder(tmp_path: Path) -> None:

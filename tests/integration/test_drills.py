@@ -18,7 +18,6 @@ import json
 import os
 import shutil
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -179,10 +178,8 @@ def test_a_realtime_tsdb_killed_and_back_between_micro_batches_is_repaired_too(d
 
 def test_cluster_profile_down_leaves_no_process_and_no_port(cluster: ClusterUnderTest) -> None:
     """Last in the module: after the drills (nodes killed and started again), `stack down` stops them all."""
-    started = time.monotonic()
     stop_leftovers(cluster.settings)  # a drill platform's stream and collectors, if a drill left them
     groups = {row["pid"] for row in cluster.status() if row["pid"] is not None}
-    print(f"leftovers stopped and status read in {time.monotonic() - started:.1f} s")
     # Ten services, each given its stop timeout before a SIGKILL: minutes on a loaded machine.
     down = rtdp(cluster.cli_env, "stack", "down", "--profile", "cluster", timeout_s=600)
     print(down.stdout)  # each service's stop time, kept with the test's output
