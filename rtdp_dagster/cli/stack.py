@@ -8,14 +8,15 @@ import os
 
 from rtdp_dagster.cli.command import Commands
 from rtdp_dagster.config import Settings, load_settings
+from rtdp_dagster.stack.class_archive import ensure_archive
 from rtdp_dagster.stack.dagster_home import ensure_dagster_home
 from rtdp_dagster.stack.jars import resolve_all
 
 
 def register(commands: Commands) -> None:
-    commands.add_parser("setup", help="resolve the JVM jars from Maven Central (idempotent)").set_defaults(
-        handler=setup
-    )
+    commands.add_parser(
+        "setup", help="resolve the JVM jars from Maven Central, make the Spark driver's class archive (idempotent)"
+    ).set_defaults(handler=setup)
 
     stack = commands.add_parser("stack", help="start, stop and inspect the local services")
     actions = stack.add_subparsers(dest="stack_command", required=True, metavar="ACTION")
@@ -45,6 +46,8 @@ def register(commands: Commands) -> None:
 def setup(settings: Settings, _: argparse.Namespace) -> int:
     for name, folder in resolve_all(settings.jars_dir).items():
         print(f"{name} jars: {folder}")
+    archive = ensure_archive(settings)
+    print(f"Spark driver class archive: {archive or 'none (no java found)'}")
     print(f"dagster home: {ensure_dagster_home(settings)}")
     return 0
 

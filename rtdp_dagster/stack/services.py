@@ -17,6 +17,7 @@ import requests
 from rtdp_dagster.config import KafkaNode, Settings, StackProfile, VictoriaMetricsInstance
 from rtdp_dagster.config.stack_profile import PASSWORD_ENV
 from rtdp_dagster.heartbeat import read_heartbeat, stalled_sources
+from rtdp_dagster.stack.class_archive import with_driver_archive
 from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.jars import jar_paths, require_jars, require_spark_jars
 from rtdp_dagster.stack.postgres import postgres_spec
@@ -215,7 +216,7 @@ def spark_connect_conf(settings: Settings) -> dict[str, str]:
         "spark.local.dir": str(settings.run_dir / "spark-tmp"),
     }
     conf.update(settings.spark.conf)
-    return conf
+    return with_driver_archive(conf, settings)
 
 
 def spark_connect_spec(settings: Settings) -> ServiceSpec:

@@ -82,14 +82,35 @@ def kafka_stream(spark: SparkSession, settings: Settings) -> DataFrame:
     )
 
 
-def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool) -> StreamingQuery:
+class StartPhases:
+    """Seconds per step of a start, for the log: where a restart's time goes."""
+
+    def __init__(self) -> None:
+        self.began = self._last = time.monotonic()
+        self.seconds: dict[str, float] = {}
+
+    def done(self, step: str) -> None:
+        now = time.monotonic()
+        self.seconds[step] = now - self._last
+        self._last = now
+
+    def summary(self) -> str:
+        steps = ", ".join(f"{step} {seconds:.1f} s" for step, seconds in self.seconds.items())
+        return f"{time.monotonic() - self.began:.1f} s ({steps})"
+
+
+def start_query(
+    spark: SparkSession, settings: Settings, recorder: ProgressRecorder, once: bool, phases: StartPhases
+) -> StreamingQuery:
     stream = settings.stream
     checkpoint = Path(stream.checkpoint_root) / CHECKPOINT
     bronze_path = settings.delta.table_path(tables.BRONZE)
     tables.ensure_bronze(spark, bronze_path)
     tables.ensure_quarantine(spark, settings.delta.table_path(tables.QUARANTINE))
+    phases.done("tables")
     dedup = WatermarkDedup(int(stream.dedup_ttl_s * 1000))
     restore_dedup_state(spark, dedup, checkpoint, bronze_path)
+    phases.done("dedup state")
     master = MasterDataCache(spark, settings.delta.table_path(settings.master_data.table), stream.master_check_s)
     realtime = RealtimeWriter(
         spark,
@@ -115,8 +136,12 @@ def start_query(spark: SparkSession, settings: Settings, recorder: ProgressRecor
         .option("checkpointLocation", str(checkpoint))
     )
     if once:
-        return writer.trigger(availableNow=True).start()
-    return writer.trigger(processingTime=f"{stream.trigger_interval_s} seconds").start()
+        writer = writer.trigger(availableNow=True)
+    else:
+        writer = writer.trigger(processingTime=f"{stream.trigger_interval_s} seconds")
+    query = writer.start()
+    phases.done("query")
+    return query
 
 
 def _stop_between_batches(query: StreamingQuery, timeout_s: float) -> None:
@@ -163,12 +188,19 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
     once, a failure ends the run."""
     from rtdp_dagster.streaming.session import stream_session
 
+    phases = StartPhases()
     spark = stream_session(settings)
+    phases.done("Spark session")
     recorder = ProgressRecorder(settings, spark)
     stream = settings.stream
     restarts = QueryRestarts(0 if once else stream.restart_attempts, stream.restart_backoff_s, stream.restart_reset_s)
-    query, started = start_query(spark, settings, recorder, once), time.monotonic()
-    logger.info("stream running: query %s, checkpoints under %s", query.name, stream.checkpoint_root)
+    query, started = start_query(spark, settings, recorder, once, phases), time.monotonic()
+    logger.info(
+        "stream running: query %s, checkpoints under %s; started in %s",
+        query.name,
+        stream.checkpoint_root,
+        phases.summary(),
+    )
     last_flush = time.monotonic()
     try:
         while not stop.is_set():
@@ -189,7 +221,7 @@ def run_stream(settings: Settings, stop: threading.Event, once: bool = False) ->
                 recorder.write_heartbeat()
                 if stop.wait(wait_s):
                     break
-                query, started = start_query(spark, settings, recorder, once), time.monotonic()
+                query, started = start_query(spark, settings, recorder, once, StartPhases()), time.monotonic()
                 logger.info("stream running again: query %s (restart %d in a row)", query.name, restarts.in_a_row)
                 continue
             recorder.poll([query])

@@ -8,6 +8,7 @@ import sys
 from pyspark.sql import SparkSession
 
 from rtdp_dagster.config import Settings
+from rtdp_dagster.stack.class_archive import with_driver_archive
 from rtdp_dagster.stack.jars import require_spark_jars
 from rtdp_dagster.stack.spark_conf import platform_conf
 
@@ -37,6 +38,6 @@ def stream_session(settings: Settings) -> SparkSession:
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB_STATE_STORE,
         **settings.spark.conf,
     }
-    for key, value in conf.items():
+    for key, value in with_driver_archive(conf, settings).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()
