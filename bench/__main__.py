@@ -12,7 +12,7 @@ from bench.scenarios.stream import PARTS as STREAM_PARTS
 from rtdp_dagster.config import load_settings
 from rtdp_dagster.stack import manager
 
-SCENARIOS = ("collection", "collect", "stream", "batch", "query", "dashboards")
+SCENARIOS = ("collection", "collect", "stream", "batch", "query", "dashboards", "driver_start")
 # Run only when asked for (`--only drills`): each starts a cluster-profile stack of its own.
 ON_REQUEST = ("drills",)
 
