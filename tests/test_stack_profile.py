@@ -212,7 +212,8 @@ def test_cluster_specs_start_order_dependencies_and_stop_groups(tmp_path: Path) 
     specs = {spec.name: spec for spec in all_specs(settings)}
     assert list(specs) == [*NODES, "dagster"]
     assert specs["spark-worker-2"].depends_on == ("spark-master",)
-    assert specs["spark-connect"].depends_on == ("spark-master",)
+    # Its executors go to the workers the master knows when it arrives: every worker, registered.
+    assert specs["spark-connect"].depends_on == ("spark-master", "spark-worker-1", "spark-worker-2")
     assert "postgres" in specs["dagster"].depends_on
     assert specs["dagster"].env["RTDP_POSTGRES__PASSWORD"] == PASSWORD
     assert {name for name, spec in specs.items() if spec.stop_group == "kafka"} == {"kafka-1", "kafka-2", "kafka-3"}

@@ -23,7 +23,7 @@ from rtdp_dagster.stack.jars import jar_paths, require_jars, require_spark_jars
 from rtdp_dagster.stack.postgres import postgres_spec
 from rtdp_dagster.stack.process import ServiceSpec, port_in_use
 from rtdp_dagster.stack.spark_conf import platform_conf
-from rtdp_dagster.stack.spark_standalone import MASTER_SERVICE, master_spec, worker_specs
+from rtdp_dagster.stack.spark_standalone import MASTER_SERVICE, master_spec, worker_service, worker_specs
 
 _LOG4J2 = """\
 status = warn
@@ -243,13 +243,23 @@ def spark_connect_spec(settings: Settings) -> ServiceSpec:
         env={"PYSPARK_PYTHON": sys.executable, "SPARK_LOG_DIR": str(settings.log_dir)},
         cwd=settings.run_dir,
         prepare=lambda: _prepare_spark(settings),
-        # Attached to the standalone master: started once the master takes applications.
-        depends_on=(MASTER_SERVICE,) if _standalone_enabled(settings) else (),
+        # Attached to the standalone master: started once every worker has registered with it. The
+        # master places an application's executors when it arrives, on the workers it knows then;
+        # a server that came up first (its classes from the archive) got both on one worker.
+        depends_on=_standalone_services(settings),
     )
 
 
 def _standalone_enabled(settings: Settings) -> bool:
     return settings.stack.clustered and settings.stack.spark_standalone.enabled
+
+
+def _standalone_services(settings: Settings) -> tuple[str, ...]:
+    """The master and its workers, when the profile runs them."""
+    if not _standalone_enabled(settings):
+        return ()
+    workers = settings.stack.spark_standalone.workers
+    return (MASTER_SERVICE, *(worker_service(index) for index in range(1, len(workers) + 1)))
 
 
 def _prepare_spark(settings: Settings) -> None:
