@@ -61,6 +61,7 @@ LAYERS: list[set[str]] = [
         "bench.scenarios.collect",
         "bench.scenarios.collection",
         "bench.scenarios.dashboards",
+        "bench.scenarios.driver_start",
         "bench.scenarios.drills",
         "bench.scenarios.query",
         "bench.scenarios.stream",
