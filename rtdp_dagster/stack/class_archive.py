@@ -49,13 +49,19 @@ def _folder(settings: Settings) -> Path:
     return settings.jars_dir / "class-archive"
 
 
-def driver_java_options(settings: Settings) -> str:
-    """JVM options for a Spark driver: the archive when it is there and up to date, else none."""
+def _current_archive(settings: Settings, digest: str | None = None) -> Path | None:
+    """The archive when it is there and was made from what a driver loads now."""
     folder = _folder(settings)
     archive, marker = folder / ARCHIVE, folder / _DIGEST
-    if not archive.exists() or not marker.exists() or marker.read_text() != archive_digest(settings):
-        return ""
-    return f"-XX:SharedArchiveFile={archive} -Xshare:auto"
+    if not archive.exists() or not marker.exists():
+        return None
+    return archive if marker.read_text() == (digest or archive_digest(settings)) else None
+
+
+def driver_java_options(settings: Settings) -> str:
+    """JVM options for a Spark driver: the archive when it is there and up to date, else none."""
+    archive = _current_archive(settings)
+    return f"-XX:SharedArchiveFile={archive} -Xshare:auto" if archive else ""
 
 
 def with_driver_archive(conf: dict[str, str], settings: Settings) -> dict[str, str]:
@@ -64,18 +70,18 @@ def with_driver_archive(conf: dict[str, str], settings: Settings) -> dict[str, s
     if not options:
         return conf
     key = "spark.driver.extraJavaOptions"
-    return {**conf, key: f"{options} {conf[key]}".strip() if conf.get(key) else options}
+    return {**conf, key: f"{options} {conf[key]}" if conf.get(key) else options}
 
 
 def ensure_archive(settings: Settings, log: Callable[[str], None] = print) -> Path | None:
     """Make the archive unless an up-to-date one is there; None when no JVM is installed."""
     if _java() is None:
         return None
+    digest = archive_digest(settings)
+    if (current := _current_archive(settings, digest)) is not None:
+        return current
     folder = _folder(settings)
     archive, marker = folder / ARCHIVE, folder / _DIGEST
-    digest = archive_digest(settings)
-    if archive.exists() and marker.exists() and marker.read_text() == digest:
-        return archive
     log(f"making the Spark driver's class archive {archive} (a short training run) ...")
     folder.mkdir(parents=True, exist_ok=True)
     staging = folder / f".{ARCHIVE}.staging"
@@ -85,7 +91,10 @@ def ensure_archive(settings: Settings, log: Callable[[str], None] = print) -> Pa
         env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
         training = "rtdp_dagster.stack.class_archive_training"
         command = [sys.executable, "-m", training, str(staging), run_dir, str(settings.jars_dir)]
-        done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=_TRAINING_TIMEOUT_S)
+        try:
+            done = subprocess.run(command, capture_output=True, text=True, env=env, timeout=_TRAINING_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            raise StackError(f"class archive: the training run took over {_TRAINING_TIMEOUT_S} s") from None
     if done.returncode != 0 or not staging.exists():
         tail = (done.stderr or done.stdout).strip().splitlines()[-5:]
         raise StackError(f"class archive: the training run failed (exit {done.returncode}): {' | '.join(tail)}")
