@@ -76,7 +76,7 @@ def stack(settings: Settings) -> Iterator[Settings]:
     finally:
         # Also when a service failed to start: what did start must not outlive the session.
         manager.down(settings, log=lambda _: None)
-    if not os.environ.get("RTDP_TEST_KEEP_RUN_DIR"):
+    if not os.environ.get("KEEP_TEST_RUN_DIR"):
         shutil.rmtree(_RUN_DIR, ignore_errors=True)
 
 

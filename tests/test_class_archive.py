@@ -14,6 +14,7 @@ import pytest
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack import class_archive
 from rtdp_dagster.stack.class_archive import driver_java_options, ensure_archive, with_driver_archive
+from rtdp_dagster.stack.spark_conf import classic_driver_env
 
 
 def _settings_with_archive(tmp_path: Path) -> Settings:
@@ -62,7 +63,7 @@ def test_the_setup_archive_is_mapped_by_a_driver_jvm(settings: Settings) -> None
         "spark = stream_session(settings)\n"
         "print(spark.range(3).count(), spark.sparkContext.getConf().get('spark.driver.extraJavaOptions'))\n"
     )
-    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
+    env = classic_driver_env(os.environ)
     command = [sys.executable, "-c", script, str(settings.run_dir / "class-archive-test"), str(settings.jars_dir)]
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]

@@ -19,6 +19,7 @@ import time
 from bench.results import Record
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.class_archive import ensure_archive
+from rtdp_dagster.stack.spark_conf import classic_driver_env
 
 SCENARIO = "driver_start"
 RUNS = 3
@@ -48,7 +49,7 @@ print(json.dumps({**times, "total_s": written - began}))
 
 
 def _sample(settings: Settings, kind: str) -> dict[str, float]:
-    env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
+    env = classic_driver_env(os.environ)
     with tempfile.TemporaryDirectory(prefix="rtdp-bench-driver-") as run_dir:
         command = [sys.executable, "-c", _SAMPLE, run_dir, str(settings.jars_dir), kind]
         began = time.monotonic()

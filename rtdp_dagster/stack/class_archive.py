@@ -23,6 +23,7 @@ from pathlib import Path
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.errors import StackError
 from rtdp_dagster.stack.jars import pyspark_jars_dir, spark_jar_paths
+from rtdp_dagster.stack.spark_conf import classic_driver_env
 
 ARCHIVE = "spark-driver.jsa"
 _DIGEST = "spark-driver.digest"
@@ -87,8 +88,7 @@ def ensure_archive(settings: Settings, log: Callable[[str], None] = print) -> Pa
     staging = folder / f".{ARCHIVE}.staging"
     staging.unlink(missing_ok=True)
     with tempfile.TemporaryDirectory(prefix="rtdp-class-archive-") as run_dir:
-        # A classic driver of its own, even under a parent that uses Spark Connect.
-        env = {k: v for k, v in os.environ.items() if k not in ("SPARK_REMOTE", "SPARK_CONNECT_MODE_ENABLED")}
+        env = classic_driver_env(os.environ)
         training = "rtdp_dagster.stack.class_archive_training"
         command = [sys.executable, "-m", training, str(staging), run_dir, str(settings.jars_dir)]
         try:

@@ -300,6 +300,11 @@ def platform_service_spec(
         # The service writes its own log file under the run folder; this one keeps its console.
         cwd=Path.cwd(),
         prepare=lambda: heartbeat.unlink(missing_ok=True),
+        # Only the Python leader: it stops between micro-batches and writes its last progress rows
+        # before its Spark driver exits. SIGTERM to the group also stopped the driver's JVM at once,
+        # and the last progress rows of every stop were lost ("Cannot call methods on a stopped
+        # SparkContext"). The group still gets SIGKILL once the leader is gone or out of time.
+        signal_group_on_stop=False,
     )
 
 

@@ -7,9 +7,19 @@ above the stack, reuses it.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.jars import spark_jar_paths
+
+# Left set by a parent that used Spark Connect (a test session, a Dagster run); a process that starts
+# a classic driver of its own must not see them.
+SPARK_CONNECT_VARIABLES = ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE")
+
+
+def classic_driver_env(environ: Mapping[str, str]) -> dict[str, str]:
+    """environ without the Spark Connect variables: for a child that starts a classic Spark driver."""
+    return {name: value for name, value in environ.items() if name not in SPARK_CONNECT_VARIABLES}
 
 
 def platform_conf(settings: Settings) -> dict[str, str]:

@@ -10,7 +10,7 @@ from pyspark.sql import SparkSession
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.class_archive import with_driver_archive
 from rtdp_dagster.stack.jars import require_spark_jars
-from rtdp_dagster.stack.spark_conf import platform_conf
+from rtdp_dagster.stack.spark_conf import SPARK_CONNECT_VARIABLES, platform_conf
 
 # The dedup state lives off the JVM heap, so the driver's memory does not grow with it.
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
@@ -18,9 +18,8 @@ ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBSta
 
 def stream_session(settings: Settings) -> SparkSession:
     require_spark_jars(settings.jars_dir, "stream")
-    # A parent that used Spark Connect (a test session, a Dagster run) leaves these set; this
-    # process needs a classic driver of its own.
-    for variable in ("SPARK_CONNECT_MODE_ENABLED", "SPARK_REMOTE"):
+    # This process needs a classic driver of its own, whatever a parent left set.
+    for variable in SPARK_CONNECT_VARIABLES:
         os.environ.pop(variable, None)
     # Python workers (validation, TSDB writes) run in this project's interpreter.
     os.environ["PYSPARK_PYTHON"] = sys.executable

@@ -52,6 +52,8 @@ def test_demo_runs_the_whole_platform(stack: Settings, tmp_path: Path) -> None:
         "900",
     ]
     output = tmp_path / "demo.log"
+    stream_log = stack.run_dir / "logs" / "stream.log"
+    stream_log_before = stream_log.stat().st_size if stream_log.exists() else 0
     with output.open("w") as log:
         demo = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT, env=env, start_new_session=True)
     ui = f"http://{stack.stack.bind_host}:{stack.dagster.webserver_port}"
@@ -102,3 +104,9 @@ def test_demo_runs_the_whole_platform(stack: Settings, tmp_path: Path) -> None:
     assert 0 <= landed < backfill, log_text[:4000]
     # What the demo started is stopped again (the session's own services keep running).
     assert not _ui_up(ui)
+    # The stack stops the stream through its Python leader alone, which writes its last progress rows
+    # before the driver's JVM exits (a SIGTERM to the whole group stopped the JVM under it).
+    with stream_log.open() as log:
+        log.seek(stream_log_before)
+        stream_lines = log.read()
+    assert "stream stopped:" in stream_lines and "not written" not in stream_lines, stream_lines[-3000:]
