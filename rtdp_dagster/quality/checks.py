@@ -247,6 +247,7 @@ def silver_reconciliation(
 
     settings = platform.settings()
     severity = settings.quality.severities["silver"]["reconciliation"]
+    times = StepTimes()
     reconciliations = [
         reconcile_day(
             spark.spark_session,
@@ -254,9 +255,11 @@ def silver_reconciliation(
             day,
             table_path=delta.table_path,
             silver_read=silver_read_version(context.instance, day.isoformat()),
+            times=times,
         )
         for day in _days(context, config)
     ]
+    context.log.info(f"silver reconciliation: seconds per stage (all days) {times.seconds}")
     outcomes = [
         CheckOutcome(
             "silver", "reconciliation", r.day, r.passed, severity, sum(stage.unexplained for stage in r.stages)
@@ -273,6 +276,8 @@ def silver_reconciliation(
         "days": ", ".join(r.day for r in reconciliations),
         "failing_rows": sum(o.failing_rows for o in outcomes),
         "stages": dg.MetadataValue.md("\n\n".join(f"**{r.day}**\n\n{r.markdown()}" for r in reconciliations)),
+        # Seconds of each stage over all days, as the suites' checks report theirs.
+        **{f"{name}_s": dg.MetadataValue.float(value) for name, value in times.seconds.items()},
     }
     for stage in reconciliations[-1].stages if reconciliations else []:
         metadata[f"{stage.name}_count"] = -1 if stage.count is None else stage.count

@@ -42,6 +42,7 @@ from pyspark.sql import functions as F
 
 from rtdp_dagster.batch.intervals import DAY_MS, ms_of_date
 from rtdp_dagster.batch.silver import series_key_column
+from rtdp_dagster.batch.steps import StepTimes
 from rtdp_dagster.collection.state import CollectionState, collection_log
 from rtdp_dagster.config import Settings
 from rtdp_dagster.master_data.table import read_table
@@ -362,12 +363,16 @@ def reconcile_day(
     table_path: TablePath | None = None,
     realtime: bool = True,
     silver_read: int = -1,
+    times: StepTimes | None = None,
 ) -> Reconciliation:
     """The day's reconciliation; table_path: where the Delta tables are (default: the configured root);
     silver_read: the bronze version silver's materialization of the day read (-1: unknown, the newest),
-    so rows landing in bronze after it are explained, not missing from silver."""
+    so rows landing in bronze after it are explained, not missing from silver; times: the seconds of
+    its stages (``source_kafka_bronze``, ``silver``, ``realtime``) are added there."""
+    times = times or StepTimes()
     table_path = table_path or settings.delta.table_path
-    source, kafka, bronze_stage = _source_and_kafka(spark, settings, table_path, day)
+    with times.step("source_kafka_bronze"):
+        source, kafka, bronze_stage = _source_and_kafka(spark, settings, table_path, day)
     stages = [source, kafka, bronze_stage]
     bronze_count = bronze_stage.count or 0
     bronze = read_table(spark, table_path(tables.BRONZE))
@@ -376,11 +381,15 @@ def reconcile_day(
         bronze = spark.read.format("delta").option("versionAsOf", silver_read).load(table_path(tables.BRONZE))
     bronze_day = None if bronze is None else bronze.where(F.col("event_date") == F.lit(day))
     silver_day = None if silver is None else silver.where(F.col("event_date") == F.lit(day))
-    silver_count = 0 if silver_day is None else silver_day.count()
-    if bronze_day is None or silver_day is None:
-        stages.append(Stage("silver", silver_count, {}, abs(silver_count - bronze_count), "no bronze or silver table"))
-        return Reconciliation(day.isoformat(), stages)
-    stages.append(_silver_stage(bronze_day, silver_count, bronze_count, pinned=silver_read >= 0))
+    with times.step("silver"):
+        silver_count = 0 if silver_day is None else silver_day.count()
+        if bronze_day is None or silver_day is None:
+            stages.append(
+                Stage("silver", silver_count, {}, abs(silver_count - bronze_count), "no bronze or silver table")
+            )
+            return Reconciliation(day.isoformat(), stages)
+        stages.append(_silver_stage(bronze_day, silver_count, bronze_count, pinned=silver_read >= 0))
     if realtime:
-        stages.append(_realtime_stage(spark, settings, table_path, day, silver_day, bronze_day))
+        with times.step("realtime"):
+            stages.append(_realtime_stage(spark, settings, table_path, day, silver_day, bronze_day))
     return Reconciliation(day.isoformat(), stages)

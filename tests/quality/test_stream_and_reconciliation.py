@@ -208,6 +208,9 @@ def reconciled(spark, settings: Settings, config_file: Path) -> None:
     metadata = {key: value.value for key, value in evaluation.metadata.items()}
     assert (metadata["silver_unexplained"], metadata["realtime_unexplained"], metadata["silver_count"]) == (1, 1, 56)
     assert "| silver | 56 | duplicates -60, superseded -1, retracted -4 | 1 |" in str(metadata["stages"])
+    # Where the check's time went, stage by stage (each a Spark job or more: never free).
+    stage_seconds = {key: metadata.get(f"{key}_s") for key in ("source_kafka_bronze", "silver", "realtime")}
+    assert all(isinstance(value, float) and value > 0 for value in stage_seconds.values()), stage_seconds
 
     def published() -> bool:
         force_flush(settings.tsdb.realtime.url)
