@@ -23,7 +23,7 @@ from rtdp_dagster.stack.jars import jar_paths, require_jars, require_spark_jars
 from rtdp_dagster.stack.postgres import postgres_spec
 from rtdp_dagster.stack.process import ServiceSpec, port_in_use
 from rtdp_dagster.stack.spark_conf import platform_conf
-from rtdp_dagster.stack.spark_standalone import MASTER_SERVICE, master_spec, worker_service, worker_specs
+from rtdp_dagster.stack.spark_standalone import MASTER_SERVICE, master_spec, worker_services, worker_specs
 
 _LOG4J2 = """\
 status = warn
@@ -258,8 +258,7 @@ def _standalone_services(settings: Settings) -> tuple[str, ...]:
     """The master and its workers, when the profile runs them."""
     if not _standalone_enabled(settings):
         return ()
-    workers = settings.stack.spark_standalone.workers
-    return (MASTER_SERVICE, *(worker_service(index) for index in range(1, len(workers) + 1)))
+    return (MASTER_SERVICE, *worker_services(settings))
 
 
 def _prepare_spark(settings: Settings) -> None:

@@ -22,6 +22,11 @@ def worker_service(index: int) -> str:
     return f"spark-worker-{index}"
 
 
+def worker_services(settings: Settings) -> list[str]:
+    """The configured workers' service names, in order."""
+    return [worker_service(index) for index in range(1, len(settings.stack.spark_standalone.workers) + 1)]
+
+
 def master_url(settings: Settings) -> str:
     return f"spark://{settings.stack.bind_host}:{settings.stack.spark_standalone.master_port}"
 
@@ -96,8 +101,7 @@ def master_spec(settings: Settings) -> ServiceSpec:
 def worker_specs(settings: Settings) -> list[ServiceSpec]:
     spark, host = settings.stack.spark_standalone, settings.stack.bind_host
     specs = []
-    for index, worker in enumerate(spark.workers, start=1):
-        name = worker_service(index)
+    for name, worker in zip(worker_services(settings), spark.workers, strict=True):
         folder = settings.run_dir / name
 
         def health(port: int = worker.port) -> bool:
