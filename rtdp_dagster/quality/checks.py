@@ -120,7 +120,8 @@ def check_result(outcomes: list[CheckOutcome], sample_rows: int, extra: dict | N
 
 def _results(outcomes: list[CheckOutcome], sample_rows: int, times: StepTimes) -> list[dg.AssetCheckResult]:
     """One result per check; each carries the seconds of the evaluation they share (``profile_s``: the
-    Spark job and its collection, ``suites_s``: Great Expectations and its Data Docs, ``publish_s``)."""
+    Spark job and its collection, ``suites_s``: Great Expectations and its Data Docs, ``publish_s``; the
+    points suites' also ``gx_start_s`` and ``schema_suite_s``)."""
     by_check: dict[str, list[CheckOutcome]] = defaultdict(list)
     for outcome in outcomes:
         by_check[outcome.check].append(outcome)
@@ -242,23 +243,21 @@ def silver_reconciliation(
 ) -> dg.AssetCheckResult:
     from rtdp_dagster.batch.sensors import silver_read_version
     from rtdp_dagster.quality.metrics import check_points, publish, reconciliation_points
-    from rtdp_dagster.quality.reconciliation import reconcile_day
+    from rtdp_dagster.quality.reconciliation import reconcile_days
     from rtdp_dagster.wall_clock import now_ms
 
     settings = platform.settings()
     severity = settings.quality.severities["silver"]["reconciliation"]
     times = StepTimes()
-    reconciliations = [
-        reconcile_day(
-            spark.spark_session,
-            settings,
-            day,
-            table_path=delta.table_path,
-            silver_read=silver_read_version(context.instance, day.isoformat()),
-            times=times,
-        )
-        for day in _days(context, config)
-    ]
+    days = _days(context, config)
+    reconciliations = reconcile_days(
+        spark.spark_session,
+        settings,
+        days,
+        table_path=delta.table_path,
+        silver_reads={day: silver_read_version(context.instance, day.isoformat()) for day in days},
+        times=times,
+    )
     context.log.info(f"silver reconciliation: seconds per stage (all days) {times.seconds}")
     outcomes = [
         CheckOutcome(

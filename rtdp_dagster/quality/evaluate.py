@@ -102,16 +102,17 @@ def points_checks(
     schema is judged once (it is the table's, the same for every day), the rows of every day in one
     Spark job; each day is a suite run (and Data Docs page) of its own. run: the run's name (the
     Dagster run), the last part of each suite run's (``suite_run_name``). times, when given, gets the
-    seconds of ``profile`` (the Spark job and its collection) and ``suites`` (GX and its Data Docs).
-    """
+    seconds of ``gx_start`` (GX's import and context, once per process), ``schema_suite``, ``profile`` (the
+    Spark job and its collection) and ``suites`` (GX and its Data Docs)."""
     days = as_days(days)
     times = times or StepTimes()
     quality = settings.quality
     severities = quality.severities[dataset]
     frame = table.where(F.col("event_date").isin(days))
     schema = suites.schema_suite(dataset, SCHEMAS[dataset])
-    with times.step("suites"):
+    with times.step("gx_start"):
         runner = runner_for(docs_dir(quality, settings.run_dir))
+    with times.step("schema_suite"):
         # Columns and their types are the frame's schema: no pass over the rows.
         schema_run = runner.run(schema, frame.limit(0), suite_run_name(dataset, days, run))
     suite = suites.points_suite(dataset, quality)

@@ -32,7 +32,7 @@ from __future__ import annotations
 import datetime as dt
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -182,44 +182,107 @@ def _in_window(source: str, wave: int, low: int, high: int) -> Column:
     return (F.col("source") == source) & (F.col("wave") == wave) & F.col("ums_ts_").between(low, high)
 
 
-def _source_and_kafka(
-    spark: SparkSession, settings: Settings, table_path: TablePath, day: dt.date
-) -> tuple[Stage, Stage, Stage]:
-    """The source, kafka and bronze stages, from one pass over the day's records (and the day before's
-    when a window crosses midnight: a move counts the points of its time range in both days)."""
+def _of_days(days: Sequence[dt.date]) -> Column:
+    return F.col("event_date").isin(*[F.lit(day) for day in days])
+
+
+def _per_day(days: Sequence[dt.date], values: Callable[[dt.date], Column]) -> Column:
+    """One column whose value on a row of day d is values(d) (null on other days)."""
+    column = None
+    for day in days:
+        on_day = F.col("event_date") == F.lit(day)
+        column = F.when(on_day, values(day)) if column is None else column.when(on_day, values(day))
+    assert column is not None
+    return column
+
+
+@dataclass(frozen=True)
+class _Move:
+    """A window's points in a day other than the window's end, counted in both days (sign: -1 in the
+    window's own day, +1 in the day the points belong to)."""
+
+    day: dt.date
+    window: _Window
+    low: int
+    high: int
+    sign: int
+
+
+def _moves(day: dt.date, windows: list[_Window]) -> list[_Move]:
     start, end = ms_of_date(day), ms_of_date(day) + DAY_MS
+    moves = [_Move(day, w, w.start + 1, start - 1, -1) for w in windows if w.end <= end and w.start < start - 1]
+    return moves + [_Move(day, w, w.start + 1, end - 1, +1) for w in windows if w.end > end and w.start < end - 1]
+
+
+def _source_and_kafka(
+    spark: SparkSession, settings: Settings, table_path: TablePath, days: Sequence[dt.date]
+) -> dict[dt.date, tuple[Stage, Stage, Stage]]:
+    """The source, kafka and bronze stages of each day, from one pass over the days' records (and the day
+    before's when a window crosses midnight: a move counts the points of its time range in both days)."""
+    first, last = min(days), max(days)
     # Before the records are read: a batch committed meanwhile must not settle windows they lack.
     planned_at = last_planned_at(spark, table_path(tables.BRONZE))
-    windows = _windows(settings.collection.state_url, start, end)
+    all_windows = _windows(settings.collection.state_url, ms_of_date(first), ms_of_date(last) + DAY_MS)
+    # Each day's: windows ending in the day, and the next day's first.
+    windows = {day: [w for w in all_windows if ms_of_date(day) < w.end <= ms_of_date(day) + 2 * DAY_MS] for day in days}
+    moves = [move for day in days for move in _moves(day, windows[day])]
+    # Without moves every figure is of the days' partitions alone.
+    records = _records(spark, table_path, first - dt.timedelta(days=1) if moves else first, last)
+    figures: dict[dt.date, dict[str, int]] = {day: {} for day in days}
+    quarantined: dict[dt.date, dict[str, int]] = {day: {} for day in days}
+    move_counts = [0] * len(moves)
+    if records is not None:
+        logged = {day: sorted({w.source for w in windows[day]}) for day in days}
+        aggregates = [
+            F.count(F.lit(1)).alias("records"),
+            # Bronze rows have no reason; the quarantined are counted by reason below, from quarantine alone.
+            F.sum(F.col("reason").isNull().cast("long")).alias("bronze"),
+            F.sum(_per_day(days, lambda day: F.col("source").isin(logged[day])).cast("long")).alias("logged"),
+            F.count_distinct(F.struct("kafka_topic", "kafka_partition", "kafka_offset", "kafka_index")).alias(
+                "distinct"
+            ),
+        ]
+        aggregates += [
+            F.sum(_in_window(m.window.source, m.window.wave, m.low, m.high).cast("long")).alias(f"move_{i}")
+            for i, m in enumerate(moves)
+        ]
+        for row in records.groupBy("event_date").agg(*aggregates).collect():
+            day = row["event_date"]
+            if day in figures:
+                figures[day] = {name: int(row[name] or 0) for name in ("records", "bronze", "logged", "distinct")}
+            for i, move in enumerate(moves):  # a move counts its points in the move's day and the one before
+                if move.day - dt.timedelta(days=1) <= day <= move.day:
+                    move_counts[i] += int(row[f"move_{i}"] or 0)
+        # Bronze's branch of the union has no reason: Spark prunes it, so this reads quarantine only.
+        reasons = records.where(_of_days(days) & F.col("reason").isNotNull()).groupBy("event_date", "reason").count()
+        for row in sorted(reasons.collect(), key=lambda r: r["reason"]):
+            quarantined[row["event_date"]][f"quarantined_{row['reason']}"] = -int(row["count"])
+    stages = {}
+    for day in days:
+        shift = sum(move.sign * count for move, count in zip(moves, move_counts, strict=True) if move.day == day)
+        stages[day] = _day_stages(
+            day, windows[day], figures[day], shift, quarantined[day], planned_at, records is not None
+        )
+    return stages
+
+
+def _day_stages(
+    day: dt.date,
+    windows: list[_Window],
+    figures: dict[str, int],
+    shift: int,
+    quarantined: dict[str, int],
+    planned_at: int | None,
+    has_records: bool,
+) -> tuple[Stage, Stage, Stage]:
+    """One day's source, kafka and bronze stages from its windows and the figures of its records."""
+    end = ms_of_date(day) + DAY_MS
     own = [w for w in windows if w.end <= end]
     read, valid, dead = (sum(getattr(w, name) for w in own) for name in ("rows_read", "rows_valid", "dead"))
     source = Stage("source", read, {"dead_lettered": -dead}, abs(read - valid - dead))
-
-    # A window's points in a day other than the window's end: (start, midnight) of windows across it.
-    moves = [(w, w.start + 1, start - 1, -1) for w in own if w.start < start - 1]
-    moves += [(w, w.start + 1, end - 1, +1) for w in windows if w.end > end and w.start < end - 1]
-    # Without moves every figure is of the day's partition alone.
-    first = day - dt.timedelta(days=1) if moves else day
-    records = _records(spark, table_path, first, day)
-    if records is None:
+    if not has_records:
         return source, Stage("kafka", 0, {"dead_lettered": 0}, valid), Stage("bronze", 0, {}, 0)
-    logged = sorted({w.source for w in windows})
-    of_day = F.col("event_date") == F.lit(day)
-    figures = [
-        F.sum(of_day.cast("long")).alias("records"),
-        # Bronze rows have no reason; the quarantined are counted by reason below, from quarantine alone.
-        F.sum((of_day & F.col("reason").isNull()).cast("long")).alias("bronze"),
-        F.sum((of_day & F.col("source").isin(logged)).cast("long")).alias("logged"),
-        F.count_distinct(
-            F.when(of_day, F.struct("kafka_topic", "kafka_partition", "kafka_offset", "kafka_index"))
-        ).alias("distinct"),
-    ]
-    for index, (w, low, high, _) in enumerate(moves):
-        figures.append(F.sum(_in_window(w.source, w.wave, low, high).cast("long")).alias(f"move_{index}"))
-    row = records.agg(*figures).first()
-    assert row is not None
-    records_of_day, logged_of_day = int(row["records"] or 0), int(row["logged"] or 0)
-    shift = sum(sign * int(row[f"move_{i}"] or 0) for i, (_, _, _, sign) in enumerate(moves))
+    records_of_day, logged_of_day = figures.get("records", 0), figures.get("logged", 0)
     surplus = logged_of_day - (valid + shift)
     retried = sum(w.rows_valid for w in own if w.attempts > 1)
     redelivered = min(max(surplus, 0), retried)
@@ -234,41 +297,44 @@ def _source_and_kafka(
         "not_from_a_logged_window": records_of_day - logged_of_day,
     }
     note = f"{len(unsettled)} windows logged after the stream's last batch: checked again when they land"
-    kafka = Stage(
-        "kafka", int(row["distinct"] or 0), explained, abs(surplus - redelivered + in_flight), note if in_flight else ""
-    )
+    distinct = figures.get("distinct", 0)
+    kafka = Stage("kafka", distinct, explained, abs(surplus - redelivered + in_flight), note if in_flight else "")
     # Records landing twice (bronze and quarantine, or twice in one) break exactly-once: unexplained.
-    kafka.unexplained += records_of_day - kafka.count  # type: ignore[operator]
-    # Bronze's branch of the union has no reason: Spark prunes it, so this reads quarantine only.
-    rows = records.where(of_day & F.col("reason").isNotNull()).groupBy("reason").count().collect()
-    quarantined = {f"quarantined_{r['reason']}": -int(r["count"]) for r in sorted(rows, key=lambda r: r["reason"])}
-    bronze_count = int(row["bronze"] or 0)
-    expected = (kafka.count or 0) + sum(quarantined.values())
+    kafka.unexplained += records_of_day - distinct
+    bronze_count = figures.get("bronze", 0)
+    expected = distinct + sum(quarantined.values())
     return source, kafka, Stage("bronze", bronze_count, quarantined, abs(bronze_count - expected))
 
 
-def _silver_stage(bronze_day: DataFrame, silver_count: int, bronze_count: int, pinned: bool) -> Stage:
-    """bronze_day: the day's bronze as silver read it (pinned: an older version than bronze_count's,
+def _silver_stages(
+    bronze_days: DataFrame, silver_counts: dict[dt.date, int], bronze_counts: dict[dt.date, int], pinned: bool
+) -> dict[dt.date, Stage]:
+    """bronze_days: the days' bronze as silver read it (pinned: an older version than bronze_counts',
     whose extra rows landed after silver's read)."""
     latest = F.struct("ums_id_", "kafka_partition", "kafka_offset", "kafka_topic")
-    groups = bronze_day.groupBy("point_key").agg(
+    groups = bronze_days.groupBy("event_date", "point_key").agg(
         F.count(F.lit(1)).alias("n"),
         F.count_distinct(F.struct("ums_op_", "value")).alias("versions"),
         F.max_by("ums_op_", latest).alias("winner"),
     )
     retracted = F.col("winner") == "d"
-    row = groups.agg(
+    rows = groups.groupBy("event_date").agg(
         F.sum("n").alias("rows"),
         F.sum(F.when(retracted, F.col("n"))).alias("retracted"),
         F.sum(F.when(~retracted, F.col("n") - F.col("versions"))).alias("duplicates"),
         F.sum(F.when(~retracted, F.col("versions") - 1)).alias("superseded"),
-    ).first()
-    assert row is not None
-    landed_after_read = bronze_count - int(row["rows"] or 0) if pinned else 0
-    explained = {"landed_after_silver_read": -landed_after_read}
-    explained |= {name: -int(row[name] or 0) for name in ("duplicates", "superseded", "retracted")}
-    expected = bronze_count + sum(explained.values())
-    return Stage("silver", silver_count, explained, abs(silver_count - expected))
+    )
+    by_day = {row["event_date"]: row for row in rows.collect()}
+    stages = {}
+    for day, bronze_count in bronze_counts.items():
+        row = by_day.get(day)
+        read_rows = int(row["rows"] or 0) if row else 0
+        explained = {"landed_after_silver_read": -(bronze_count - read_rows if pinned else 0)}
+        explained |= {name: -int((row[name] if row else 0) or 0) for name in ("duplicates", "superseded", "retracted")}
+        expected = bronze_count + sum(explained.values())
+        silver_count = silver_counts.get(day, 0)
+        stages[day] = Stage("silver", silver_count, explained, abs(silver_count - expected))
+    return stages
 
 
 def _identity(metric: Column, tags: Column) -> Column:
@@ -294,28 +360,44 @@ def _exporter(url: str, start: int, end: int, timeout_s: float):
     return export
 
 
-def _realtime_stage(
+def _in_retention(settings: Settings, day: dt.date) -> bool:
+    retention = _RETENTION.match(settings.stack.victoria_metrics.realtime.retention)
+    end = ms_of_date(day) + DAY_MS
+    return not (retention and end < time.time() * 1000 - int(retention[1]) * _RETENTION_MS[retention[2]])
+
+
+def _realtime_stages(
     spark: SparkSession,
     settings: Settings,
     table_path: TablePath,
-    day: dt.date,
-    silver_day: DataFrame,
-    bronze_day: DataFrame,
-) -> Stage:
-    start, end = ms_of_date(day), ms_of_date(day) + DAY_MS
-    retention = _RETENTION.match(settings.stack.victoria_metrics.realtime.retention)
-    if retention and end < time.time() * 1000 - int(retention[1]) * _RETENTION_MS[retention[2]]:
-        return Stage("realtime", None, note="outside the realtime TSDB's retention")
+    days: Sequence[dt.date],
+    silver_days: DataFrame,
+    bronze_days: DataFrame,
+) -> dict[dt.date, Stage]:
+    """Each day's realtime stage, from one export of the TSDB over the days and one comparison."""
+    stages = {day: Stage("realtime", None, note="outside the realtime TSDB's retention") for day in days}
+    days = [day for day in days if _in_retention(settings, day)]
+    if not days:
+        return stages
+    start, end = ms_of_date(min(days)), ms_of_date(max(days)) + DAY_MS
     force_flush(settings.tsdb.realtime.url, settings.tsdb.timeout_s)
-    metrics = bronze_day.select("metric").distinct()
+    metrics = bronze_days.where(_of_days(days)).select("metric").distinct()
     exported = metrics.repartition(max(1, min(8, settings.spark.shuffle_partitions)))
-    tsdb = exported.mapInPandas(
-        _exporter(settings.tsdb.realtime.url, start, end, max(settings.tsdb.timeout_s, 60.0)),
-        "identity string, ums_ts_ long",
-    ).distinct()
-    silver = silver_day.select(_identity(F.col("metric"), F.col("tags")).alias("identity"), "ums_ts_").distinct()
+    tsdb = (
+        exported.mapInPandas(
+            _exporter(settings.tsdb.realtime.url, start, end, max(settings.tsdb.timeout_s, 60.0)),
+            "identity string, ums_ts_ long",
+        )
+        .distinct()
+        .withColumn("tsdb_date", F.to_date(F.timestamp_millis("ums_ts_")))
+    )
+    silver = (
+        silver_days.where(_of_days(days))
+        .select(_identity(F.col("metric"), F.col("tags")).alias("identity"), "ums_ts_", "event_date")
+        .distinct()
+    )
     arrival_lag = F.min(F.unix_millis("kafka_timestamp")) - F.first("ums_ts_")
-    points = bronze_day.groupBy(_identity(F.col("metric"), F.col("tags")).alias("identity"), "ums_ts_").agg(
+    points = bronze_days.groupBy(_identity(F.col("metric"), F.col("tags")).alias("identity"), "ums_ts_").agg(
         (arrival_lag > settings.stream.dedup_ttl_s * 1000).alias("late"),
         (F.max_by("ums_op_", F.struct("ums_id_", "kafka_partition", "kafka_offset", "kafka_topic")) == "d").alias(
             "retracted"
@@ -339,20 +421,85 @@ def _realtime_stage(
     def count(condition: Column) -> Column:
         return F.coalesce(F.sum(condition.cast("long")), F.lit(0))
 
-    row = both.agg(
+    rows = both.groupBy(F.coalesce(F.col("event_date"), F.col("tsdb_date")).alias("day")).agg(
         count(in_tsdb).alias("total"),
         count(missing & late).alias("late"),
         count(missing & ~late & failed).alias("failed"),
         count(extra & retracted).alias("retracted"),
         (count(missing & ~late & ~failed) + count(extra & ~retracted)).alias("unexplained"),
-    ).first()
-    assert row is not None
-    explained = {
-        "late_for_realtime": -row["late"],
-        "tsdb_write_failed": -row["failed"],
-        "retraction_not_applied": row["retracted"],
-    }
-    return Stage("realtime", row["total"], explained, row["unexplained"])
+    )
+    by_day = {row["day"]: row for row in rows.collect()}
+    for day in days:
+        row = by_day.get(day)
+        figures = {
+            name: int(row[name]) if row else 0 for name in ("total", "late", "failed", "retracted", "unexplained")
+        }
+        explained = {
+            "late_for_realtime": -figures["late"],
+            "tsdb_write_failed": -figures["failed"],
+            "retraction_not_applied": figures["retracted"],
+        }
+        stages[day] = Stage("realtime", figures["total"], explained, figures["unexplained"])
+    return stages
+
+
+def reconcile_days(
+    spark: SparkSession,
+    settings: Settings,
+    days: Sequence[dt.date],
+    *,
+    table_path: TablePath | None = None,
+    realtime: bool = True,
+    silver_reads: Mapping[dt.date, int] | None = None,
+    times: StepTimes | None = None,
+) -> list[Reconciliation]:
+    """Each day's reconciliation, every stage computed for all days in one pass (a backfill's range costs
+    about what one day does). table_path: where the Delta tables are (default: the configured root);
+    silver_reads: the bronze version silver's materialization of each day read (-1 or absent: unknown, the
+    newest), so rows landing in bronze after it are explained, not missing from silver; times: the seconds
+    of the stages (``source_kafka_bronze``, ``silver``, ``realtime``) are added there."""
+    days = sorted(set(days))
+    if not days:
+        return []
+    times = times or StepTimes()
+    table_path = table_path or settings.delta.table_path
+    reads = {day: (silver_reads or {}).get(day, -1) for day in days}
+    with times.step("source_kafka_bronze"):
+        path_stages = _source_and_kafka(spark, settings, table_path, days)
+    stages = {day: list(path_stages[day]) for day in days}
+    bronze_counts = {day: path_stages[day][2].count or 0 for day in days}
+    bronze = read_table(spark, table_path(tables.BRONZE))
+    silver = read_table(spark, table_path("silver"))
+    with times.step("silver"):
+        silver_counts = {}
+        if silver is not None:
+            counted = silver.where(_of_days(days)).groupBy("event_date").count().collect()
+            silver_counts = {row["event_date"]: int(row["count"]) for row in counted}
+        if bronze is None or silver is None:
+            for day in days:
+                silver_count, bronze_count = silver_counts.get(day, 0), bronze_counts[day]
+                note = "no bronze or silver table"
+                stages[day].append(Stage("silver", silver_count, {}, abs(silver_count - bronze_count), note))
+            return [Reconciliation(day.isoformat(), stages[day]) for day in days]
+        # Days whose silver read the same bronze version are compared in one pass.
+        for version in sorted(set(reads.values())):
+            of_version = [day for day in days if reads[day] == version]
+            read = bronze
+            if version >= 0:
+                read = spark.read.format("delta").option("versionAsOf", version).load(table_path(tables.BRONZE))
+                # Bronze as silver read it is what the TSDB is compared with, when all days read one version.
+                bronze = read if len(set(reads.values())) == 1 else bronze
+            counts = {day: bronze_counts[day] for day in of_version}
+            pinned = version >= 0
+            for day, stage in _silver_stages(read.where(_of_days(of_version)), silver_counts, counts, pinned).items():
+                stages[day].append(stage)
+    if realtime:
+        with times.step("realtime"):
+            silver_days, bronze_days = silver.where(_of_days(days)), bronze.where(_of_days(days))
+            realtime_stages = _realtime_stages(spark, settings, table_path, days, silver_days, bronze_days)
+        for day in days:
+            stages[day].append(realtime_stages[day])
+    return [Reconciliation(day.isoformat(), stages[day]) for day in days]
 
 
 def reconcile_day(
@@ -365,31 +512,8 @@ def reconcile_day(
     silver_read: int = -1,
     times: StepTimes | None = None,
 ) -> Reconciliation:
-    """The day's reconciliation; table_path: where the Delta tables are (default: the configured root);
-    silver_read: the bronze version silver's materialization of the day read (-1: unknown, the newest),
-    so rows landing in bronze after it are explained, not missing from silver; times: the seconds of
-    its stages (``source_kafka_bronze``, ``silver``, ``realtime``) are added there."""
-    times = times or StepTimes()
-    table_path = table_path or settings.delta.table_path
-    with times.step("source_kafka_bronze"):
-        source, kafka, bronze_stage = _source_and_kafka(spark, settings, table_path, day)
-    stages = [source, kafka, bronze_stage]
-    bronze_count = bronze_stage.count or 0
-    bronze = read_table(spark, table_path(tables.BRONZE))
-    silver = read_table(spark, table_path("silver"))
-    if bronze is not None and silver_read >= 0:
-        bronze = spark.read.format("delta").option("versionAsOf", silver_read).load(table_path(tables.BRONZE))
-    bronze_day = None if bronze is None else bronze.where(F.col("event_date") == F.lit(day))
-    silver_day = None if silver is None else silver.where(F.col("event_date") == F.lit(day))
-    with times.step("silver"):
-        silver_count = 0 if silver_day is None else silver_day.count()
-        if bronze_day is None or silver_day is None:
-            stages.append(
-                Stage("silver", silver_count, {}, abs(silver_count - bronze_count), "no bronze or silver table")
-            )
-            return Reconciliation(day.isoformat(), stages)
-        stages.append(_silver_stage(bronze_day, silver_count, bronze_count, pinned=silver_read >= 0))
-    if realtime:
-        with times.step("realtime"):
-            stages.append(_realtime_stage(spark, settings, table_path, day, silver_day, bronze_day))
-    return Reconciliation(day.isoformat(), stages)
+    """One day's reconciliation (``reconcile_days`` of that day alone)."""
+    reads = {day: silver_read}
+    return reconcile_days(
+        spark, settings, [day], table_path=table_path, realtime=realtime, silver_reads=reads, times=times
+    )[0]

@@ -33,7 +33,7 @@ from rtdp_dagster.collection.state import CollectionState, collection_log
 from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.config.sources import SourceConfig
 from rtdp_dagster.envelope.validation import VALUE_OUT_OF_RANGE, PointValidator, Rejection, validate_payload
-from rtdp_dagster.quality.reconciliation import reconcile_day
+from rtdp_dagster.quality.reconciliation import reconcile_day, reconcile_days
 from rtdp_dagster.resources import DeltaTablesResource
 from rtdp_dagster.resources.platform import PlatformConfigResource
 from rtdp_dagster.stack.process import wait_until
@@ -194,6 +194,11 @@ def reconciled(spark, settings: Settings, config_file: Path) -> None:
     # corrected, one retracted (its 4 records go).
     assert (stages["silver"].count, nonzero["silver"]) == (57, {"duplicates": -60, "superseded": -1, "retracted": -4})
     assert stages["realtime"].count == 57 and stages["realtime"].unexplained == 0
+    # A range of days in one pass gives each day what reconciling it alone gives.
+    before, day, after = reconcile_days(spark, settings, [DAY - dt.timedelta(days=1), DAY, DAY + dt.timedelta(days=1)])
+    assert day.markdown() == reconciliation.markdown()
+    for empty in (before, after):
+        assert empty.passed and all(not stage.count for stage in empty.stages), empty.markdown()
 
     # A silver row lost after the fact: unexplained at silver, and the TSDB holds a point silver lacks.
     # This time through the Dagster check, which also publishes rtdp.dq.* metrics.
