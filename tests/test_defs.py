@@ -65,7 +65,7 @@ JOBS = [
     "wave2_catchup",
     "wave3_catchup",
 ]
-RESOURCES = ["delta", "history_tsdb", "kafka", "platform", "realtime_tsdb", "spark"]
+RESOURCES = ["delta", "great_expectations", "history_tsdb", "kafka", "platform", "realtime_tsdb", "spark"]
 FRESHNESS_POLICIES = [
     "collection_log",
     "rollup_1d",

@@ -32,6 +32,7 @@ from rtdp_dagster.batch.steps import StepTimes
 from rtdp_dagster.config.quality import CHECKS
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.quality.outcomes import CheckOutcome
+from rtdp_dagster.quality.resources import GreatExpectationsResource
 from rtdp_dagster.resources import DeltaTablesResource, TsdbResource
 from rtdp_dagster.resources.platform import PlatformConfigResource
 from rtdp_dagster.streaming.assets import bronze, quarantine, realtime_tsdb
@@ -121,7 +122,8 @@ def check_result(outcomes: list[CheckOutcome], sample_rows: int, extra: dict | N
 def _results(outcomes: list[CheckOutcome], sample_rows: int, times: StepTimes) -> list[dg.AssetCheckResult]:
     """One result per check; each carries the seconds of the evaluation they share (``profile_s``: the
     Spark job and its collection, ``suites_s``: Great Expectations and its Data Docs, ``publish_s``; the
-    points suites' also ``gx_start_s`` and ``schema_suite_s``)."""
+    points suites' also ``gx_start_s`` and ``schema_suite_s``; ``gx_import_wait_s``: waiting for the import
+    of GX the run started in the background)."""
     by_check: dict[str, list[CheckOutcome]] = defaultdict(list)
     for outcome in outcomes:
         by_check[outcome.check].append(outcome)
@@ -151,16 +153,19 @@ def _points_suite(
     delta: DeltaTablesResource,
     platform: PlatformConfigResource,
     realtime_tsdb: TsdbResource,
+    great_expectations: GreatExpectationsResource,
 ) -> Iterable[dg.AssetCheckResult]:
     """The points suites (bronze or silver) on each day of the run, published and as check results."""
     from rtdp_dagster.quality.evaluate import points_checks
 
+    times = StepTimes()
+    with times.step("gx_import_wait"):
+        great_expectations.ready()
     settings = platform.settings()
     table = read_table(spark.spark_session, delta.table_path(asset))
     if table is None:
         raise dg.Failure(f"{asset} has no table yet: {missing_hint}")
     # Every day of the run in one pass (a backfill's range is one Spark job, not one per day).
-    times = StepTimes()
     outcomes = points_checks(table, asset, _days(context, config), settings, _run(context), times)
     _publish(outcomes, realtime_tsdb, times)
     context.log.info(f"{asset} checks: seconds per step {times.seconds}")
@@ -179,9 +184,18 @@ def silver_quality(
     delta: DeltaTablesResource,
     platform: PlatformConfigResource,
     realtime_tsdb: TsdbResource,
+    great_expectations: GreatExpectationsResource,
 ) -> Iterable[dg.AssetCheckResult]:
     yield from _points_suite(
-        "silver", "materialize it before checking it", context, config, spark, delta, platform, realtime_tsdb
+        "silver",
+        "materialize it before checking it",
+        context,
+        config,
+        spark,
+        delta,
+        platform,
+        realtime_tsdb,
+        great_expectations,
     )
 
 
@@ -203,9 +217,13 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
         delta: DeltaTablesResource,
         platform: PlatformConfigResource,
         realtime_tsdb: TsdbResource,
+        great_expectations: GreatExpectationsResource,
     ) -> Iterable[dg.AssetCheckResult]:
         from rtdp_dagster.quality.evaluate import rollup_checks
 
+        times = StepTimes()
+        with times.step("gx_import_wait"):
+            great_expectations.ready()
         settings = platform.settings()
         session = spark.spark_session
         tables = {asset: session.read.format("delta").load(delta.table_path(asset))}
@@ -213,7 +231,6 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
             tables["finer"] = session.read.format("delta").load(delta.table_path(finer))
         if level == "1d":
             tables["silver"] = session.read.format("delta").load(delta.table_path("silver"))
-        times = StepTimes()
         outcomes = rollup_checks(tables, level, _days(context, config), settings, _run(context), times)
         _publish(outcomes, realtime_tsdb, times)
         context.log.info(f"{asset} checks: seconds per step {times.seconds}")
@@ -305,8 +322,19 @@ def bronze_quality(
     delta: DeltaTablesResource,
     platform: PlatformConfigResource,
     realtime_tsdb: TsdbResource,
+    great_expectations: GreatExpectationsResource,
 ) -> Iterable[dg.AssetCheckResult]:
-    yield from _points_suite("bronze", "is the stream running?", context, config, spark, delta, platform, realtime_tsdb)
+    yield from _points_suite(
+        "bronze",
+        "is the stream running?",
+        context,
+        config,
+        spark,
+        delta,
+        platform,
+        realtime_tsdb,
+        great_expectations,
+    )
 
 
 bronze_quality_job = dg.define_asset_job(

@@ -8,6 +8,7 @@ from rtdp_dagster.config import QualityConfig
 from rtdp_dagster.dagster_common import build_schedule
 from rtdp_dagster.quality.checks import bronze_quality_job, quality_checks, reconciliation_job
 from rtdp_dagster.quality.freshness import freshness_checks, freshness_sensor
+from rtdp_dagster.quality.resources import GreatExpectationsResource
 
 
 def build_defs(quality: QualityConfig) -> dg.Definitions:
@@ -17,4 +18,5 @@ def build_defs(quality: QualityConfig) -> dg.Definitions:
         jobs=[bronze_quality_job, reconciliation_job],
         schedules=[build_schedule(bronze_quality_job, "20 0 * * *")],
         sensors=[freshness_sensor(freshness)],
+        resources={"great_expectations": GreatExpectationsResource()},
     )

@@ -80,6 +80,9 @@ def test_a_blocking_silver_failure_stops_the_rollup_until_the_data_is_fixed(
     value_range = evaluations["value_range"]
     assert value_range.metadata["failing_rows"].value == 2
     assert value_range.metadata["days"].value == DAY
+    # Where the check's time went: waiting for GX's import (started with the run), GX's context, ...
+    steps = ("gx_import_wait", "gx_start", "schema_suite", "profile", "suites", "publish")
+    assert all(isinstance(value_range.metadata[f"{step}_s"].value, float) for step in steps), value_range.metadata
     assert Path(str(value_range.metadata["data_docs"].value)).is_file()
     sample = str(value_range.metadata["failing_sample"].value)
     assert f"sys.cpu.util\\|app=unknown,host={host},site=unknown | percent | 2 | {DAY}T08:07:00Z | 150.0" in sample
