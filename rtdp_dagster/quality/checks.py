@@ -21,14 +21,17 @@ failing rows and a link to the Great Expectations Data Docs page of its validati
 
 import datetime as dt
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
 
 import dagster as dg
 from dagster_pyspark import LazyPySparkResource
 from pydantic import Field
+from pyspark.sql import DataFrame, SparkSession
 
 from rtdp_dagster.batch import partitions
 from rtdp_dagster.batch.steps import StepTimes
+from rtdp_dagster.config import Settings
 from rtdp_dagster.config.quality import CHECKS
 from rtdp_dagster.master_data.table import read_table
 from rtdp_dagster.quality.outcomes import CheckOutcome
@@ -144,73 +147,30 @@ def _run(context: dg.AssetCheckExecutionContext) -> str:
     return context.run.run_id[:8]
 
 
-def _points_suite(
-    asset: str,
-    missing_hint: str,
-    context: dg.AssetCheckExecutionContext,
-    config: QualityDayConfig,
-    spark: LazyPySparkResource,
-    delta: DeltaTablesResource,
-    platform: PlatformConfigResource,
-    realtime_tsdb: TsdbResource,
-    great_expectations: GreatExpectationsResource,
-) -> Iterable[dg.AssetCheckResult]:
-    """The points suites (bronze or silver) on each day of the run, published and as check results."""
-    from rtdp_dagster.quality.evaluate import points_checks
+@dataclass(frozen=True)
+class SuiteInput:
+    """What a suite check's evaluation is given: the session, the tables, the days of the run, the run's
+    name (the suite runs' names end with it) and the step times it adds to."""
 
-    times = StepTimes()
-    with times.step("gx_import_wait"):
-        great_expectations.ready()
-    settings = platform.settings()
-    table = read_table(spark.spark_session, delta.table_path(asset))
-    if table is None:
-        raise dg.Failure(f"{asset} has no table yet: {missing_hint}")
-    # Every day of the run in one pass (a backfill's range is one Spark job, not one per day).
-    outcomes = points_checks(table, asset, _days(context, config), settings, _run(context), times)
-    _publish(outcomes, realtime_tsdb, times)
-    context.log.info(f"{asset} checks: seconds per step {times.seconds}")
-    yield from _results(outcomes, settings.quality.sample_rows, times)
+    session: SparkSession
+    delta: DeltaTablesResource
+    settings: Settings
+    days: list[dt.date]
+    run: str
+    times: StepTimes
 
 
-@dg.multi_asset_check(
-    specs=_specs("silver", [c for c in CHECKS["silver"] if c != "reconciliation"], blocking=True),
-    name="silver_quality",
-    description="The silver suites on each day of the run; ERROR failures keep the day out of the rollups.",
-)
-def silver_quality(
-    context: dg.AssetCheckExecutionContext,
-    config: QualityDayConfig,
-    spark: LazyPySparkResource,
-    delta: DeltaTablesResource,
-    platform: PlatformConfigResource,
-    realtime_tsdb: TsdbResource,
-    great_expectations: GreatExpectationsResource,
-) -> Iterable[dg.AssetCheckResult]:
-    yield from _points_suite(
-        "silver",
-        "materialize it before checking it",
-        context,
-        config,
-        spark,
-        delta,
-        platform,
-        realtime_tsdb,
-        great_expectations,
-    )
+SuiteEvaluation = Callable[[SuiteInput], list[CheckOutcome]]
 
 
-def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
-    """The checks of one daily rollup level (1m, 1h or 1d)."""
-    asset = f"rollup_{level}"
-    finer = {"1h": "rollup_1m", "1d": "rollup_1h"}.get(level)
-    deps = [name for name in (finer, "silver" if level == "1d" else None) if name]
+def build_suite_check(
+    asset: str, specs: list[dg.AssetCheckSpec], description: str, evaluate: SuiteEvaluation
+) -> dg.AssetChecksDefinition:
+    """A multi-check of one asset's suites (``<asset>_quality``) on each day of the run, published as
+    ``rtdp.dq.*`` and as check results with the seconds of each step."""
 
-    @dg.multi_asset_check(
-        specs=_specs(asset, CHECKS[asset], blocking=True, additional_deps=deps),
-        name=f"{asset}_quality",
-        description=f"The {level} rollup suite on each day of the run; ERROR failures stop the next level.",
-    )
-    def rollup_quality(
+    @dg.multi_asset_check(specs=specs, name=f"{asset}_quality", description=description)
+    def suite_check(
         context: dg.AssetCheckExecutionContext,
         config: QualityDayConfig,
         spark: LazyPySparkResource,
@@ -219,24 +179,68 @@ def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
         realtime_tsdb: TsdbResource,
         great_expectations: GreatExpectationsResource,
     ) -> Iterable[dg.AssetCheckResult]:
-        from rtdp_dagster.quality.evaluate import rollup_checks
-
         times = StepTimes()
         with times.step("gx_import_wait"):
             great_expectations.ready()
         settings = platform.settings()
-        session = spark.spark_session
-        tables = {asset: session.read.format("delta").load(delta.table_path(asset))}
-        if finer:
-            tables["finer"] = session.read.format("delta").load(delta.table_path(finer))
-        if level == "1d":
-            tables["silver"] = session.read.format("delta").load(delta.table_path("silver"))
-        outcomes = rollup_checks(tables, level, _days(context, config), settings, _run(context), times)
+        outcomes = evaluate(
+            SuiteInput(spark.spark_session, delta, settings, _days(context, config), _run(context), times)
+        )
         _publish(outcomes, realtime_tsdb, times)
         context.log.info(f"{asset} checks: seconds per step {times.seconds}")
         yield from _results(outcomes, settings.quality.sample_rows, times)
 
-    return rollup_quality
+    return suite_check
+
+
+def build_points_quality(
+    asset: str, checks: Sequence[str], *, blocking: bool, missing_hint: str, description: str
+) -> dg.AssetChecksDefinition:
+    """The points suites of bronze or silver."""
+
+    def evaluate(given: SuiteInput) -> list[CheckOutcome]:
+        from rtdp_dagster.quality.evaluate import points_checks
+
+        table = read_table(given.session, given.delta.table_path(asset))
+        if table is None:
+            raise dg.Failure(f"{asset} has no table yet: {missing_hint}")
+        # Every day of the run in one pass (a backfill's range is one Spark job, not one per day).
+        return points_checks(table, asset, given.days, given.settings, given.run, given.times)
+
+    return build_suite_check(asset, _specs(asset, checks, blocking=blocking), description, evaluate)
+
+
+silver_quality = build_points_quality(
+    "silver",
+    [c for c in CHECKS["silver"] if c != "reconciliation"],
+    blocking=True,
+    missing_hint="materialize it before checking it",
+    description="The silver suites on each day of the run; ERROR failures keep the day out of the rollups.",
+)
+
+
+def build_rollup_quality(level: str) -> dg.AssetChecksDefinition:
+    """The checks of one daily rollup level (1m, 1h or 1d)."""
+    asset = f"rollup_{level}"
+    finer = {"1h": "rollup_1m", "1d": "rollup_1h"}.get(level)
+    deps = [name for name in (finer, "silver" if level == "1d" else None) if name]
+
+    def evaluate(given: SuiteInput) -> list[CheckOutcome]:
+        from rtdp_dagster.quality.evaluate import rollup_checks
+
+        def load(name: str) -> DataFrame:
+            return given.session.read.format("delta").load(given.delta.table_path(name))
+
+        tables = {asset: load(asset)}
+        if finer:
+            tables["finer"] = load(finer)
+        if level == "1d":
+            tables["silver"] = load("silver")
+        return rollup_checks(tables, level, given.days, given.settings, given.run, given.times)
+
+    specs = _specs(asset, CHECKS[asset], blocking=True, additional_deps=deps)
+    description = f"The {level} rollup suite on each day of the run; ERROR failures stop the next level."
+    return build_suite_check(asset, specs, description, evaluate)
 
 
 rollup_quality_checks = [build_rollup_quality(level) for level in ("1m", "1h", "1d")]
@@ -310,31 +314,13 @@ reconciliation_job = dg.define_asset_job(
 )
 
 
-@dg.multi_asset_check(
-    specs=_specs("bronze", CHECKS["bronze"], blocking=False),
-    name="bronze_quality",
+bronze_quality = build_points_quality(
+    "bronze",
+    CHECKS["bronze"],
+    blocking=False,
+    missing_hint="is the stream running?",
     description="The bronze suites on one day (run config `day`, default yesterday): schema, keys, day, range.",
 )
-def bronze_quality(
-    context: dg.AssetCheckExecutionContext,
-    config: QualityDayConfig,
-    spark: LazyPySparkResource,
-    delta: DeltaTablesResource,
-    platform: PlatformConfigResource,
-    realtime_tsdb: TsdbResource,
-    great_expectations: GreatExpectationsResource,
-) -> Iterable[dg.AssetCheckResult]:
-    yield from _points_suite(
-        "bronze",
-        "is the stream running?",
-        context,
-        config,
-        spark,
-        delta,
-        platform,
-        realtime_tsdb,
-        great_expectations,
-    )
 
 
 bronze_quality_job = dg.define_asset_job(
