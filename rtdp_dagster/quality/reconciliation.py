@@ -183,7 +183,7 @@ def _in_window(source: str, wave: int, low: int, high: int) -> Column:
 
 
 def _of_days(days: Sequence[dt.date]) -> Column:
-    return F.col("event_date").isin(*[F.lit(day) for day in days])
+    return F.col("event_date").isin(list(days))
 
 
 def _per_day(days: Sequence[dt.date], values: Callable[[dt.date], Column]) -> Column:
@@ -371,8 +371,8 @@ def _realtime_stages(
     settings: Settings,
     table_path: TablePath,
     days: Sequence[dt.date],
-    silver_days: DataFrame,
-    bronze_days: DataFrame,
+    silver: DataFrame,
+    bronze: DataFrame,
 ) -> dict[dt.date, Stage]:
     """Each day's realtime stage, from one export of the TSDB over the days and one comparison."""
     stages = {day: Stage("realtime", None, note="outside the realtime TSDB's retention") for day in days}
@@ -381,7 +381,8 @@ def _realtime_stages(
         return stages
     start, end = ms_of_date(min(days)), ms_of_date(max(days)) + DAY_MS
     force_flush(settings.tsdb.realtime.url, settings.tsdb.timeout_s)
-    metrics = bronze_days.where(_of_days(days)).select("metric").distinct()
+    silver_days, bronze_days = silver.where(_of_days(days)), bronze.where(_of_days(days))
+    metrics = bronze_days.select("metric").distinct()
     exported = metrics.repartition(max(1, min(8, settings.spark.shuffle_partitions)))
     tsdb = (
         exported.mapInPandas(
@@ -391,11 +392,9 @@ def _realtime_stages(
         .distinct()
         .withColumn("tsdb_date", F.to_date(F.timestamp_millis("ums_ts_")))
     )
-    silver = (
-        silver_days.where(_of_days(days))
-        .select(_identity(F.col("metric"), F.col("tags")).alias("identity"), "ums_ts_", "event_date")
-        .distinct()
-    )
+    silver = silver_days.select(
+        _identity(F.col("metric"), F.col("tags")).alias("identity"), "ums_ts_", "event_date"
+    ).distinct()
     arrival_lag = F.min(F.unix_millis("kafka_timestamp")) - F.first("ums_ts_")
     points = bronze_days.groupBy(_identity(F.col("metric"), F.col("tags")).alias("identity"), "ums_ts_").agg(
         (arrival_lag > settings.stream.dedup_ttl_s * 1000).alias("late"),
@@ -481,22 +480,23 @@ def reconcile_days(
                 note = "no bronze or silver table"
                 stages[day].append(Stage("silver", silver_count, {}, abs(silver_count - bronze_count), note))
             return [Reconciliation(day.isoformat(), stages[day]) for day in days]
-        # Days whose silver read the same bronze version are compared in one pass.
-        for version in sorted(set(reads.values())):
-            of_version = [day for day in days if reads[day] == version]
-            read = bronze
-            if version >= 0:
-                read = spark.read.format("delta").option("versionAsOf", version).load(table_path(tables.BRONZE))
-                # Bronze as silver read it is what the TSDB is compared with, when all days read one version.
-                bronze = read if len(set(reads.values())) == 1 else bronze
-            counts = {day: bronze_counts[day] for day in of_version}
+        # Bronze as each version of silver's reads read it; days of one version are compared in one pass.
+        as_read = {
+            version: bronze
+            if version < 0
+            else spark.read.format("delta").option("versionAsOf", version).load(table_path(tables.BRONZE))
+            for version in sorted(set(reads.values()))
+        }
+        for version, read in as_read.items():
+            counts = {day: bronze_counts[day] for day in days if reads[day] == version}
             pinned = version >= 0
-            for day, stage in _silver_stages(read.where(_of_days(of_version)), silver_counts, counts, pinned).items():
+            for day, stage in _silver_stages(read.where(_of_days(list(counts))), silver_counts, counts, pinned).items():
                 stages[day].append(stage)
     if realtime:
+        # The TSDB is compared with bronze as silver read it when all days read one version.
+        compared = next(iter(as_read.values())) if len(as_read) == 1 else bronze
         with times.step("realtime"):
-            silver_days, bronze_days = silver.where(_of_days(days)), bronze.where(_of_days(days))
-            realtime_stages = _realtime_stages(spark, settings, table_path, days, silver_days, bronze_days)
+            realtime_stages = _realtime_stages(spark, settings, table_path, days, silver, compared)
         for day in days:
             stages[day].append(realtime_stages[day])
     return [Reconciliation(day.isoformat(), stages[day]) for day in days]
