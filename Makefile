@@ -23,8 +23,11 @@ demo: setup
 	$(RTDP) demo $(DEMO_ARGS)
 
 # What `make lint` checks, then every test, the fault drills included (CI runs exactly this).
+# Two workers, a module at a time each (module fixtures start once), in collection order (long modules
+# first): the suite's JVMs and services wait on each other often enough that one worker left a core idle.
+PYTEST_PARALLEL ?= -n 2 --dist loadscope --no-loadscope-reorder
 test: setup lint-check
-	$(VENV)/bin/pytest
+	$(VENV)/bin/pytest $(PYTEST_PARALLEL)
 
 # Only the fault drills (a Kafka node, the stream driver, the realtime TSDB twice) on a cluster of their own.
 test-drills: setup

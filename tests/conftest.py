@@ -7,6 +7,7 @@ definitions and the tests all see the same test stack.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -23,14 +24,26 @@ PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="rtdp-test-"))
 
 
+def _worker_slot() -> tuple[int, int]:
+    """(this pytest-xdist worker's index, the number of workers); (0, 1) in a run without workers."""
+    worker = os.environ.get("PYTEST_XDIST_WORKER", "gw0")
+    return int(worker.removeprefix("gw")), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+
+
 def free_ports(count: int) -> list[int]:
-    sockets = []
+    """Free ports, each worker of a parallel run taking only its own residue: two workers that ask at
+    the same moment can never be handed the same port."""
+    index, workers = _worker_slot()
+    sockets, ports = [], []
     try:
-        for _ in range(count):
+        while len(ports) < count:
             probe = socket.socket()
             probe.bind(("127.0.0.1", 0))
-            sockets.append(probe)
-        return [probe.getsockname()[1] for probe in sockets]
+            sockets.append(probe)  # held until the end, so the kernel hands out a new port each time
+            port = probe.getsockname()[1]
+            if port % workers == index:
+                ports.append(port)
+        return ports
     finally:
         for probe in sockets:
             probe.close()
@@ -42,6 +55,9 @@ def _test_environment() -> dict[str, str]:
     env["RTDP_RUN_DIR"] = str(_RUN_DIR)
     env["RTDP_JARS_DIR"] = str(PROJECT_ROOT / ".rtdp" / "jars")
     env["RTDP_SPARK__DRIVER_MEMORY"] = "2g"
+    # The suite's streams live seconds to a minute: C2's compilations cost them more CPU than they repay
+    # (the Spark Connect server lives through the session, and keeps it).
+    env["RTDP_STREAM__JAVA_OPTIONS"] = '["-XX:TieredStopAtLevel=1"]'
     return env
 
 
@@ -50,14 +66,22 @@ def pytest_configure(config: pytest.Config) -> None:
     os.environ.pop("RTDP_CONFIG", None)
 
 
+def pytest_unconfigure(config: pytest.Config) -> None:
+    # The controller of a parallel run never starts a stack: its run folder stays empty.
+    with contextlib.suppress(OSError):
+        _RUN_DIR.rmdir()
+
+
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """`stack` on every test that uses the session stack, directly or through another fixture, or that is
-    marked so (it starts services of its own); `unit` on the rest."""
+    marked so (it starts services of its own); `unit` on the rest. The longest modules first, so that a
+    parallel run (`make test`: one module at a time per worker) does not end waiting on one of them."""
     for item in items:
         if item.get_closest_marker("stack") is None and "stack" in getattr(item, "fixturenames", ()):
             item.add_marker(pytest.mark.stack)
         if item.get_closest_marker("stack") is None:
             item.add_marker(pytest.mark.unit)
+    items.sort(key=lambda item: item.get_closest_marker("long_running") is None)
 
 
 @pytest.fixture(scope="session")

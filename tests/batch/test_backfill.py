@@ -20,6 +20,8 @@ from tests.recent_days import partition_keys, recent_monday
 
 from .bronze_rows import Record, ms, write_bronze
 
+pytestmark = pytest.mark.long_running
+
 MONDAY = recent_monday(week_in_one_month=True)
 FIRST, LAST = MONDAY.isoformat(), (MONDAY + dt.timedelta(days=6)).isoformat()  # one ISO week, in one month
 KEYS = partition_keys(MONDAY)

@@ -17,6 +17,8 @@ from rtdp_dagster.demo.browser import chromium, page_text
 from rtdp_dagster.stack.process import wait_until
 from tests.conftest import free_ports
 
+pytestmark = pytest.mark.long_running
+
 UI_NAMES = {
     "/asset-groups": ["batch", "speed_layer", "collection"],
     "/assets": ["silver", "rollup_1h", "rollup_1y", "bronze", "collection_log"],

@@ -37,7 +37,7 @@ from tests.integration.cluster_checks import (
     rtdp,
 )
 
-pytestmark = [pytest.mark.stack, pytest.mark.drills, pytest.mark.timeout(1800)]
+pytestmark = [pytest.mark.long_running, pytest.mark.stack, pytest.mark.drills, pytest.mark.timeout(1800)]
 
 PASSWORD = "drill-test:pw\\1"  # a colon and a backslash: it must survive URLs, YAML and libpq
 RATE = 504.0  # points/s: 72 hosts x 7 metrics at a 1 s cadence

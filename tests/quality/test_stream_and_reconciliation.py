@@ -42,6 +42,8 @@ from rtdp_dagster.tsdb.query import export_series, force_flush
 from rtdp_dagster.wall_clock import now_ms
 from tests.streaming.conftest import rtdp, with_overrides
 
+pytestmark = pytest.mark.long_running
+
 DAY = dt.datetime.now(dt.UTC).date() - dt.timedelta(days=1)
 NOON = ms_of_date(DAY) + 12 * 3_600_000
 TEN_MINUTES = 600_000

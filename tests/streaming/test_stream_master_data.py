@@ -5,12 +5,16 @@ import signal
 import time
 from pathlib import Path
 
+import pytest
+
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.tsdb.query import export_series, force_flush
 
 from .conftest import publish, rtdp, start_rtdp, with_overrides
 from .test_stream_mix import METRIC, envelope
+
+pytestmark = pytest.mark.long_running
 
 MOVED_HOST = "site01-host0049"  # re-racked from site01 to site03 in master data v0002
 

@@ -8,6 +8,8 @@ import time
 import uuid
 from pathlib import Path
 
+import pytest
+
 from rtdp_dagster.config import Settings, load_settings
 from rtdp_dagster.stack.process import wait_until
 from rtdp_dagster.stack.services import platform_service_spec
@@ -18,6 +20,8 @@ from tests.conftest import free_ports
 
 from .conftest import kill_stream_after_first_batch, publish, rtdp, start_rtdp, with_overrides
 from .test_stream_mix import METRIC, envelope
+
+pytestmark = pytest.mark.long_running
 
 
 def points(count: int, hosts: int = 20) -> list:

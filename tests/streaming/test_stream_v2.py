@@ -27,6 +27,8 @@ from rtdp_dagster.tsdb.query import export_series, force_flush
 from .conftest import kill_stream_after_first_batch, rtdp, with_overrides
 from .v2_records import as_dict, broken_frames, compact, point, same_origin, with_tuple
 
+pytestmark = pytest.mark.long_running
+
 BATCH_POINTS = 25
 
 

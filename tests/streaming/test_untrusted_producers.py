@@ -33,6 +33,8 @@ from tests.batch.bronze_rows import TOPIC, Record, bronze_frame
 
 from .conftest import publish, rtdp, with_overrides
 
+pytestmark = pytest.mark.long_running
+
 METRIC = f"test.stream.trust{uuid.uuid4().hex[:8]}"
 DAY_MS = 86_400_000
 HOSTS = [f"site01-host{i:04d}" for i in range(1, 6)]
