@@ -91,15 +91,16 @@ def check_spark_on_workers(settings: Settings, table: str) -> None:
     # The Delta log the workers wrote, read outside Spark through the filesystem layer.
     assert days_added_by_version(table, -1, 10) == {0: {"2026-10-01", "2026-10-02"}}
 
+    # Generous timeouts: the UIs answer slowly while both cores are busy (the suite runs two workers).
     host, ui = settings.stack.bind_host, settings.stack.spark_connect.ui_port
-    (application,) = requests.get(f"http://{host}:{ui}/api/v1/applications", timeout=5).json()
-    executors = requests.get(f"http://{host}:{ui}/api/v1/applications/{application['id']}/executors", timeout=5)
+    (application,) = requests.get(f"http://{host}:{ui}/api/v1/applications", timeout=30).json()
+    executors = requests.get(f"http://{host}:{ui}/api/v1/applications/{application['id']}/executors", timeout=30)
     on_workers = [e for e in executors.json() if e["id"] != "driver"]
     assert len({e["hostPort"] for e in on_workers}) == 2, on_workers  # one executor per worker
     assert sum(e["totalTasks"] for e in on_workers) >= 8  # the tasks ran there, not in the driver
 
     standalone = settings.stack.spark_standalone
-    master = requests.get(f"http://{host}:{standalone.master_ui_port}/json/", timeout=5).json()
+    master = requests.get(f"http://{host}:{standalone.master_ui_port}/json/", timeout=30).json()
     assert [app["name"] for app in master["activeapps"]] == ["rtdp-spark-connect"]
     assert all(worker["coresused"] >= 1 for worker in master["workers"])
 
