@@ -8,7 +8,6 @@ definitions and the tests all see the same test stack.
 from __future__ import annotations
 
 import contextlib
-import json
 import os
 import shutil
 import socket
@@ -23,16 +22,6 @@ from rtdp_dagster.config.stack import STACK_PORT_KEYS
 
 PROJECT_ROOT = Path(__file__).resolve().parents[1]
 _RUN_DIR = Path(tempfile.mkdtemp(prefix="rtdp-test-"))
-
-
-# The suite's Spark drivers and executors (the session's Spark Connect server, each `rtdp stream`, the
-# drills' cluster) run seconds to minutes of ever-different small jobs: the C1 compiler alone saves the
-# CPU that C2's compilations took and never repaid (a third to two fifths of a stream test's CPU).
-SHORT_LIVED_SPARK = {
-    "RTDP_SPARK__CONF": json.dumps(
-        {f"spark.{role}.extraJavaOptions": "-XX:TieredStopAtLevel=1" for role in ("driver", "executor")}
-    )
-}
 
 
 def _worker_slot() -> tuple[int, int]:
@@ -66,7 +55,10 @@ def _test_environment() -> dict[str, str]:
     env["RTDP_RUN_DIR"] = str(_RUN_DIR)
     env["RTDP_JARS_DIR"] = str(PROJECT_ROOT / ".rtdp" / "jars")
     env["RTDP_SPARK__DRIVER_MEMORY"] = "2g"
-    return {**env, **SHORT_LIVED_SPARK}
+    # The suite's streams live seconds to a minute: C2's compilations cost them more CPU than they repay
+    # (the Spark Connect server lives through the session, and keeps it).
+    env["RTDP_STREAM__JAVA_OPTIONS"] = '["-XX:TieredStopAtLevel=1"]'
+    return env
 
 
 def pytest_configure(config: pytest.Config) -> None:

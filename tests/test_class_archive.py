@@ -59,6 +59,7 @@ def test_the_setup_archive_is_mapped_by_a_driver_jvm(settings: Settings) -> None
         "from rtdp_dagster.config import Settings\n"
         "from rtdp_dagster.streaming.session import stream_session\n"
         "settings = Settings.model_validate({'run_dir': sys.argv[1], 'jars_dir': sys.argv[2],"
+        " 'stream': {'java_options': ['-XX:TieredStopAtLevel=1']},"
         " 'spark': {'conf': {'spark.driver.extraJavaOptions': '-Xshare:on'}}})\n"
         "spark = stream_session(settings)\n"
         "print(spark.range(3).count(), spark.sparkContext.getConf().get('spark.driver.extraJavaOptions'))\n"
@@ -68,4 +69,6 @@ def test_the_setup_archive_is_mapped_by_a_driver_jvm(settings: Settings) -> None
     done = subprocess.run(command, capture_output=True, text=True, timeout=300, env=env)
     assert done.returncode == 0, done.stderr[-3000:]
     count, options = done.stdout.strip().splitlines()[-1].split(" ", 1)
-    assert count == "3" and "-XX:SharedArchiveFile=" in options and options.endswith("-Xshare:on")
+    # The archive's options first, then the stream's, then spark.conf's: the last -Xshare wins.
+    assert count == "3" and options.endswith("-Xshare:on")
+    assert options.index("-XX:SharedArchiveFile=") < options.index("-XX:TieredStopAtLevel=1")

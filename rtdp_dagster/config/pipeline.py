@@ -82,6 +82,10 @@ class StreamConfig(ConfigModel):
     # The heap; the process takes about 0.6 GiB more (RocksDB state, code, Arrow buffers). A
     # micro-batch caches only its Kafka records, so 1 GiB holds 200k-point batches.
     driver_memory: str = "1g"
+    # More options for the stream's JVMs (driver and executors). `["-XX:TieredStopAtLevel=1"]`, the C1
+    # compiler alone, suits short runs (`--once`, the test suite): far less CPU spent compiling in the
+    # first minutes, slower code after them (a long-running stream keeps the default).
+    java_options: list[str] = Field(default_factory=list)
     shuffle_partitions: int = Field(default=2, ge=1)
     # Points per OpenTSDB HTTP put request from the stream.
     tsdb_put_chunk: int = Field(default=5000, ge=1)

@@ -16,14 +16,9 @@ from rtdp_dagster.stack.spark_conf import SPARK_CONNECT_VARIABLES, platform_conf
 ROCKSDB_STATE_STORE = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
-def stream_session(settings: Settings) -> SparkSession:
-    require_spark_jars(settings.jars_dir, "stream")
-    # This process needs a classic driver of its own, whatever a parent left set.
-    for variable in SPARK_CONNECT_VARIABLES:
-        os.environ.pop(variable, None)
-    # Python workers (validation, TSDB writes) run in this project's interpreter.
-    os.environ["PYSPARK_PYTHON"] = sys.executable
-    builder = SparkSession.builder.appName("rtdp-stream").master(settings.stream.master)
+def stream_conf(settings: Settings) -> dict[str, str]:
+    """The stream application's Spark configuration: the platform's, the stream's own keys, then
+    `spark.conf`; JVM options are joined, not replaced (class archive, `stream.java_options`, `spark.conf`)."""
     conf = {
         **platform_conf(settings),
         "spark.driver.memory": settings.stream.driver_memory,
@@ -37,6 +32,21 @@ def stream_session(settings: Settings) -> SparkSession:
         "spark.sql.streaming.stateStore.providerClass": ROCKSDB_STATE_STORE,
         **settings.spark.conf,
     }
-    for key, value in with_driver_archive(conf, settings).items():
+    for key in ("spark.driver.extraJavaOptions", "spark.executor.extraJavaOptions"):
+        options = " ".join([*settings.stream.java_options, conf.get(key, "")]).strip()
+        if options:
+            conf[key] = options
+    return with_driver_archive(conf, settings)
+
+
+def stream_session(settings: Settings) -> SparkSession:
+    require_spark_jars(settings.jars_dir, "stream")
+    # This process needs a classic driver of its own, whatever a parent left set.
+    for variable in SPARK_CONNECT_VARIABLES:
+        os.environ.pop(variable, None)
+    # Python workers (validation, TSDB writes) run in this project's interpreter.
+    os.environ["PYSPARK_PYTHON"] = sys.executable
+    builder = SparkSession.builder.appName("rtdp-stream").master(settings.stream.master)
+    for key, value in stream_conf(settings).items():
         builder = builder.config(key, value)
     return builder.getOrCreate()

@@ -27,7 +27,7 @@ import pytest
 from bench.drills import DRILLS, Cluster, DrillResult, cluster_env, run_faults, stop_leftovers
 from rtdp_dagster.config import Settings
 from rtdp_dagster.stack.process import port_in_use
-from tests.conftest import SHORT_LIVED_SPARK, free_ports
+from tests.conftest import free_ports
 from tests.integration.cluster_checks import (
     NODES,
     check_postgres_storage,
@@ -65,7 +65,7 @@ def cluster() -> Iterator[ClusterUnderTest]:
     # PostgreSQL's system user must reach the run folder when the suite runs as root.
     run_dir = Path(tempfile.mkdtemp(prefix="rtdp-drills-test-"))
     run_dir.chmod(0o711)
-    cluster = Cluster(run_dir, {**cluster_env(run_dir, iter(free_ports(40)), PASSWORD), **SHORT_LIVED_SPARK})
+    cluster = Cluster(run_dir, cluster_env(run_dir, iter(free_ports(40)), PASSWORD))
     with cluster.environment():
         try:
             under_test = ClusterUnderTest(cluster, cluster.settings())
