@@ -64,3 +64,13 @@ def test_secrets_are_not_printed() -> None:
     settings = load_settings(environ={"RTDP_KAFKA__SASL_PASSWORD": "hunter2", "RTDP_KAFKA__SASL_MECHANISM": "PLAIN"})
     assert "hunter2" not in settings.model_dump_json()
     assert settings.kafka.client_options()["sasl_plain_password"] == "hunter2"
+
+
+def test_a_daily_deadline_at_midnight_is_refused_by_name() -> None:
+    # Dagster's cron freshness policy refuses it only when the definitions load, in every process.
+    with pytest.raises(ConfigError) as error:
+        load_settings(environ={"RTDP_QUALITY__FRESHNESS__SILVER_DEADLINE_CRON": "0 0 * * *"})
+    assert "quality.freshness.silver_deadline_cron" in str(error.value)
+    assert "00:01 or later" in str(error.value)
+    settings = load_settings(environ={"RTDP_QUALITY__FRESHNESS__SILVER_DEADLINE_CRON": "1 0 * * *"})
+    assert settings.quality.freshness.silver_deadline_cron == "1 0 * * *"

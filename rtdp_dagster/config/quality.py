@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field, model_validator
+from pydantic import AfterValidator, Field, model_validator
 
 from rtdp_dagster.config.base import ConfigModel
 from rtdp_dagster.envelope.metric_kinds import MetricKinds
@@ -47,13 +47,25 @@ class CadenceOverride(ConfigModel):
 _DAILY_CRON = r"^([0-5]?[0-9]) ([01]?[0-9]|2[0-3]) \* \* \*$"
 
 
+def _after_midnight(cron: str) -> str:
+    """A deadline's day must have room for runs: Dagster's cron freshness policy counts a day's
+    updates from midnight to the deadline and refuses a window under a minute."""
+    minute, hour = (int(part) for part in cron.split()[:2])
+    if (hour, minute) == (0, 0):
+        raise ValueError("a daily deadline at 00:00 leaves the day no time for its runs; use 00:01 or later")
+    return cron
+
+
+DailyDeadline = Annotated[str, Field(pattern=_DAILY_CRON), AfterValidator(_after_midnight)]
+
+
 class FreshnessConfig(ConfigModel):
     """By when each asset must be updated (UTC cron deadlines); a late asset fails its freshness check."""
 
     # Daily deadlines "M H * * *" (UTC).
-    silver_deadline_cron: str = Field(default="30 1 * * *", pattern=_DAILY_CRON)
-    rollups_deadline_cron: str = Field(default="0 2 * * *", pattern=_DAILY_CRON)
-    coarse_rollups_deadline_cron: str = Field(default="0 3 * * *", pattern=_DAILY_CRON)
+    silver_deadline_cron: DailyDeadline = "30 1 * * *"
+    rollups_deadline_cron: DailyDeadline = "0 2 * * *"
+    coarse_rollups_deadline_cron: DailyDeadline = "0 3 * * *"
     collection_log_max_age_s: float = Field(default=900.0, gt=0)
 
 

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 import dagster as dg
 import pytest
 
-from rtdp_dagster.batch.automation import CHECKS_PASSED, DAY_CHANGED
+from rtdp_dagster.batch.automation import CHECKS_PASSED, DAY_CHANGED, DAY_CHANGED_SINCE_WRITTEN
 from rtdp_dagster.config import load_settings
 from tests.recent_days import partition_keys
 
@@ -191,4 +191,20 @@ def test_a_day_that_lands_right_after_its_week_was_requested_requests_it_again(t
     assert ticks.tick(at) == _containing(sunday)
     # Changed again before the next tick: the requested run may have read the day before this change.
     ticks.day_materialized(sunday)
+    assert ticks.tick(_now()) == _containing(sunday)
+
+
+def test_a_week_month_and_year_written_after_their_day_by_a_backfill_are_not_requested_again(ticks: Ticks) -> None:
+    at = _now()
+    sunday = _last_sunday(at)
+    ticks.tick(at)
+    # A backfill (or a manual run) writes the day, then its week, month and year, between two ticks.
+    ticks.day_materialized(sunday)
+    ticks.coarse_materialized(_containing(sunday))
+    assert ticks.tick(at) == NOTHING, "written after the day changed: nothing to recompute"
+    for level, keys in _containing(sunday).items():
+        assert keys <= ticks.true_for(level, DAY_CHANGED), level
+        assert not keys & ticks.true_for(level, DAY_CHANGED_SINCE_WRITTEN), level
+
+    ticks.day_materialized(sunday)  # late data re-ran the day after the backfill
     assert ticks.tick(_now()) == _containing(sunday)

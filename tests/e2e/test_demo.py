@@ -37,7 +37,13 @@ def _ui_up(url: str) -> bool:
 def test_demo_runs_the_whole_platform(stack: Settings, tmp_path: Path) -> None:
     chromium()  # a missing browser fails here with its install hint, not after minutes of demo
     summary_file = tmp_path / "summary.json"
-    env = {**os.environ, "RTDP_SERVE__PORT": str(free_ports(1)[0])}
+    env = {
+        **os.environ,
+        "RTDP_SERVE__PORT": str(free_ports(1)[0]),
+        # Silver's deadline just after midnight: its freshness check then expects yesterday at any hour,
+        # so the demo backfills one day (with the 01:30 default, two when the test starts before 01:30).
+        "RTDP_QUALITY__FRESHNESS__SILVER_DEADLINE_CRON": "1 0 * * *",
+    }
     command = [
         sys.executable,
         "-m",
