@@ -25,6 +25,12 @@ def register(commands: Commands) -> None:
     demo_parser.add_argument("--summary-json", type=Path, help="also write the summary to this JSON file")
     demo_parser.add_argument("--screenshots", type=Path, help="save screenshots of the Dagster UI into this folder")
     demo_parser.add_argument("--timeout", type=float, default=1800.0, help="give up on a step after this many seconds")
+    demo_parser.add_argument(
+        "--checks-wait",
+        type=float,
+        help="seconds the summary waits for asset checks still running, such as those of a day the late-data "
+        "sensor re-runs (default 180; 0: list them as not passed yet at once)",
+    )
     demo_parser.set_defaults(handler=demo)
 
 
@@ -44,6 +50,7 @@ def demo(_: Settings, args: argparse.Namespace) -> int:
         summary_file=args.summary_json,
         screenshots=args.screenshots,
         timeout_s=args.timeout,
+        checks_wait_s=DemoOptions.checks_wait_s if args.checks_wait is None else args.checks_wait,
     )
     try:
         summary = run_demo(options, log=lambda line: print(line, flush=True))
