@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import shutil
 import socket
 import tempfile
@@ -30,23 +31,49 @@ def _worker_slot() -> tuple[int, int]:
     return int(worker.removeprefix("gw")), int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
 
 
-def free_ports(count: int) -> list[int]:
-    """Free ports, each worker of a parallel run taking only its own residue: two workers that ask at
-    the same moment can never be handed the same port."""
-    index, workers = _worker_slot()
-    sockets, ports = [], []
+def _ephemeral_ports() -> tuple[int, int]:
+    """The range the kernel picks ports from on its own (outgoing connections, binds to port 0)."""
     try:
-        while len(ports) < count:
-            probe = socket.socket()
-            probe.bind(("127.0.0.1", 0))
-            sockets.append(probe)  # held until the end, so the kernel hands out a new port each time
-            port = probe.getsockname()[1]
-            if port % workers == index:
-                ports.append(port)
-        return ports
-    finally:
-        for probe in sockets:
-            probe.close()
+        low, high = Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()
+        return int(low), int(high)
+    except (OSError, ValueError):
+        return 32768, 60999
+
+
+# Below the kernel's own range: a port chosen here long before its service binds it (the session
+# stack's, chosen when pytest starts, bound when the first test needs the stack) cannot be taken
+# meanwhile by an outgoing connection or a JVM's random port (a Spark Connect server once failed to
+# bind its port for that, minutes after the drills' cluster started).
+_PORTS_FLOOR = 20000
+_handed_out: set[int] = set()
+
+
+def _bindable(port: int) -> bool:
+    with socket.socket() as probe:
+        try:
+            probe.bind(("127.0.0.1", port))
+        except OSError:
+            return False
+    return True
+
+
+def free_ports(count: int) -> list[int]:
+    """Free ports outside the kernel's ephemeral range, none handed out twice in this process, and each
+    worker of a parallel run taking only its own residue: two workers can never get the same port."""
+    index, workers = _worker_slot()
+    low, high = _PORTS_FLOOR, _ephemeral_ports()[0] - 1
+    if high - low < 1000:  # a machine whose ephemeral range starts low: pick inside it instead
+        low, high = _ephemeral_ports()
+    first = random.randrange(low, high + 1)
+    ports: list[int] = []
+    for step in range(high - low + 1):
+        port = low + (first - low + step) % (high - low + 1)
+        if port % workers == index and port not in _handed_out and _bindable(port):
+            _handed_out.add(port)
+            ports.append(port)
+            if len(ports) == count:
+                return ports
+    raise RuntimeError(f"only {len(ports)} of {count} free ports between {low} and {high}")
 
 
 def _test_environment() -> dict[str, str]:
