@@ -61,9 +61,10 @@ def free_ports(count: int) -> list[int]:
     """Free ports outside the kernel's ephemeral range, none handed out twice in this process, and each
     worker of a parallel run taking only its own residue: two workers can never get the same port."""
     index, workers = _worker_slot()
-    low, high = _PORTS_FLOOR, _ephemeral_ports()[0] - 1
+    ephemeral = _ephemeral_ports()
+    low, high = _PORTS_FLOOR, ephemeral[0] - 1
     if high - low < 1000:  # a machine whose ephemeral range starts low: pick inside it instead
-        low, high = _ephemeral_ports()
+        low, high = ephemeral
     first = random.randrange(low, high + 1)
     ports: list[int] = []
     for step in range(high - low + 1):
